@@ -1,0 +1,1 @@
+"""Hardware simulator for Check Station: lamp controller, camera and the world they observe."""

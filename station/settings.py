@@ -1,0 +1,139 @@
+"""One typed settings object for the whole station.
+
+Sources, highest priority first: explicit arguments (CLI flags), ``STATION_*`` environment
+variables (nested sections with ``__``, e.g. ``STATION_DEVICES__LAMP_PORT``), the TOML file
+given by ``--config`` or ``STATION_CONFIG``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class DeviceSettings(BaseModel):
+    """Where the hardware is and how patient to be with it."""
+
+    #: pyserial URL or device path of the lamp controller ("" = not configured)
+    lamp_port: str = ""
+    baudrate: int = 115200
+    #: seconds to wait for one reply before a retry
+    reply_timeout_s: float = 0.25
+    retries: int = 4
+    #: lamp lease the host asks for; renewed well before it runs out
+    lease_ms: int = 800
+    #: camera source: OpenCV index ("0"), device path, URL, image folder, or "sim"
+    camera_source: str = ""
+    camera_width: int = 1920
+    camera_height: int = 1080
+    #: time for a lamp to reach steady output after switching
+    lamp_settle_ms: int = 60
+    white_level: int = 80
+    uv_level: int = 100
+    exposure_white_ms: float = 8.0
+    exposure_uv_ms: float = 40.0
+    gain: float = 1.0
+
+
+class VisionSettings(BaseModel):
+    """Thresholds for the vision pipeline."""
+
+    min_mark_area_px: int = 12
+    mark_score_threshold: float = 0.3
+    ocr_enabled: bool = True
+    #: tray corner (x, y, w, h as fractions of the frame) holding the fluorescent reference patch
+    reference_patch: tuple[float, float, float, float] = (0.015, 0.02, 0.05, 0.07)
+
+
+class MatcherSettings(BaseModel):
+    """Verdict rules for the register matcher."""
+
+    max_edits: int = 2
+    match_score: float = 0.95
+    possible_match_score: float = 0.6
+    min_partial_length: int = 6
+    index_dir: str = ""
+
+
+class ApiSettings(BaseModel):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: int = 200
+    #: when true, requests without a token act as the demo officer (only with --sim)
+    demo_auth: bool = False
+    session_secret: str = ""
+
+
+class StationSettings(BaseSettings):
+    """Everything configurable about one station."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STATION_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    #: SQLAlchemy URL; default is a SQLite file in data_dir
+    db_url: str = ""
+    data_dir: Path = Path("var")
+    station_id: str = "station-1"
+    location: str = "unknown"
+    sim: bool = False
+    sim_scenario: str = "demo"
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
+    matcher: MatcherSettings = Field(default_factory=MatcherSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = settings_cls.model_config.get("toml_file") or os.environ.get("STATION_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(str(toml_path))))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'station.db').resolve()}"
+
+    @property
+    def image_dir(self) -> Path:
+        return self.data_dir / "images"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> StationSettings:
+    """Build settings from environment, optional TOML file and explicit overrides."""
+    from station.errors import ConfigError
+
+    cls: type[StationSettings] = StationSettings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        config = SettingsConfigDict(**{**StationSettings.model_config, "toml_file": config_file})
+        cls = type("StationSettingsFromFile", (StationSettings,), {"model_config": config})
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return cls(**clean)
+    except Exception as exc:  # pydantic ValidationError or TOML decode error
+        raise ConfigError(f"invalid settings: {exc}") from exc
