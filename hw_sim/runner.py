@@ -8,13 +8,14 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hw_sim import registry
 from hw_sim.camera import SimCamera
 from hw_sim.clock import Clock
 from hw_sim.controller import SimController
 from hw_sim.faults import FaultPlan
 from hw_sim.http_camera import SnapshotServer
 from hw_sim.link import FaultyLink
-from hw_sim.pty_server import PtyServer
+from hw_sim.ports import LinkServer, MemoryPort, PtyPort
 from hw_sim.scenario import Scenario, load_scenario
 from hw_sim.world import World
 
@@ -22,8 +23,9 @@ from hw_sim.world import World
 class SimStation:
     """The simulated station hardware. Use as a context manager (or call ``start``/``stop``).
 
-    ``serial_port`` is a stable path (symlink to the pty slave); ``camera_source`` is a
-    string ``station.devices.camera.open_camera`` understands.
+    ``serial_port`` is a stable path (symlink to the pty slave), or an ``hwsim://NAME`` pyserial
+    URL with ``port="memory"``; ``camera_source`` is a string
+    ``station.devices.camera.open_camera`` understands.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class SimStation:
         clock: Clock | None = None,
         fps: float = 30.0,
         latency_frames: int = 3,
+        port: str = "pty",
     ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.faults = FaultPlan.parse([*self.scenario.faults, *faults], seed)
@@ -52,7 +55,14 @@ class SimStation:
             self.controller, self.world, self.faults, self.scenario.script, self._place_item
         )
         self._dir = Path(tempfile.mkdtemp(prefix="hwsim-"))
-        self.pty = PtyServer(self.link, self._dir / "lampctl")
+        self._memory: MemoryPort | None = None
+        if port == "memory":
+            self._memory = MemoryPort(registry.new_name())
+            self.server = LinkServer(self.link, self._memory)
+        elif port == "pty":
+            self.server = LinkServer(self.link, PtyPort(self._dir / "lampctl"))
+        else:
+            raise ValueError(f"port must be 'pty' or 'memory', not {port!r}")
         self.camera = SimCamera(self.world, self.faults, fps=fps, latency_frames=latency_frames)
         self._http = SnapshotServer(self.camera) if http_camera else None
         self._started = False
@@ -74,7 +84,7 @@ class SimStation:
 
     @property
     def serial_port(self) -> str:
-        return self.pty.path
+        return self.server.path
 
     @property
     def camera_source(self) -> str:
@@ -84,7 +94,9 @@ class SimStation:
 
     def start(self) -> SimStation:
         if not self._started:
-            self.pty.start()
+            if self._memory is not None:
+                registry.register(self._memory)
+            self.server.start()
             if self._http is not None:
                 self._http.start()
             self._started = True
@@ -95,7 +107,9 @@ class SimStation:
             self._started = False
             if self._http is not None:
                 self._http.stop()
-            self.pty.stop()
+            self.server.stop()
+            if self._memory is not None:
+                registry.unregister(self._memory)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> SimStation:

@@ -149,7 +149,7 @@ def test_port_vanishing_and_reappearing_reconnects_without_reset() -> None:
         boot = ctl.info.boot_id
         for _ in range(8):
             ctl.ping()
-        assert sim.pty.vanish_count == 1
+        assert sim.server.vanish_count == 1
         assert ctl.link_stats().reconnects == 1
         assert ctl.info.boot_id == boot
         ctl.set_lamps(20, 0)
