@@ -560,14 +560,28 @@ class LampController:
 
     def _on_bad_frame(self, bad: BadFrame) -> None:
         log.debug("bad frame from controller: %s %r", bad.reason, bad.raw[:60])
-        if bad.kind == "R":
+        # One command is outstanding, so a damaged reply (even with its number unreadable) is
+        # almost surely ours: resend at once; duplicate suppression makes that harmless.
+        if bad.kind in ("R", None):
             with self._cv:
-                if self._pending is not None and self._pending.seq == bad.seq:
+                if self._pending is not None and self._pending.reply is None:
                     self._pending.resend_now = True
                     self._cv.notify_all()
 
     def _on_reply(self, frame: Frame) -> None:
         with self._cv:
+            if (
+                frame.verb == "NAK"
+                and frame.args.get("code") == "CRC"
+                and self._pending is not None
+                and self._pending.reply is None
+                and frame.seq != self._pending.seq
+            ):
+                # our command arrived damaged in its sequence number: resend it now
+                self._c.naks += 1
+                self._pending.resend_now = True
+                self._cv.notify_all()
+                return
             if (
                 self._pending is not None
                 and frame.seq == self._pending.seq
