@@ -52,6 +52,16 @@ class VisionSettings(BaseModel):
     ocr_enabled: bool = True
     #: tray corner (x, y, w, h as fractions of the frame) holding the fluorescent reference patch
     reference_patch: tuple[float, float, float, float] = (0.015, 0.02, 0.05, 0.07)
+    #: reference patch glow (0..1 of full scale, UV minus dark) a healthy lamp gives
+    reference_nominal: float = 0.55
+    #: below this fraction of nominal the UV lamp is reported as degraded
+    reference_weak_fraction: float = 0.6
+    #: image files larger than this are refused before decoding
+    max_image_bytes: int = 60_000_000
+    #: decoded images with more pixels than this are refused (decompression bombs)
+    max_image_pixels: int = 40_000_000
+    #: read barcodes with both decoders and combine (False: zxing-cpp only, faster)
+    combine_decoders: bool = True
 
 
 class MatcherSettings(BaseModel):
