@@ -72,6 +72,20 @@ class MatcherSettings(BaseModel):
     possible_match_score: float = 0.6
     min_partial_length: int = 6
     index_dir: str = ""
+    #: alignment cost of a confusion substitution (0/O, 1/I/L, ...) against 1 for other edits
+    confusion_cost: float = 0.1
+    #: score lost per confusion substitution (two confusions still make a match)
+    confusion_penalty: float = 0.02
+    #: score lost per other edit on a 12+ character identifier (more on shorter ones)
+    edit_penalty: float = 0.2
+    #: score lost by a single-digit correction that restores a failing IMEI check digit
+    luhn_correction_penalty: float = 0.08
+    #: best score a truncated-label (prefix/suffix) match can reach: never a full match
+    partial_score_max: float = 0.9
+    #: candidates reported per query
+    max_candidates: int = 10
+    #: overlay entries (deltas since the last build) before the index is rebuilt
+    max_overlay: int = 200_000
 
 
 class ApiSettings(BaseModel):
