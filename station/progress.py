@@ -13,8 +13,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 def file_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing one bar."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
 

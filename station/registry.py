@@ -75,16 +75,21 @@ class RegisterMatcher:
                 current = self.db_version(s)
                 if self._index is None:
                     rows = s.execute(
-                        select(RegisterEntry).where(RegisterEntry.withdrawn.is_(False))
+                        select(RegisterEntry)
+                        .where(RegisterEntry.withdrawn.is_(False))
                         .execution_options(yield_per=_CHUNK)
                     ).scalars()
                     index = RegisterIndex.build((_record(e) for e in rows), self.settings)
                     index.apply_delta(version=current)
                     self._index = index
                 elif self._index.version < current:
-                    changed = s.execute(
-                        select(RegisterEntry).where(RegisterEntry.version > self._index.version)
-                    ).scalars().all()
+                    changed = (
+                        s.execute(
+                            select(RegisterEntry).where(RegisterEntry.version > self._index.version)
+                        )
+                        .scalars()
+                        .all()
+                    )
                     self._index.apply_delta(
                         added=[_record(e) for e in changed if not e.withdrawn],
                         withdrawn=[e.id for e in changed if e.withdrawn],
@@ -122,20 +127,41 @@ class RegisterMatcher:
     def apply(self, parsed: ParsedRegister, actor: str) -> dict[str, Any]:
         digest = _sha256(parsed.path)
         with self.db.writer() as s:
-            imp = RegisterImport(source=parsed.source, filename=parsed.path.name, sha256=digest,
-                                 imported_by=actor)
+            imp = RegisterImport(
+                source=parsed.source, filename=parsed.path.name, sha256=digest, imported_by=actor
+            )
             s.add(imp)
             s.flush()
             counts = _apply_rows(s, parsed.rows, parsed.source, imp.id)
             _apply_owners(s, parsed.owners)
             imp.added, imp.updated, imp.withdrawn = (
-                counts["added"], counts["updated"], counts["withdrawn"])
-            audit.append(s, actor, "alteration", "register", str(imp.id),
-                         {"file": parsed.path.name, "sha256": digest, "source": parsed.source,
-                          **counts, "owners": len(parsed.owners)})
+                counts["added"],
+                counts["updated"],
+                counts["withdrawn"],
+            )
+            audit.append(
+                s,
+                actor,
+                "alteration",
+                "register",
+                str(imp.id),
+                {
+                    "file": parsed.path.name,
+                    "sha256": digest,
+                    "source": parsed.source,
+                    **counts,
+                    "owners": len(parsed.owners),
+                },
+            )
             version = imp.id
-        return {"version": version, "source": parsed.source, "file": str(parsed.path),
-                "rows": len(parsed.rows), "owners": len(parsed.owners), **counts}
+        return {
+            "version": version,
+            "source": parsed.source,
+            "file": str(parsed.path),
+            "rows": len(parsed.rows),
+            "owners": len(parsed.owners),
+            **counts,
+        }
 
     def seed_demo_if_empty(self) -> bool:
         """Load the demo register (for --sim) when no register has ever been imported."""
@@ -147,19 +173,24 @@ class RegisterMatcher:
     def stats(self) -> dict[str, Any]:
         with self.db.session() as s:
             rows = s.execute(
-                select(RegisterEntry.source, RegisterEntry.kind, RegisterEntry.status,
-                       func.count())
+                select(RegisterEntry.source, RegisterEntry.kind, RegisterEntry.status, func.count())
                 .where(RegisterEntry.withdrawn.is_(False))
                 .group_by(RegisterEntry.source, RegisterEntry.kind, RegisterEntry.status)
                 .order_by(RegisterEntry.source, RegisterEntry.kind, RegisterEntry.status)
             ).all()
-            last = s.execute(select(RegisterImport).order_by(RegisterImport.id.desc()).limit(1)
-                             ).scalar()
+            last = s.execute(
+                select(RegisterImport).order_by(RegisterImport.id.desc()).limit(1)
+            ).scalar()
             return {
                 "version": last.id if last else 0,
-                "last_import": None if last is None else {
-                    "file": last.filename, "source": last.source,
-                    "at": last.imported_at.isoformat(), "by": last.imported_by},
+                "last_import": None
+                if last is None
+                else {
+                    "file": last.filename,
+                    "source": last.source,
+                    "at": last.imported_at.isoformat(),
+                    "by": last.imported_by,
+                },
                 "entries": sum(r[3] for r in rows),
                 "by_source_kind_status": [
                     {"source": r[0], "kind": r[1], "status": r[2], "entries": r[3]} for r in rows
@@ -183,8 +214,9 @@ def _values(row: RegisterRow) -> dict[str, Any]:
     return {c: getattr(row, c) for c in ENTRY_COLUMNS}
 
 
-def _apply_rows(s: Session, rows: Iterable[RegisterRow], source: str, version: int
-                ) -> dict[str, int]:
+def _apply_rows(
+    s: Session, rows: Iterable[RegisterRow], source: str, version: int
+) -> dict[str, int]:
     """Add, update or withdraw in bulk; re-applying the same file changes nothing."""
     rows = list(rows)
     existing: dict[tuple[str, str], Any] = {}
@@ -193,10 +225,14 @@ def _apply_rows(s: Session, rows: Iterable[RegisterRow], source: str, version: i
     for i in range(0, len(idents), _CHUNK):
         chunk = idents[i : i + _CHUNK]
         for e in s.execute(
-            select(RegisterEntry.id, RegisterEntry.kind, RegisterEntry.identifier,
-                   RegisterEntry.status, RegisterEntry.withdrawn,
-                   *[getattr(RegisterEntry, c) for c in ENTRY_COLUMNS])
-            .where(RegisterEntry.source == source, RegisterEntry.identifier.in_(chunk))
+            select(
+                RegisterEntry.id,
+                RegisterEntry.kind,
+                RegisterEntry.identifier,
+                RegisterEntry.status,
+                RegisterEntry.withdrawn,
+                *[getattr(RegisterEntry, c) for c in ENTRY_COLUMNS],
+            ).where(RegisterEntry.source == source, RegisterEntry.identifier.in_(chunk))
         ):
             existing[(e.kind, e.identifier)] = e
     now = dt.datetime.now(dt.UTC)
@@ -207,23 +243,35 @@ def _apply_rows(s: Session, rows: Iterable[RegisterRow], source: str, version: i
         old = existing.get((r.kind, r.identifier))
         if r.action == "withdraw":
             if old is not None and not old.withdrawn:
-                updates.append({"id": old.id, "withdrawn": True, "version": version,
-                                "updated_at": now})
+                updates.append(
+                    {"id": old.id, "withdrawn": True, "version": version, "updated_at": now}
+                )
                 withdrawn += 1
             continue
         values = {**_values(r), "status": r.status or "stolen"}
         if old is None:
-            inserts.append({"identifier": r.identifier, "kind": r.kind, "source": source,
-                            "withdrawn": False, "version": version, "updated_at": now, **values})
+            inserts.append(
+                {
+                    "identifier": r.identifier,
+                    "kind": r.kind,
+                    "source": source,
+                    "withdrawn": False,
+                    "version": version,
+                    "updated_at": now,
+                    **values,
+                }
+            )
             continue
         same = not old.withdrawn and all(
             getattr(old, k) == v for k, v in values.items() if r.action == "add" or v is not None
         )
         if not same:
-            changed = values if r.action == "add" else {k: v for k, v in values.items()
-                                                        if v is not None}
-            updates.append({"id": old.id, "withdrawn": False, "version": version,
-                            "updated_at": now, **changed})
+            changed = (
+                values if r.action == "add" else {k: v for k, v in values.items() if v is not None}
+            )
+            updates.append(
+                {"id": old.id, "withdrawn": False, "version": version, "updated_at": now, **changed}
+            )
     for i in range(0, len(inserts), _CHUNK):
         s.execute(insert(RegisterEntry), inserts[i : i + _CHUNK])
     for i in range(0, len(updates), _CHUNK):  # ORM bulk UPDATE by primary key
