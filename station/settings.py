@@ -36,7 +36,7 @@ class DeviceSettings(BaseModel):
     camera_width: int = 1920
     camera_height: int = 1080
     #: time for a lamp to reach steady output after switching
-    lamp_settle_ms: int = 60
+    lamp_settle_ms: int = 25
     white_level: int = 80
     uv_level: int = 100
     exposure_white_ms: float = 8.0
