@@ -115,6 +115,8 @@ class StationSettings(BaseSettings):
     location: str = "unknown"
     sim: bool = False
     sim_scenario: str = "demo"
+    #: faults the simulator injects, e.g. ["corrupt:rate=0.05"] (see `station sim --help`)
+    sim_faults: list[str] = Field(default_factory=list)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
