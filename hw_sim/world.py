@@ -81,6 +81,7 @@ class World:
         with self._lock:
             changed = not self._lid_open
             self._lid_open = True
+            self._apply_drive()  # the lid switch is in series with the UV driver
         if changed:
             self._notify("lid", "open")
 
@@ -88,6 +89,7 @@ class World:
         with self._lock:
             changed = self._lid_open
             self._lid_open = False
+            self._apply_drive()
         if changed:
             self._notify("lid", "closed")
 
@@ -115,9 +117,21 @@ class World:
 
     # ------------------------------------------------------------ lamps
     def drive_lamps(self, white: int, uv: int) -> None:
-        """The controller's output stage: set drive levels (percent); light follows."""
+        """The controller's output stage: set drive levels (percent); light follows.
+
+        Like the real board, UV power runs through the lid switch: with the switch open no UV
+        is emitted whatever the firmware commands. The firmware's own interlock is tested
+        separately (tests/hw_sim/test_safety.py) against its commanded state.
+        """
         with self._lock:
             self._drive = {"white": white, "uv": uv}
+            self._apply_drive()
+
+    def _apply_drive(self) -> None:
+        with self._lock:
+            white, uv = self._drive["white"], self._drive["uv"]
+            if self.lid_switch_open():
+                uv = 0
             now = self.clock.now()
             target = (self._output("white", white), self._output("uv", uv))
             if self._hist_v[-1] != target:
@@ -131,10 +145,20 @@ class World:
         return 0.0 if not h.strikes else level / 100.0 * h.output_factor
 
     def drive(self, lamp: str) -> int:
+        """Commanded drive level (percent) as the firmware set it."""
         return self._drive[lamp]
+
+    def emitting(self, lamp: str) -> float:
+        """Light the lamp is emitting or heading for (fraction of full), after the lid gate
+        and lamp health; zero means it is off or switching off."""
+        with self._lock:
+            white, uv = self._hist_v[-1]
+        return white if lamp == "white" else uv
 
     def lamp_current_ma(self, lamp: str) -> int:
         level = self._drive[lamp]
+        if lamp == "uv" and self.lid_switch_open():
+            level = 0
         h = self.health[lamp]
         if not level or not h.strikes:
             return 0
@@ -149,6 +173,8 @@ class World:
             cur = self._hist_v[i]
             prev = self._hist_v[i - 1] if i > 0 else cur
             frac = min(1.0, (t - self._hist_t[i]) / LAMP_RISE_S)
+        if frac >= 1.0:
+            return Lighting(white=cur[0], uv=cur[1])
         w = prev[0] + (cur[0] - prev[0]) * frac
         u = prev[1] + (cur[1] - prev[1]) * frac
         return Lighting(white=w, uv=u)

@@ -568,9 +568,12 @@ class LampController:
 
     def _on_reply(self, frame: Frame) -> None:
         with self._cv:
-            if self._pending is not None and frame.seq == self._pending.seq:
-                if self._pending.reply is None:
-                    self._pending.reply = frame
+            if (
+                self._pending is not None
+                and frame.seq == self._pending.seq
+                and self._pending.reply is None
+            ):
+                self._pending.reply = frame
                 self._cv.notify_all()
                 return
         self._c.late += 1
