@@ -116,9 +116,31 @@ class BarcodeRead:
     @property
     def key(self) -> str:
         """What two decoders must agree on: the text, EAN/UPC compared as GTIN-13."""
-        if self.family == "EANUPC" and self.symbology in ("UPCA", "EAN13"):
-            return self.text.zfill(13)
-        return self.text
+        return gtin13(self.symbology, self.text) if self.family == "EANUPC" else self.text
+
+
+def upce_to_upca(upce: str) -> str:
+    """Expand an 8-digit UPC-E (number system, six digits, check) to its 12-digit UPC-A."""
+    ns, d, check = upce[0], upce[1:7], upce[7]
+    last = d[5]
+    if last in "012":
+        body = d[0:2] + last + "0000" + d[2:5]
+    elif last == "3":
+        body = d[0:3] + "00000" + d[3:5]
+    elif last == "4":
+        body = d[0:4] + "00000" + d[4]
+    else:
+        body = d[0:5] + "0000" + last
+    return ns + body + check
+
+
+def gtin13(symbology: str, text: str) -> str:
+    """EAN/UPC content in one comparable form (EAN-8 stays 8 digits)."""
+    if symbology == "UPCE" and len(text) == 8 and text.isdigit():
+        return "0" + upce_to_upca(text)
+    if symbology in ("UPCA", "EAN13", "UPCE") and text.isdigit():
+        return text.zfill(13)
+    return text
 
 
 def _normalise_text(text: str) -> str:
@@ -182,8 +204,12 @@ def read_zxing(
 
 def read_zbar(gray: np.ndarray) -> list[BarcodeRead]:
     """All symbols zbar finds; bytes decoded as UTF-8 (others are dropped, not guessed)."""
+    return _zbar_symbols(gray, _ZBAR_SYMBOLS)
+
+
+def _zbar_symbols(gray: np.ndarray, symbols: list[pyzbar.ZBarSymbol]) -> list[BarcodeRead]:
     reads: list[BarcodeRead] = []
-    for r in pyzbar.decode(gray, symbols=_ZBAR_SYMBOLS):
+    for r in pyzbar.decode(gray, symbols=symbols):
         symbology = _ZBAR_NAMES.get(r.type, r.type)
         try:
             text = _normalise_text(r.data.decode("utf-8"))
@@ -191,6 +217,8 @@ def read_zbar(gray: np.ndarray) -> list[BarcodeRead]:
             continue
         if _FAMILY.get(symbology) == "EANUPC":
             symbology, text = _canonical_eanupc(symbology, text)
+            if symbology == "UPCE" and len(text) == 8 and text.isdigit():
+                text = "0" + upce_to_upca(text)  # the expanded form, as zxing-cpp reports it
         if r.polygon:
             box = _bbox_of((p.x, p.y) for p in r.polygon)
         else:
@@ -245,6 +273,25 @@ def _plausible_alone(read: BarcodeRead) -> bool:
     return bool(read.text)
 
 
+def _merge_error_corrected(group: list[BarcodeRead]) -> list[BarcodeRead]:
+    """2D symbols: Reed-Solomon vouches for every zxing-cpp read (two codes may nest);
+    zbar's differing text at the same place is a charset slip and is dropped."""
+    zx: dict[str, BarcodeRead] = {}
+    for r in group:
+        if "zxing" in r.decoders:
+            zx.setdefault(r.key, r)
+    zb_keys = {r.key for r in group if "zbar" in r.decoders}
+    if zx:
+        return [
+            replace(r, decoders=("zxing", "zbar"), confidence=0.99) if k in zb_keys else r
+            for k, r in zx.items()
+        ]
+    zb = [r for r in group if "zbar" in r.decoders]
+    if len(zb_keys) == 1 and _plausible_alone(zb[0]):
+        return [zb[0]]
+    return []
+
+
 def _merge(group: list[BarcodeRead]) -> BarcodeRead | None:
     """One read for one symbol, or None when the readings cannot be trusted."""
     by_key: dict[str, list[BarcodeRead]] = {}
@@ -283,14 +330,126 @@ def _merge(group: list[BarcodeRead]) -> BarcodeRead | None:
     return None
 
 
-def combine(reads: Sequence[BarcodeRead]) -> list[BarcodeRead]:
-    """Trusted reads from the raw reads of all decoders and passes."""
+def combine(reads: Sequence[BarcodeRead], gray: np.ndarray | None = None) -> list[BarcodeRead]:
+    """Trusted reads from the raw reads of all decoders.
+
+    With ``gray`` (the image decoded) EAN/UPC reads are re-read around their place and
+    voted on, because their single check digit lets a blurred 1 read as 7 (or 2 as 8) in a
+    way both decoders can share; without it an EAN/UPC read needs both decoders to agree.
+    """
     out: list[BarcodeRead] = []
     for group in _group(reads):
-        merged = _merge(group)
+        if group[0].symbology in _ERROR_CORRECTED:
+            out.extend(_merge_error_corrected(group))
+            continue
+        merged: BarcodeRead | None
+        if group[0].family == "EANUPC" and gray is not None:
+            merged = _vote_eanupc(gray, group)
+        else:
+            merged = _merge(group)
         if merged is not None:
             out.append(merged)
     return out
+
+
+#: (scale, blur sigma) variants an EAN/UPC symbol is re-read at
+_EAN_VARIANTS: tuple[tuple[float, float], ...] = tuple(
+    (scale, blur)
+    for scale in (0.75, 1.0, 1.5, 2.0, 3.0)
+    for blur in (0.0, 0.8, 1.5)
+    if (scale, blur) != (1.0, 0.0)
+)
+#: crops are not enlarged beyond this many pixels on their longer side
+_EAN_MAX_SIDE = 1400
+_EAN_ZXING_FORMATS = "EAN13,EAN8,UPCA,UPCE"
+_EAN_ZBAR_SYMBOLS = [
+    pyzbar.ZBarSymbol.EAN13,
+    pyzbar.ZBarSymbol.EAN8,
+    pyzbar.ZBarSymbol.UPCA,
+    pyzbar.ZBarSymbol.UPCE,
+]
+
+
+def _union(boxes: Iterable[BBox]) -> BBox:
+    bs = list(boxes)
+    x0 = min(b[0] for b in bs)
+    y0 = min(b[1] for b in bs)
+    x1 = max(b[0] + b[2] for b in bs)
+    y1 = max(b[1] + b[3] for b in bs)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _majority(counts: dict[str, int]) -> str | None:
+    """The text one decoder clearly insists on: at least 2 readings and twice any other."""
+    if not counts:
+        return None
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    top, n = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    return top if n >= 2 and n >= 2 * second else None
+
+
+def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | None:
+    """Re-read an EAN/UPC symbol at several scales and blurs and let each decoder vote.
+
+    Blur turns 1 into 7 and 2 into 8 consistently enough that both decoders can share a
+    misread at one scale, but a true read dominates across scales. A text is kept when
+    some decoder clearly insists on it and no decoder clearly insists on another.
+    """
+    h, w = gray.shape[:2]
+    bx, by, bw, bh = _union(r.bbox for r in group)
+    half = max(bw, bh) + 0.1 * max(h, w) + 20
+    cx, cy = bx + bw / 2, by + bh / 2
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(w, int(cx + half)), min(h, int(cy + half))
+    crop = gray[y0:y1, x0:x1]
+    # a re-read counts only near the symbol (not a neighbouring code in the crop)
+    reach = max(bw, bh) * 0.5 + 10
+    near = (bx - reach, by - reach, bx + bw + reach, by + bh + reach)
+    seen: dict[str, set[tuple[str, int]]] = {}
+    first: dict[str, BarcodeRead] = {}
+    for r in group:
+        seen.setdefault(r.key, set()).add((r.decoders[0], -1))
+        first.setdefault(r.key, r)
+    longest = max(crop.shape[:2])
+    for i, (scale, blur) in enumerate(_EAN_VARIANTS):
+        if longest * scale > _EAN_MAX_SIDE:
+            continue
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        img = (
+            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=interp) if scale != 1 else crop
+        )
+        if blur > 0:
+            img = cv2.GaussianBlur(img, (0, 0), blur)
+        rereads = [*read_zxing(img, _EAN_ZXING_FORMATS), *_zbar_symbols(img, _EAN_ZBAR_SYMBOLS)]
+        for r in rereads:
+            rx, ry, rw, rh = r.bbox
+            ox, oy = x0 + (rx + rw / 2) / scale, y0 + (ry + rh / 2) / scale
+            if near[0] <= ox <= near[2] and near[1] <= oy <= near[3]:
+                seen.setdefault(r.key, set()).add((r.decoders[0], i))
+    per_decoder: dict[str, dict[str, int]] = {"zxing": {}, "zbar": {}}
+    for key, marks in seen.items():
+        for decoder, _ in marks:
+            per_decoder[decoder][key] = per_decoder[decoder].get(key, 0) + 1
+    insisted = {d: _majority(c) for d, c in per_decoder.items()}
+    chosen = {k for k in insisted.values() if k is not None}
+    if len(chosen) != 1:
+        return None  # nobody sure, or the decoders insist on different texts
+    key = chosen.pop()
+    if key not in first:
+        return None  # the majority text was never read in the frame itself
+    best = first[key]
+    backers = tuple(d for d in ("zxing", "zbar") if insisted[d] == key)
+    if best.symbology in ("EAN8", "UPCE") and per_decoder["zxing"].get(key, 0) == 0:
+        return None  # zbar reads a short symbol inside a longer one; zxing checks quiet zones
+    if not _plausible_alone(best):
+        return None
+    rivals = sum(n for c in per_decoder.values() for k, n in c.items() if k != key)
+    return replace(
+        best,
+        decoders=backers,
+        confidence=0.99 if len(backers) == 2 and rivals == 0 else 0.9,
+    )
 
 
 def read_barcodes(image: np.ndarray, use_zbar: bool = True) -> list[BarcodeRead]:
@@ -299,4 +458,4 @@ def read_barcodes(image: np.ndarray, use_zbar: bool = True) -> list[BarcodeRead]
     reads = read_zxing(gray)
     if use_zbar:
         reads += read_zbar(gray)
-    return combine(reads)
+    return combine(reads, gray)

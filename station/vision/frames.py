@@ -44,5 +44,5 @@ def _check_frame(name: str, frame: np.ndarray) -> None:
         raise ImageInputError(
             f"{name} frame must be 8-bit BGR (HxWx3 uint8), got {frame.dtype} {frame.shape}"
         )
-    if frame.shape[0] < 8 or frame.shape[1] < 8:
-        raise ImageInputError(f"{name} frame is {frame.shape[1]}x{frame.shape[0]}: too small")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ImageInputError(f"{name} frame is empty ({frame.shape[1]}x{frame.shape[0]})")

@@ -68,8 +68,6 @@ def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.n
             f"{p}: image is {w}x{h} = {h * w / 1e6:.0f} Mpx, over the "
             f"{cfg.max_image_pixels / 1e6:.0f} Mpx limit"
         )
-    if h < 8 or w < 8:
-        raise ImageInputError(f"{p}: image is {w}x{h} pixels, too small to read")
     return np.ascontiguousarray(image)
 
 
