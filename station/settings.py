@@ -72,8 +72,6 @@ class MatcherSettings(BaseModel):
     possible_match_score: float = 0.6
     min_partial_length: int = 6
     index_dir: str = ""
-    #: alignment cost of a confusion substitution (0/O, 1/I/L, ...) against 1 for other edits
-    confusion_cost: float = 0.1
     #: score lost per confusion substitution (two confusions still make a match)
     confusion_penalty: float = 0.02
     #: score lost per other edit on a 12+ character identifier (more on shorter ones)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
 from station.domain import IdentifierKind
@@ -91,63 +92,37 @@ class Alignment:
     substitutions: tuple[tuple[int, str, str], ...]
 
 
-def align(query: str, entry: str, confusion_cost: float = 0.1) -> Alignment:
-    """Cheapest alignment of ``query`` (as read) onto ``entry`` (the register's identifier).
+def align(query: str, entry: str) -> Alignment:
+    """An alignment of ``query`` (as read) onto ``entry`` (the register's identifier).
 
-    Weighted Levenshtein: confusion substitutions cost ``confusion_cost``, every other edit 1.
-    Strings are short (<= 64), so the quadratic table is cheap; only verified candidates get here.
+    The fewest edits that are not reading confusions (an exact Levenshtein alignment of the
+    canonical forms, by rapidfuzz); characters it pairs up that differ in the normal forms are
+    the confusion substitutions assumed.
     """
-    n, m = len(query), len(entry)
-    dp = [[0.0] * (m + 1) for _ in range(n + 1)]
-    for i in range(1, n + 1):
-        dp[i][0] = float(i)
-    for j in range(1, m + 1):
-        dp[0][j] = float(j)
-    for i in range(1, n + 1):
-        qa = query[i - 1]
-        row, prev = dp[i], dp[i - 1]
-        for j in range(1, m + 1):
-            eb = entry[j - 1]
-            if qa == eb:
-                sub = 0.0
-            elif canonical(qa) == canonical(eb):
-                sub = confusion_cost
-            else:
-                sub = 1.0
-            row[j] = min(prev[j - 1] + sub, prev[j] + 1.0, row[j - 1] + 1.0)
     edits: list[str] = []
     subs: list[tuple[int, str, str]] = []
     hard = confusions = 0
-    i, j = n, m
-    eps = 1e-9
-    while i > 0 or j > 0:
-        if i > 0 and j > 0:
-            qa, eb = query[i - 1], entry[j - 1]
-            if qa == eb and abs(dp[i][j] - dp[i - 1][j - 1]) < eps:
-                i, j = i - 1, j - 1
-                continue
-            conf = canonical(qa) == canonical(eb)
-            cost = confusion_cost if conf else 1.0
-            if abs(dp[i][j] - (dp[i - 1][j - 1] + cost)) < eps:
-                if conf:
+    for op in Levenshtein.opcodes(canonical(query), canonical(entry)):
+        tag, i1, i2, j1, j2 = op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end
+        if tag == "equal":
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                if query[i] != entry[j]:
                     confusions += 1
-                    edits.append(f"read '{qa}' for '{eb}' at position {j} (confusable)")
-                else:
-                    hard += 1
-                    subs.append((j, qa, eb))
-                    edits.append(f"read '{qa}' for '{eb}' at position {j}")
-                i, j = i - 1, j - 1
-                continue
-        if i > 0 and abs(dp[i][j] - (dp[i - 1][j] + 1.0)) < eps:
-            hard += 1
-            edits.append(f"extra '{query[i - 1]}' read after position {j}")
-            i -= 1
+                    edits.append(
+                        f"read '{query[i]}' for '{entry[j]}' at position {j + 1} (confusable)"
+                    )
             continue
-        hard += 1
-        edits.append(f"missing '{entry[j - 1]}' at position {j}")
-        j -= 1
-    edits.reverse()
-    subs.reverse()
+        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for p in range(paired):
+            hard += 1
+            subs.append((j1 + p + 1, query[i1 + p], entry[j1 + p]))
+            edits.append(f"read '{query[i1 + p]}' for '{entry[j1 + p]}' at position {j1 + p + 1}")
+        for i in range(i1 + paired, i2):
+            hard += 1
+            edits.append(f"extra '{query[i]}' read after position {j1 + paired}")
+        for j in range(j1 + paired, j2):
+            hard += 1
+            edits.append(f"missing '{entry[j]}' at position {j + 1}")
     return Alignment(hard + confusions, hard, confusions, tuple(edits), tuple(subs))
 
 

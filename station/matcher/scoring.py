@@ -23,7 +23,7 @@ class EntryView:
 
 def fuzzy_candidate(query: str, entry: EntryView, settings: MatcherSettings) -> Candidate:
     """Score a whole-identifier match: confusions are cheap, other edits cost by length."""
-    al = align(query, entry.identifier, settings.confusion_cost)
+    al = align(query, entry.identifier)
     edits = list(al.edits)
     per_edit = settings.edit_penalty * min(1.0, 12.0 / max(len(entry.identifier), 1))
     penalty = al.confusions * settings.confusion_penalty + al.hard_edits * per_edit
@@ -56,7 +56,7 @@ def range_candidate(
     query: str, entry: EntryView, member: str, range_end: str, settings: MatcherSettings
 ) -> Candidate:
     """A serial inside a registered range of consecutive serials; ``member`` is the one meant."""
-    al = align(query, member, settings.confusion_cost)
+    al = align(query, member)
     edits = [*al.edits, f"inside registered range {entry.identifier} to {range_end}"]
     penalty = al.confusions * settings.confusion_penalty
     return _candidate(entry, al.distance, edits, 1.0 - penalty)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import mmap
 import random
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
 from station.errors import IdentifierRejected
 from station.matcher import RegisterIndex, RegisterRecord
+from station.matcher.arrays import IndexFileError
 from station.matcher.normalise import allowed_edits, canonical
 from station.settings import MatcherSettings
 
@@ -193,3 +197,61 @@ def test_concurrent_readers_during_deltas(index: RegisterIndex) -> None:
         t.join()
     assert errors == []
     assert index.lookup("ADD0000049").verdict == "match"
+
+
+def test_bulk_lookup_agrees_with_single_lookups(index: RegisterIndex) -> None:
+    queries = ["AB12CD34EF", "A812XD34EF", "356938035643808", "PAL1500", "XK7TQ3", "NOPE0000"]
+    many = index.lookup_many(queries)
+    assert [m.model_dump() for m in many] == [index.lookup(q).model_dump() for q in queries]
+    hits = index.search_many(queries)
+    pairs = set(zip(hits.query_index.tolist(), hits.entry_id.tolist(), strict=True))
+    assert pairs == {(0, 1), (1, 1), (2, 2)}
+
+
+def test_save_load_keeps_base_overlay_and_masks(index: RegisterIndex, tmp_path: Path) -> None:
+    index.apply_delta(
+        added=[RegisterRecord(20, "LATE0000042", "serial", "stolen", "CR/20", "pnc")],
+        withdrawn=[4],
+        version=7,
+    )
+    index.save(tmp_path / "idx")
+    index.save(tmp_path / "idx")  # replacing an existing index is atomic and fine
+    loaded = RegisterIndex.load(tmp_path / "idx")
+    assert loaded.version == 7
+    assert len(loaded) == len(index)
+    for q in ["AB12CD34EF", "A812XD34EF", "LATE0000042", "XK7TQ3WM9P", "PAL1234", "XK7TQ3"]:
+        assert loaded.lookup(q).model_dump() == index.lookup(q).model_dump(), q
+    assert loaded.lookup("LATE0000042").candidates[0].crime_ref == "CR/20"
+    assert loaded.lookup("XK7TQ3WM9P").verdict == "no_match"
+    assert isinstance(loaded._state.base.arrays["value"].base, np.memmap | mmap.mmap)
+
+
+def test_damaged_index_is_refused_with_a_reason(index: RegisterIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "idx")
+    (tmp_path / "idx" / "base" / "meta.json").write_text("{", encoding="utf-8")
+    with pytest.raises(IndexFileError, match="no readable index"):
+        RegisterIndex.load(tmp_path / "idx")
+    with pytest.raises(IndexFileError):
+        RegisterIndex.load(tmp_path / "missing")
+
+
+def test_settings_with_other_edit_budget_refuse_a_saved_index(
+    index: RegisterIndex, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "idx")
+    with pytest.raises(IndexFileError, match="rebuild"):
+        RegisterIndex.load(tmp_path / "idx", MatcherSettings(max_edits=1))
+
+
+def test_compaction_folds_overlay_into_base(index: RegisterIndex) -> None:
+    index.apply_delta(
+        added=[RegisterRecord(30, "CMP0000001", "serial", "lost", "CR/30", "new-source")],
+        updated=[RegisterRecord(1, "AB12CD34EF", "serial", "recovered", "CR/1/24", "met")],
+        withdrawn=[2],
+    )
+    before = {q: index.lookup(q).model_dump() for q in ["CMP0000001", "AB12CD34EF", "PAL1001"]}
+    index.compact()
+    assert len(index._state.overlay) == 1  # only the range stays in the overlay
+    assert {q: index.lookup(q).model_dump() for q in before} == before
+    assert index.lookup("356938035643809").verdict == "no_match"
+    assert index.lookup("CMP0000001").candidates[0].source == "new-source"
