@@ -37,8 +37,8 @@ def _barcode_bitmap(text: str, symbology: str, module_px: int) -> np.ndarray:
 def build_layers(scene: Scene) -> SceneLayers:
     """Compute the lighting-independent layers once per scene."""
     h, w = scene.height, scene.width
-    refl = np.full((h, w, 3), 0.55, np.float32)  # matt grey tray
-    emis = np.zeros((h, w, 3), np.float32)
+    refl: np.ndarray = np.full((h, w, 3), 0.55, np.float32)  # matt grey tray
+    emis: np.ndarray = np.zeros((h, w, 3), np.float32)
     x, y, bw, bh = scene.item_box
     refl[y : y + bh, x : x + bw] = scene.item_grey / 255.0
     for label in scene.labels:
@@ -52,7 +52,7 @@ def build_layers(scene: Scene) -> SceneLayers:
             glow = (1.0 - bmp)[..., None] * np.array(EMISSION_BGR["uv_pen"], np.float32)
             emis[label.y : label.y + lh, label.x : label.x + lw] = glow
     for s in scene.splashes:
-        mask = np.zeros((h, w), np.float32)
+        mask: np.ndarray = np.zeros((h, w), np.float32)
         cv2.ellipse(mask, (s.cx, s.cy), (s.rx, s.ry), 0, 0, 360, 1.0, -1)
         mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, min(s.rx, s.ry) / 6))
         emis += mask[..., None] * np.array(EMISSION_BGR[s.kind], np.float32) * s.strength

@@ -1,0 +1,137 @@
+"""Identifier rules of DESIGN.md 3.4: classification, normalisation and validation.
+
+Pure functions, shared by the vision pipeline (what was read), manual entry and the matcher.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from stdnum import luhn
+from stdnum.iso7064 import mod_37_36
+
+from station.domain import IdentifierKind
+from station.errors import IdentifierRejected
+
+MAX_IDENTIFIER_LENGTH = 64
+
+_SEPARATORS = re.compile(r"[\s\-_./:]+")
+_MARK_CODE = re.compile(r"^([A-Z]{2,4})([0-9A-Z]{8})([0-9A-Z*])$")
+_MARK_CODE_TEXT = re.compile(
+    r"^([A-Za-z]{2,4})-?([0-9A-Za-z]{4})-?([0-9A-Za-z]{4})-?([0-9A-Za-z*])$"
+)
+#: UK postcode (outward + inward), the format UV-pen marks carry after the house number/name
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
+_POSTCODE_MARK = re.compile(
+    r"^([0-9]{1,4}[A-Z]?|[A-Z]{1,4})\s*([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$"
+)
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What an identifier string is, its normalised value, and whether its check holds."""
+
+    kind: IdentifierKind
+    value: str
+    valid: bool
+
+
+def clean(raw: str) -> str:
+    """Reject what cannot be an identifier; return the text stripped of surrounding space."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if not text:
+        raise IdentifierRejected("empty identifier")
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise IdentifierRejected(
+            f"identifier is {len(text)} characters long; the limit is {MAX_IDENTIFIER_LENGTH}"
+        )
+    bad = [c for c in text if not c.isprintable()]
+    if bad:
+        raise IdentifierRejected(f"identifier contains non-printable character {bad[0]!r}")
+    if not text.isascii():
+        odd = next(c for c in text if not c.isascii())
+        raise IdentifierRejected(
+            f"identifier contains {odd!r} ({unicodedata.name(odd, 'unknown')}); "
+            "only Latin letters, digits and separators are accepted"
+        )
+    return text
+
+
+def compact(text: str) -> str:
+    """Upper case without spaces, dashes, dots or slashes: the serial normal form."""
+    return _SEPARATORS.sub("", text).upper()
+
+
+def imei_valid(digits: str) -> bool:
+    """True when ``digits`` is 15 digits whose Luhn check digit holds."""
+    return len(digits) == 15 and digits.isdigit() and luhn.is_valid(digits)
+
+
+def imei_from(digits: str) -> str | None:
+    """The 15-digit IMEI (check digit recomputed for IMEISV) or None if not IMEI-shaped."""
+    if not digits.isdigit():
+        return None
+    if len(digits) == 15:
+        return digits
+    if len(digits) == 16:  # IMEISV: 14-digit body + 2-digit software version, no check digit
+        body = digits[:14]
+        return body + luhn.calc_check_digit(body)
+    return None
+
+
+def mark_code_check_char(prefix_and_body: str) -> str:
+    """ISO/IEC 7064 MOD 37-36 check character over scheme prefix and body."""
+    return str(mod_37_36.calc_check_digit(prefix_and_body.upper()))
+
+
+def parse_mark_code(text: str) -> tuple[str, bool] | None:
+    """Canonical ``PREFIX-XXXX-XXXX-C`` and check validity, or None if not mark-code shaped."""
+    m = _MARK_CODE_TEXT.match(text.strip())
+    if not m:
+        return None
+    prefix, b1, b2, check = (g.upper() for g in m.groups())
+    valid = mark_code_check_char(prefix + b1 + b2) == check
+    return f"{prefix}-{b1}-{b2}-{check}", valid
+
+
+def format_postcode(text: str) -> str | None:
+    """A UK postcode in canonical spacing, or None when the format does not hold."""
+    m = _POSTCODE.match(compact(text))
+    return f"{m.group(1)} {m.group(2)}" if m else None
+
+
+def parse_postcode_mark(text: str) -> str | None:
+    """House number or name letters plus postcode, e.g. ``12 NN1 4AB`` -> ``12 NN1 4AB``."""
+    m = _POSTCODE_MARK.match(" ".join(text.upper().split()))
+    if not m:
+        return None
+    return f"{m.group(1)} {m.group(2)} {m.group(3)}"
+
+
+def classify(raw: str, hint: IdentifierKind | None = None) -> Classified:
+    """Decide the kind of ``raw`` and normalise it.
+
+    ``hint`` is what the reader knows (e.g. the text came after "IMEI" on a label).
+    Raises IdentifierRejected for empty, over-long, non-printable or non-Latin input.
+    """
+    text = clean(raw)
+    flat = compact(text)
+    if hint in (None, "imei") and flat.isdigit() and len(flat) in (15, 16):
+        imei = imei_from(flat)
+        if imei is not None:
+            return Classified("imei", imei, imei_valid(imei) if len(flat) == 15 else True)
+    if hint in (None, "mark_code"):
+        mark = parse_mark_code(text)
+        if mark is not None and (hint == "mark_code" or mark[1] or "-" in text):
+            return Classified("mark_code", mark[0], mark[1])
+    if hint in (None, "postcode_mark"):
+        pm = parse_postcode_mark(text)
+        if pm is not None and (hint == "postcode_mark" or " " in text.strip()):
+            return Classified("postcode_mark", pm, True)
+    if hint == "imei":
+        return Classified("imei", flat, imei_valid(flat))
+    if hint == "barcode":
+        return Classified("barcode", flat, True)
+    return Classified("serial", flat, len(flat) >= 4 and flat.isalnum())
