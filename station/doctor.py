@@ -20,6 +20,7 @@ from station.devices.factory import DeviceSet, open_devices
 from station.devices.lamp import PROTOCOL_MAJOR, LampController
 from station.errors import InterlockOpen, StationError
 from station.settings import StationSettings
+from station.vision.reference import measure_reference_patch
 
 PARTS = (
     "link",
@@ -62,15 +63,6 @@ class DoctorReport:
             "duration_s": self.duration_s,
             "parts": [asdict(p) for p in self.parts],
         }
-
-
-def reference_roi(image: np.ndarray, patch: tuple[float, float, float, float]) -> np.ndarray:
-    """The inner part of the reference patch (a margin keeps edge blur out of the level)."""
-    h, w = image.shape[:2]
-    x, y, pw, ph = patch
-    x0, y0, x1, y1 = int(x * w), int(y * h), int((x + pw) * w), int((y + ph) * h)
-    mx, my = max(1, (x1 - x0) // 6), max(1, (y1 - y0) // 6)
-    return image[y0 + my : y1 - my, x0 + mx : x1 - mx]
 
 
 def focus_measure(image: np.ndarray, patch: tuple[float, float, float, float]) -> float:
@@ -233,23 +225,28 @@ class _Doctor:
         if "uv" not in self.frames:
             return PartResult("uv_intensity", False, "no UV frame (UV lamp check failed)")
         dark = self.capture("dark_uv", 0, 0, self.d.exposure_uv_ms)
-        patch = self.s.vision.reference_patch
-        diff = reference_roi(self.frames["uv"].image, patch).astype(np.float32) - reference_roi(
-            dark.image, patch
-        ).astype(np.float32)
-        level = float(diff.mean())
-        need = self.d.uv_reference_min
-        measured = {"reference_level": round(level, 1), "minimum": need, "patch": list(patch)}
+        v = self.s.vision
+        level = measure_reference_patch(self.frames["uv"].image, dark.image, v.reference_patch)
+        need = v.reference_nominal * v.reference_weak_fraction
+        pct = 100.0 * level / v.reference_nominal if v.reference_nominal else 0.0
+        measured = {
+            "reference_level": round(level, 3),
+            "nominal": v.reference_nominal,
+            "minimum": round(need, 3),
+            "percent_of_nominal": round(pct, 1),
+            "patch": list(v.reference_patch),
+        }
         if level < need:
             return PartResult(
                 "uv_intensity",
                 False,
-                f"reference patch glows at {level:.0f} (UV minus dark), below {need:.0f}: the UV "
-                "lamp is weak or the patch is dirty/missing",
+                f"reference patch glows at {pct:.0f}% of nominal (UV minus dark), below "
+                f"{100 * v.reference_weak_fraction:.0f}%: the UV lamp is weak or the patch is "
+                "dirty or missing",
                 measured,
             )
         return PartResult(
-            "uv_intensity", True, f"reference patch glows at {level:.0f} (≥ {need:.0f})", measured
+            "uv_intensity", True, f"reference patch glows at {pct:.0f}% of nominal", measured
         )
 
     def camera_part(self) -> PartResult:
@@ -316,7 +313,8 @@ def doctor_configured(
     if use_sim:
         from hw_sim.runner import SimStation
 
-        sim_cm = SimStation(settings.sim_scenario or "demo", faults).start()
+        all_faults = [*settings.sim_faults, *faults]
+        sim_cm = SimStation(settings.sim_scenario or "demo", all_faults).start()
     try:
         try:
             devices = open_devices(settings, sim_cm)

@@ -26,7 +26,8 @@ def test_healthy_sim_passes_every_part() -> None:
     assert report.passed, [(p.name, p.detail) for p in report.parts if not p.passed]
     doc = json.loads(json.dumps(report.as_dict()))
     assert doc["passed"] is True and len(doc["parts"]) == len(PARTS)
-    assert report.part("uv_intensity").measured["reference_level"] > 70
+    uv = report.part("uv_intensity").measured
+    assert uv["reference_level"] > uv["minimum"] and uv["percent_of_nominal"] > 90
 
 
 @pytest.mark.parametrize(
