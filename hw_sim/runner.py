@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -55,6 +57,8 @@ class SimStation:
             self.controller, self.world, self.faults, self.scenario.script, self._place_item
         )
         self._dir = Path(tempfile.mkdtemp(prefix="hwsim-"))
+        # a SimStation that is never started or stopped still leaves no temp dir behind
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._memory: MemoryPort | None = None
         if port == "memory":
             self._memory = MemoryPort(registry.new_name())
@@ -110,7 +114,7 @@ class SimStation:
             self.server.stop()
             if self._memory is not None:
                 registry.unregister(self._memory)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._cleanup()
 
     def __enter__(self) -> SimStation:
         return self.start()
@@ -129,11 +133,19 @@ def serve_forever(
     """The standalone simulator behind ``station sim``: calls ``on_ready(port, camera_source)``
     once listening, then runs until ``stop`` is set or KeyboardInterrupt."""
     stop = stop or threading.Event()
-    with SimStation(scenario, faults, seed, http_camera=True) as sim:
-        if on_ready is not None:
-            on_ready(sim.serial_port, sim.camera_source)
-        try:
-            while not stop.wait(0.5):
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) should clean up the pty link and temp dir just like Ctrl-C
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with SimStation(scenario, faults, seed, http_camera=True) as sim:
+            if on_ready is not None:
+                on_ready(sim.serial_port, sim.camera_source)
+            try:
+                while not stop.wait(0.2):
+                    pass
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
-            pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
