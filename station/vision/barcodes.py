@@ -23,7 +23,7 @@ from stdnum import ean
 from station.domain import BBox
 
 #: zxing-cpp format name -> the station's symbology name (used in ``barcode:<SYMBOLOGY>``)
-_ZXING_NAMES: dict[str, str] = {
+ZXING_NAMES: dict[str, str] = {
     "Code128": "CODE128",
     "Code39": "CODE39",
     "Code39Std": "CODE39",
@@ -180,7 +180,7 @@ def read_zxing(
     reads: list[BarcodeRead] = []
     for r in found:
         name = r.format.name
-        symbology = _ZXING_NAMES.get(name, name.upper())
+        symbology = ZXING_NAMES.get(name, name.upper())
         text = _normalise_text(r.text)
         if _FAMILY.get(symbology) == "EANUPC":
             symbology, text = _canonical_eanupc(symbology, text)
@@ -273,6 +273,23 @@ def _plausible_alone(read: BarcodeRead) -> bool:
     return bool(read.text)
 
 
+def _split_agreed(group: list[BarcodeRead]) -> list[list[BarcodeRead]]:
+    """Two texts each read by both decoders at one place are two neighbouring symbols.
+
+    Such a group is split by text; readings of a text only one decoder saw are dropped,
+    since they cannot be told apart from a misread of either neighbour.
+    """
+    by_key: dict[str, list[BarcodeRead]] = {}
+    for r in group:
+        by_key.setdefault(r.key, []).append(r)
+    agreed = [
+        rs for rs in by_key.values() if {d for r in rs for d in r.decoders} >= {"zxing", "zbar"}
+    ]
+    if len(agreed) < 2 or group[0].symbology in _ERROR_CORRECTED:
+        return [group]
+    return agreed
+
+
 def _merge_error_corrected(group: list[BarcodeRead]) -> list[BarcodeRead]:
     """2D symbols: Reed-Solomon vouches for every zxing-cpp read (two codes may nest);
     zbar's differing text at the same place is a charset slip and is dropped."""
@@ -338,7 +355,10 @@ def combine(reads: Sequence[BarcodeRead], gray: np.ndarray | None = None) -> lis
     way both decoders can share; without it an EAN/UPC read needs both decoders to agree.
     """
     out: list[BarcodeRead] = []
+    groups: list[list[BarcodeRead]] = []
     for group in _group(reads):
+        groups.extend(_split_agreed(group))
+    for group in groups:
         if group[0].symbology in _ERROR_CORRECTED:
             out.extend(_merge_error_corrected(group))
             continue

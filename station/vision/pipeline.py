@@ -15,8 +15,9 @@ from station.settings import VisionSettings
 from station.vision import gs1
 from station.vision.barcodes import BarcodeRead, read_barcodes
 from station.vision.frames import CaptureFrames
-from station.vision.marks import MarkParams, find_marks
+from station.vision.marks import MarkParams, find_marks, glow_image
 from station.vision.reference import measure_reference_patch, patch_box
+from station.vision.uvcodes import read_uv_codes
 
 T = TypeVar("T")
 
@@ -122,5 +123,11 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
                 params=params,
             ),
         )
+    if frames.uv is not None:
+        glow = glow_image(frames.uv, frames.dark)
+        regions = [m.bbox for m in marks if m.mark_class in ("uv_pen", "unknown")]
+        uv_reads = _timed(timings, "uv_codes", lambda: read_uv_codes(glow, regions))
+        for r in uv_reads:
+            identifiers.extend(identifiers_from_barcode(r, "uv", "uv_code"))
     timings["total"] = round((time.perf_counter() - t_start) * 1000.0, 2)
     return ReadResult(identifiers=identifiers, marks=marks, timings_ms=timings, warnings=warnings)
