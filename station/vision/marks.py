@@ -121,9 +121,9 @@ def find_marks(
     p = params or MarkParams()
     h, w = uv.shape[:2]
     glow = glow_image(uv, dark)
-    scale = max(1.0, w / _WORK_WIDTH)
-    if scale > 1.0:
-        size = (round(w / scale), round(h / scale))
+    factor = -(-w // _WORK_WIDTH)  # integer: INTER_AREA's fast path
+    if factor > 1:
+        size = (w // factor, h // factor)
         small = cv2.resize(glow, size, interpolation=cv2.INTER_AREA)
         white_small = (
             cv2.resize(white, size, interpolation=cv2.INTER_AREA) if white is not None else None

@@ -30,6 +30,11 @@ _MAX_LINES = 6
 MIN_CONFIDENCE = 0.6
 #: OCR is never as sure as a checksummed barcode: its confidences are scaled below this
 _OCR_CEILING = 0.85
+#: a serial has no check digit to catch a misread (4 read as A): it never rates as high
+#: confidence (>= 0.8); IMEIs (Luhn) and postcode marks (format) may
+_SERIAL_CEILING = 0.75
+#: the confidence from which a reading counts as high (used by the evaluation)
+HIGH_CONFIDENCE = 0.8
 
 _ANCHOR = re.compile(
     r"^(?P<anchor>S\s*/\s*N|SN|SER(?:IAL)?(?:\s*(?:NO|NUMBER|NUM|#))?|IMEI\s*[12]?)"
@@ -254,7 +259,9 @@ def identifiers_from_lines(lines: Sequence[OcrLine]) -> list[Identifier]:
                 value=c.value,
                 raw=value,
                 source="ocr",
-                confidence=round(_OCR_CEILING * conf, 3),
+                confidence=round(
+                    (_OCR_CEILING if c.kind == "imei" and c.valid else _SERIAL_CEILING) * conf, 3
+                ),
                 valid=c.valid,
                 bbox=box,
                 frame="white",

@@ -143,6 +143,7 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
         if glow is not None:
             g = glow
             regions = [m.bbox for m in marks if m.mark_class in ("uv_pen", "unknown")]
+            regions += [m.bbox for m in marks if m.mark_class == "brightener" and m.area_px > 2e4]
             uv_reads = _timed(timings, "uv_codes", lambda: read_uv_codes(g, regions))
         zb = zbar_job.result() if zbar_job is not None else []
         reads = _timed(timings, "barcode_vote", lambda: combine([*zx, *zb], gray))

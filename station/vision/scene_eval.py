@@ -21,6 +21,7 @@ from station.domain import ReadResult
 from station.settings import VisionSettings
 from station.vision.barcodes import ZXING_NAMES
 from station.vision.frames import CaptureFrames
+from station.vision.ocr import HIGH_CONFIDENCE
 from station.vision.pipeline import read_item
 
 
@@ -81,6 +82,8 @@ class SceneReport:
     confounders_flagged: Counter[str] = field(default_factory=Counter)
     confounders: Counter[str] = field(default_factory=Counter)
     seconds: list[float] = field(default_factory=list)
+    ocr: dict[str, Counts] = field(default_factory=dict)
+    ocr_wrong: list[tuple[str, float]] = field(default_factory=list)
 
 
 def score_scene(
@@ -114,6 +117,7 @@ def score_scene(
             ):
                 report.confounders_flagged[o["class"]] += 1
 
+    _score_ocr(report, objects, result)
     truth_codes = [_station_naming(o) for o in objects if o["type"] in ("barcode", "uv_code")]
     read_codes = [i for i in result.identifiers if i.source.startswith(("barcode:", "uv_code:"))]
     for t in truth_codes:
@@ -135,6 +139,36 @@ def score_scene(
         if not ok:
             report.wrong_codes += 1
             report.wrong_examples.append(f"{i.source} {i.raw!r}")
+
+
+def _ocr_truth(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, value) the OCR should find: anchored serials/IMEIs and UV-pen postcodes."""
+    out: list[tuple[str, str]] = []
+    for o in objects:
+        text = str(o.get("text", ""))
+        if o["type"] == "text" and text.startswith("S/N: "):
+            out.append(("serial", text[5:]))
+        elif o["type"] == "text" and text.startswith("IMEI\n"):
+            out.append(("imei", text[5:]))
+        elif o["type"] == "mark" and text:
+            out.append(("postcode_mark", " ".join(text.split())))
+    return out
+
+
+def _score_ocr(report: SceneReport, objects: list[dict[str, Any]], result: ReadResult) -> None:
+    truth = _ocr_truth(objects)
+    read = [i for i in result.identifiers if i.source == "ocr"]
+    for kind, value in truth:
+        c = report.ocr.setdefault(kind, Counts())
+        c.expected += 1
+        c.found += any(i.kind == kind and i.value == value for i in read)
+    for i in read:
+        c = report.ocr.setdefault(i.kind, Counts())
+        c.reported += 1
+        ok = (i.kind, i.value) in truth
+        c.correct += ok
+        if not ok:
+            report.ocr_wrong.append((f"{i.kind} {i.value!r}", i.confidence))
 
 
 def evaluate_scenes(
@@ -196,6 +230,18 @@ def format_report(report: SceneReport) -> str:
     lines.append(f"wrong code reads: {report.wrong_codes}")
     for w in report.wrong_examples[:10]:
         lines.append(f"  wrong: {w}")
+    lines += ["", "OCR (printed S/N and IMEI labels under white light, UV-pen postcodes)"]
+    lines.append(_HEAD.format("kind"))
+    for kind, c in sorted(report.ocr.items()):
+        lines.append(_row(kind, c))
+    top = max((c_ for _, c_ in report.ocr_wrong), default=0.0)
+    high = sum(c_ >= HIGH_CONFIDENCE for _, c_ in report.ocr_wrong)
+    lines.append(
+        f"wrong OCR reads: {len(report.ocr_wrong)}, of them with high confidence "
+        f"(>= {HIGH_CONFIDENCE}): {high}; highest confidence of a wrong read {top:.2f}"
+    )
+    for w, c_ in report.ocr_wrong[:10]:
+        lines.append(f"  wrong: {w} confidence {c_:.2f}")
     if report.seconds:
         lines.append(f"median vision time: {np.median(report.seconds) * 1000:.1f} ms")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ _UV_FORMATS = "QRCode,MicroQRCode,DataMatrix,Aztec"
 
 def _prepare(glow: np.ndarray) -> np.ndarray:
     """Brightest channel, contrast-stretched and inverted: ink becomes dark modules."""
-    value = glow.max(axis=2) if glow.ndim == 3 else glow
+    value = _brightest_channel(glow)
     lo, hi = np.percentile(value[::2, ::2], (1.0, 99.8))
     if hi - lo < 4:
         return np.full(value.shape, 255, np.uint8)
@@ -29,18 +29,34 @@ def _prepare(glow: np.ndarray) -> np.ndarray:
     return 255 - stretched
 
 
+def _brightest_channel(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return img
+    b, g, r = cv2.split(img)
+    return cv2.max(cv2.max(b, g), r)
+
+
 def read_uv_codes(
-    glow: np.ndarray, regions: Sequence[BBox] = (), max_regions: int = 6
+    glow: np.ndarray,
+    regions: Sequence[BBox] | None = None,
+    max_regions: int = 8,
 ) -> list[BarcodeRead]:
-    """Every 2D code in the UV glow image; ``regions`` are glowing areas worth a closer look."""
-    img = _prepare(glow)
-    reads = read_zxing(img, _UV_FORMATS)
+    """Every 2D code in the UV glow image.
+
+    ``regions`` are the glowing areas (from the mark finder): ink only shows where there is
+    glow, so when they are given only they are searched (enlarged), which is much faster
+    than the whole frame. A region too large to be a label falls back to the whole frame.
+    """
+    h, w = glow.shape[:2]
+    boxes = list(regions) if regions is not None else []
+    whole = regions is None or any(bw > w // 2 or bh > h // 2 for _, _, bw, bh in boxes)
+    reads = read_zxing(_prepare(glow), _UV_FORMATS) if whole else []
     found_boxes = [r.bbox for r in reads]
-    h, w = img.shape[:2]
+    regions = boxes
     for x, y, bw, bh in list(regions)[:max_regions]:
         if any(_inside((x, y, bw, bh), fb) for fb in found_boxes):
             continue
-        if bw < 12 or bh < 12 or bw > w // 2 or bh > h // 2:
+        if min(bw, bh) < 20 or max(bw, bh) > 3 * min(bw, bh) or bw > w // 2 or bh > h // 2:
             continue
         pad = max(bw, bh) // 3 + 8
         x0, y0 = max(0, x - pad), max(0, y - pad)
