@@ -230,8 +230,11 @@ class RegisterIndex:
         """Match one identifier; raises IdentifierRejected for unusable input."""
         q = normalise(query, kind_hint)
         state = self._state
-        base_hits, _d, _overflow = state.base.fuzzy(q.canonical.encode(), state.dead, FUZZY_CAP)
-        return self._result(state, q, query, [int(s) for s in base_hits])
+        slots: list[int] = []
+        for form in q.forms:
+            found, _d, _overflow = state.base.fuzzy(canonical(form).encode(), state.dead, FUZZY_CAP)
+            slots.extend(int(x) for x in found)
+        return self._result(state, q, query, slots)
 
     def lookup_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
@@ -242,11 +245,14 @@ class RegisterIndex:
         """
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        slots, _dists, counts = self._fuzzy_many(state, prepared)
+        owner, slots, _dists, counts = self._fuzzy_many(state, prepared)
+        per_query: list[list[int]] = [[] for _ in prepared]
+        full = slots.shape[1]
+        for row in range(owner.size):
+            c = int(counts[row])
+            per_query[int(owner[row])].extend(int(x) for x in slots[row, : full if c < 0 else c])
         return [
-            self._result(state, q, raw, [int(x) for x in slots[i, : max(int(counts[i]), 0)]])
-            if counts[i] != -1
-            else self._result(state, q, raw, [int(x) for x in slots[i]])
+            self._result(state, q, raw, per_query[i])
             for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
         ]
 
@@ -256,28 +262,32 @@ class RegisterIndex:
         """Whole-identifier fuzzy hits only, as arrays: the bulk core without explanations."""
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        slots, dists, counts = self._fuzzy_many(state, prepared)
+        owner, slots, dists, counts = self._fuzzy_many(state, prepared)
         counts = np.where(counts < 0, slots.shape[1], counts)
         mask = np.arange(slots.shape[1])[None, :] < counts[:, None]
-        qi = np.nonzero(mask)[0]
-        hit_slots = slots[mask]
-        ids = state.base.arrays["entry_id"][hit_slots]
-        qids = [qi]
-        eids = [ids]
+        rows = np.nonzero(mask)[0]
+        qids = [owner[rows]]
+        eids = [state.base.arrays["entry_id"][slots[mask]]]
         ds = [dists[mask].astype(np.int64)]
         if len(state.overlay):
             extra = [
-                (i, s, d)
+                (i, state.overlay.items[s].record.entry_id, d)
                 for i, q in enumerate(prepared)
-                for s, d in state.overlay.fuzzy(q.canonical)
+                for form in q.forms
+                for s, d in state.overlay.fuzzy(canonical(form))
             ]
             if extra:
                 qids.append(np.array([e[0] for e in extra], dtype=np.int64))
-                eids.append(
-                    np.array([state.overlay.items[e[1]].record.entry_id for e in extra], np.int64)
-                )
+                eids.append(np.array([e[1] for e in extra], dtype=np.int64))
                 ds.append(np.array([e[2] for e in extra], dtype=np.int64))
-        return BulkHits(np.concatenate(qids), np.concatenate(eids), np.concatenate(ds))
+        q_all, e_all, d_all = np.concatenate(qids), np.concatenate(eids), np.concatenate(ds)
+        if any(q.alternates for q in prepared):  # one hit per (query, entry), nearest form
+            order = np.lexsort((d_all, e_all, q_all))
+            q_all, e_all, d_all = q_all[order], e_all[order], d_all[order]
+            first = np.ones(q_all.size, dtype=bool)
+            first[1:] = (q_all[1:] != q_all[:-1]) | (e_all[1:] != e_all[:-1])
+            q_all, e_all, d_all = q_all[first], e_all[first], d_all[first]
+        return BulkHits(q_all, e_all, d_all)
 
     @staticmethod
     def _normalise_all(
@@ -294,19 +304,25 @@ class RegisterIndex:
     @staticmethod
     def _fuzzy_many(
         state: _State, prepared: list[Normalised]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        qbuf, qoff = pack_strings([q.canonical for q in prepared])
-        return state.base.fuzzy_many(qbuf, qoff, state.dead, FUZZY_CAP)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(query index per row, slots, distances, counts), one row per form of each query."""
+        forms = [canonical(f) for q in prepared for f in q.forms]
+        owner = np.repeat(
+            np.arange(len(prepared), dtype=np.int64), [len(q.forms) for q in prepared]
+        )
+        qbuf, qoff = pack_strings(forms)
+        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, state.dead, FUZZY_CAP)
+        return owner, slots, dists, counts
 
     def _result(self, state: _State, q: Normalised, raw: str, base_slots: list[int]) -> MatchResult:
         s = self.settings
         found: list[Candidate] = []
         base, ov = state.base, state.overlay
-        for slot in base_slots:
-            found.append(fuzzy_candidate(q.value, base.view(slot), s))
+        for slot in dict.fromkeys(base_slots):
+            found.append(_best(q, base.view(slot), s))
         if len(ov):
-            for slot, _dist in ov.fuzzy(q.canonical):
-                found.append(fuzzy_candidate(q.value, _view(ov.items[slot]), s))
+            for slot in dict.fromkeys(sl for f in q.forms for sl, _d in ov.fuzzy(canonical(f))):
+                found.append(_best(q, _view(ov.items[slot]), s))
         if len(q.canonical) >= s.min_partial_length:
             limit = s.max_candidates * 4
             for slot, where in base.partial(q.canonical.encode(), state.dead, limit):
@@ -327,6 +343,12 @@ class RegisterIndex:
             kind=q.kind,
             normalised=q.value,
         )
+
+
+def _best(q: Normalised, entry: EntryView, settings: MatcherSettings) -> Candidate:
+    """The candidate under the reading of the query that explains the entry best."""
+    options = [fuzzy_candidate(form, entry, settings) for form in q.forms]
+    return max(options, key=lambda c: (c.score, -c.distance))
 
 
 def _unique(items: Iterable[Prepared]) -> list[Prepared]:

@@ -33,6 +33,14 @@ class Normalised:
     canonical: str
     #: the identifier's own check (IMEI Luhn, mark-code check character) holds
     valid: bool
+    #: other readings worth searching, e.g. the 16 digits an IMEISV rule reduced to an IMEI
+    #: (an IMEI with one extra digit read looks like an IMEISV)
+    alternates: tuple[str, ...] = ()
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Normal value first, then the alternates."""
+        return (self.value, *self.alternates)
 
 
 def canonical(value: str) -> str:
@@ -55,7 +63,9 @@ def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
     """Classify and normalise one query; raises IdentifierRejected for unusable input."""
     cls = classify(raw, kind_hint)
     value = normal_value(cls.kind, cls.value)
-    return Normalised(cls.kind, value, canonical(value), cls.valid)
+    flat = compact(raw)
+    alternates = (flat,) if flat != value and cls.kind in ("imei", "barcode") else ()
+    return Normalised(cls.kind, value, canonical(value), cls.valid, alternates)
 
 
 def allowed_edits(length: int, max_edits: int) -> int:
