@@ -39,7 +39,9 @@ from station.matcher.scoring import (
 from station.settings import MatcherSettings
 
 #: fuzzy candidates gathered per query before ranking (more means a degenerate query)
-FUZZY_CAP = 256
+FUZZY_CAP = 4096
+#: hits per query a bulk pass makes room for; queries with more are searched again alone
+BULK_ROW = 24
 
 
 def prepare(record: RegisterRecord) -> Prepared:
@@ -245,12 +247,10 @@ class RegisterIndex:
         """
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        owner, slots, _dists, counts = self._fuzzy_many(state, prepared)
+        qidx, slots, _dists = self._fuzzy_many(state, prepared)
         per_query: list[list[int]] = [[] for _ in prepared]
-        full = slots.shape[1]
-        for row in range(owner.size):
-            c = int(counts[row])
-            per_query[int(owner[row])].extend(int(x) for x in slots[row, : full if c < 0 else c])
+        for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
+            per_query[qi].append(slot)
         return [
             self._result(state, q, raw, per_query[i])
             for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
@@ -262,13 +262,10 @@ class RegisterIndex:
         """Whole-identifier fuzzy hits only, as arrays: the bulk core without explanations."""
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        owner, slots, dists, counts = self._fuzzy_many(state, prepared)
-        counts = np.where(counts < 0, slots.shape[1], counts)
-        mask = np.arange(slots.shape[1])[None, :] < counts[:, None]
-        rows = np.nonzero(mask)[0]
-        qids = [owner[rows]]
-        eids = [state.base.arrays["entry_id"][slots[mask]]]
-        ds = [dists[mask].astype(np.int64)]
+        qidx, slots, dists = self._fuzzy_many(state, prepared)
+        qids = [qidx]
+        eids = [state.base.arrays["entry_id"][slots]]
+        ds = [dists]
         if len(state.overlay):
             extra = [
                 (i, state.overlay.items[s].record.entry_id, d)
@@ -304,15 +301,27 @@ class RegisterIndex:
     @staticmethod
     def _fuzzy_many(
         state: _State, prepared: list[Normalised]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(query index per row, slots, distances, counts), one row per form of each query."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat (query index, slot, distance) of the base hits of every form of every query.
+
+        Rows are sized for the usual handful of hits; the rare query with more is searched
+        again on its own with room for :data:`FUZZY_CAP`.
+        """
         forms = [canonical(f) for q in prepared for f in q.forms]
         owner = np.repeat(
             np.arange(len(prepared), dtype=np.int64), [len(q.forms) for q in prepared]
         )
         qbuf, qoff = pack_strings(forms)
-        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, state.dead, FUZZY_CAP)
-        return owner, slots, dists, counts
+        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, state.dead, BULK_ROW)
+        mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
+        rows = np.nonzero(mask)[0]
+        q_parts, s_parts, d_parts = [owner[rows]], [slots[mask]], [dists[mask].astype(np.int64)]
+        for row in np.flatnonzero(counts < 0):
+            more, more_d, _overflow = state.base.fuzzy(forms[row].encode(), state.dead, FUZZY_CAP)
+            q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
+            s_parts.append(more)
+            d_parts.append(more_d.astype(np.int64))
+        return np.concatenate(q_parts), np.concatenate(s_parts), np.concatenate(d_parts)
 
     def _result(self, state: _State, q: Normalised, raw: str, base_slots: list[int]) -> MatchResult:
         s = self.settings
