@@ -95,22 +95,47 @@ class RegisterIndex:
         settings: MatcherSettings | None = None,
         version: int = 0,
     ) -> RegisterIndex:
-        """Index a whole register (last record wins when an entry id repeats)."""
+        """Index a whole register (last record wins when an entry id repeats).
+
+        Streams: per entry only its strings are kept until the arrays are packed, so a
+        database cursor can feed millions of rows.
+        """
         s = settings or MatcherSettings()
-        items = _unique(prepare(r) for r in records)
-        singles = [it for it in items if it.span is None]
+        values: list[str] = []
+        ids: list[int] = []
+        kinds: list[str] = []
+        statuses: list[str] = []
+        crimes: list[str | None] = []
+        sources: list[str | None] = []
+        ranges: list[Prepared] = []
+        for record in records:
+            item = prepare(record)
+            if item.span is not None:
+                ranges.append(item)
+                continue
+            values.append(item.value)
+            ids.append(record.entry_id)
+            kinds.append(record.kind)
+            statuses.append(record.status)
+            crimes.append(record.crime_ref)
+            sources.append(record.source)
+        id_array = np.array(ids, dtype=np.int64)
+        range_ids = {it.record.entry_id for it in ranges}
+        if np.unique(id_array).size != id_array.size or range_ids.intersection(ids):
+            keep = _last_of_each(id_array, range_ids)
+            values = [values[i] for i in keep]
+            kinds = [kinds[i] for i in keep]
+            statuses = [statuses[i] for i in keep]
+            crimes = [crimes[i] for i in keep]
+            sources = [sources[i] for i in keep]
+            id_array = id_array[keep]
+            ranges = _unique(ranges)
         base = ArrayIndex.from_columns(
-            [it.value for it in singles],
-            np.fromiter((it.record.entry_id for it in singles), np.int64, len(singles)),
-            [it.record.kind for it in singles],
-            [it.record.status for it in singles],
-            [it.record.crime_ref for it in singles],
-            [it.record.source for it in singles],
-            s.max_edits,
+            values, id_array, kinds, statuses, crimes, sources, s.max_edits
         )
-        ranges = OverlayIndex([it for it in items if it.span is not None], s.max_edits)
+        overlay = OverlayIndex(ranges, s.max_edits)
         dead = np.zeros(len(base), dtype=np.uint8)
-        return cls(_State(base, dead, ranges, version), s)
+        return cls(_State(base, dead, overlay, version), s)
 
     @classmethod
     def from_arrays(
@@ -358,6 +383,14 @@ def _best(q: Normalised, entry: EntryView, settings: MatcherSettings) -> Candida
     """The candidate under the reading of the query that explains the entry best."""
     options = [fuzzy_candidate(form, entry, settings) for form in q.forms]
     return max(options, key=lambda c: (c.score, -c.distance))
+
+
+def _last_of_each(ids: np.ndarray, drop: set[int]) -> list[int]:
+    """Positions of the last occurrence of each id, in order, leaving out ``drop`` ids."""
+    last: dict[int, int] = {}
+    for pos, eid in enumerate(ids.tolist()):
+        last[eid] = pos
+    return sorted(pos for eid, pos in last.items() if eid not in drop)
 
 
 def _unique(items: Iterable[Prepared]) -> list[Prepared]:
