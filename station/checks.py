@@ -244,9 +244,11 @@ class CheckService:
 
     def run_scan(self, check_id: str, actor: str) -> None:
         """Capture, read, match and record for a started check. Never loses the record."""
-        if self.scanner is None:
-            raise StationError("no scanner configured: start with --sim or set devices.lamp_port")
         try:
+            if self.scanner is None:
+                raise StationError(
+                    "no scanner configured: start with --sim or set devices.lamp_port"
+                )
             with self._tray:
                 t0 = time.perf_counter()
                 read, frames, conditions = self.scanner.scan()
