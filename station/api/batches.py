@@ -40,7 +40,7 @@ async def upload_batch(
     purpose: Purpose = "property_office",
 ) -> dict[str, Any]:
     """Send the file as the raw request body. Rejected files store nothing (422 lists rows)."""
-    path = await receive_upload(request, state)
+    path = await receive_upload(request, state, Path(filename).suffix.lower()[:8])
     try:
         batch_id = await run_in_threadpool(
             state.batches.create, path, Path(filename).name, who.username, purpose

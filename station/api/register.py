@@ -33,9 +33,7 @@ async def import_register(
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".jsonl", ".xlsx", ".json"):
         raise InputError(f"{filename}: register files are .csv, .jsonl or .xlsx")
-    path = await receive_upload(request, state)
-    named = path.with_name(path.name + suffix)
-    path.rename(named)
+    named = await receive_upload(request, state, suffix)
     try:
         result: dict[str, Any] = await run_in_threadpool(
             state.ctx.matcher.import_file, named, source, who.username, False
