@@ -7,6 +7,7 @@ settle time, so a frame exposed under the previous lighting is never used.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from station.devices.camera import Camera, Frame
 from station.devices.lamp import LampController
 from station.errors import InterlockOpen
 from station.settings import DeviceSettings
+
+FrameSink = Callable[[str, Frame], None]
 
 
 @dataclass
@@ -44,15 +47,21 @@ class CaptureSequence:
         after = time.monotonic() + self.settings.lamp_settle_ms / 1000.0
         return self.camera.capture(after=after, exposure_ms=exposure_ms, gain=self.settings.gain)
 
-    def run(self) -> CapturedFrames:
+    def run(self, on_frame: FrameSink | None = None) -> CapturedFrames:
+        """Capture dark, white, UV; ``on_frame(role, frame)`` sees each as it arrives, so
+        storing can overlap the wait for the next one."""
         s = self.settings
         status = self.lamp.status()
         if not status.lid_closed:
             raise InterlockOpen("the lid is open: close the lid to start the UV check")
+        sink = on_frame or (lambda _role, _frame: None)
         try:
             dark = self._shot(0, 0, s.exposure_uv_ms)
+            sink("dark", dark)
             white = self._shot(s.white_level, 0, s.exposure_white_ms)
+            sink("white", white)
             uv = self._shot(0, s.uv_level, s.exposure_uv_ms)
+            sink("uv", uv)
         finally:
             self.lamp.all_off()
         conditions = {

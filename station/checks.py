@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -24,7 +25,7 @@ from station.domain import Identifier, MatchResult, ReadResult
 from station.errors import NotFound, StationError
 from station.identifiers import classify
 from station.records import audit
-from station.records.images import ImageStore
+from station.records.images import ImageStore, StoredImage
 from station.settings import StationSettings
 
 Purpose = Literal[
@@ -60,9 +61,13 @@ class Matcher(Protocol):
 
 
 class Scanner(Protocol):
-    """Capture + vision for one item: returns the read and the frames to store."""
+    """Capture + vision for one item: returns the read, the frames and the conditions.
 
-    def scan(self) -> tuple[ReadResult, dict[str, Any], dict[str, Any]]: ...
+    ``on_frame(role, frame)`` is called as each frame arrives, before the read is done."""
+
+    def scan(
+        self, on_frame: Callable[[str, Any], None] | None = None
+    ) -> tuple[ReadResult, dict[str, Any], dict[str, Any]]: ...
 
 
 def overall_verdict(matches: Sequence[MatchResult]) -> str:
@@ -122,10 +127,11 @@ class CheckService:
             )
         return check_id
 
-    def _store_frames(self, check_id: str, frames: dict[str, Any], meta: dict[str, Any]) -> None:
+    def _record_frames(
+        self, check_id: str, stored_all: list[tuple[str, StoredImage]], meta: dict[str, Any]
+    ) -> None:
         with self.db.writer() as s:
-            for role, image in frames.items():
-                stored = self.images.put_array(image)
+            for role, stored in stored_all:
                 s.add(
                     CheckImage(
                         check_id=check_id,
@@ -250,17 +256,26 @@ class CheckService:
                     "no scanner configured: start with --sim or set devices.lamp_port"
                 )
             with self._tray:
-                t0 = time.perf_counter()
-                read, frames, conditions = self.scanner.scan()
-                self._store_frames(check_id, frames, conditions.get("frames", {}))
+                # Each frame is PNG-encoded and written (GIL released) while the camera
+                # waits for the next lamp state, so storing costs little wall time.
+                with ThreadPoolExecutor(max_workers=3, thread_name_prefix="store") as pool:
+                    pending: list[tuple[str, Future[StoredImage]]] = []
+
+                    def on_frame(role: str, frame: Any) -> None:
+                        pending.append((role, pool.submit(self.images.put_array, frame.image)))
+
+                    conditions: dict[str, Any] = {}
+                    try:
+                        read, _frames, conditions = self.scanner.scan(on_frame)
+                    finally:
+                        # frames captured before a failure are kept with the incomplete record
+                        t0 = time.perf_counter()
+                        stored_all = [(role, f.result()) for role, f in pending]
+                        self._record_frames(check_id, stored_all, conditions.get("frames", {}))
                 t1 = time.perf_counter()
                 matches = self.match_all(read.identifiers)
                 t2 = time.perf_counter()
-                read.timings_ms["store_ms"] = round(
-                    (t1 - t0) * 1000
-                    - sum(v for k, v in read.timings_ms.items() if k != "store_ms"),
-                    1,
-                )
+                read.timings_ms["store_ms"] = round((t1 - t0) * 1000, 1)
                 read.timings_ms["match_ms"] = round((t2 - t1) * 1000, 2)
                 self._finish(check_id, read, matches, conditions, actor)
         except BaseException as exc:

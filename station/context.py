@@ -101,7 +101,9 @@ def hardware(ctx: StationContext, sim: bool) -> Iterator[Any]:
     if sim:
         from hw_sim.runner import SimStation
 
-        with SimStation(scenario=ctx.settings.sim_scenario) as simulator:
+        with SimStation(
+            scenario=ctx.settings.sim_scenario, faults=ctx.settings.sim_faults
+        ) as simulator:
             ctx.devices = open_devices(ctx.settings, sim=simulator)
             try:
                 yield simulator

@@ -45,6 +45,8 @@ def print_read(doc: dict[str, Any]) -> None:
 
 
 def print_matches(matches: list[dict[str, Any]]) -> None:
+    if not matches:
+        out.print("  nothing to match: no identifier was read")
     for m in matches:
         style = VERDICT_STYLE.get(m["verdict"], "")
         out.print(
@@ -68,6 +70,11 @@ def print_check(doc: dict[str, Any]) -> None:
     print_matches(doc.get("matches", []))
     verdict = doc.get("verdict") or "no_match"
     out.print(f"[{VERDICT_STYLE[verdict]}] {VERDICT_TEXT[verdict]} [/]")
+    if not doc.get("register_version"):
+        out.print(
+            "[yellow]warning:[/] no register has been imported, so nothing can match: "
+            "run `station register import FILE`"
+        )
     for e in doc.get("earlier_checks", []):
         out.print(
             f"  earlier check {e['check_id']} at {e['started_at']} on {e['station_id']}: "

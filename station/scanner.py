@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from station.capture import CaptureSequence
+from station.capture import CaptureSequence, FrameSink
 from station.devices.factory import DeviceSet
 from station.domain import ReadResult
 from station.settings import StationSettings
@@ -21,9 +21,11 @@ class DeviceScanner:
         self.settings = settings
         self.sequence = CaptureSequence(devices.lamp, devices.camera, settings.devices)
 
-    def scan(self) -> tuple[ReadResult, dict[str, Any], dict[str, Any]]:
+    def scan(
+        self, on_frame: FrameSink | None = None
+    ) -> tuple[ReadResult, dict[str, Any], dict[str, Any]]:
         t0 = time.perf_counter()
-        captured = self.sequence.run()
+        captured = self.sequence.run(on_frame)
         t1 = time.perf_counter()
         frames = CaptureFrames(
             white=captured.white.image, uv=captured.uv.image, dark=captured.dark.image

@@ -1,0 +1,314 @@
+"""Compiled hot loops of the array index (numba): segment hashing, probing, bounded edit distance.
+
+Everything works on byte arrays of *normal* identifiers and folds confusable characters on
+the fly through a 256-entry table, so the index stores one copy of each identifier. The
+probe rule is the one in :mod:`station.matcher.partition` (kept in step by a test that
+compares both against brute force).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from station.matcher.normalise import CONFUSIONS
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S8 = np.uint64(8)
+_LOW32 = np.uint64(0xFFFFFFFF)
+#: characters per prefix/suffix sort key: 37**12 < 2**63
+KEY_CHARS = 12
+
+
+def fold_table() -> np.ndarray:
+    """Byte -> canonical byte (confusable letters onto their digit, everything else kept)."""
+    table = np.arange(256, dtype=np.uint8)
+    for letter, digit in CONFUSIONS.items():
+        table[ord(letter)] = ord(digit)
+    return table
+
+
+def key_codes() -> np.ndarray:
+    """Byte -> 1..36 sort code of its canonical character (0 pads short identifiers)."""
+    codes = np.full(256, 36, dtype=np.uint64)
+    for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        codes[ord(c)] = i + 1
+    fold = fold_table()
+    return codes[fold]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _allowed(length: int, max_edits: int) -> int:
+    if length < 5:
+        return 0
+    if length < 8:
+        return min(1, max_edits)
+    return max_edits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _seg_hash(buf, start, length, fold, total_len, seg):  # type: ignore[no-untyped-def]
+    h = _FNV_OFFSET ^ (np.uint64(total_len) << _S8) ^ np.uint64(seg)
+    h = h * _FNV_PRIME
+    for p in range(start, start + length):
+        h = (h ^ np.uint64(fold[buf[p]])) * _FNV_PRIME
+    h = (h ^ (h >> _S30)) * _M1
+    h = (h ^ (h >> _S27)) * _M2
+    return h ^ (h >> _S31)
+
+
+@njit(cache=True, nogil=True)
+def build_segments(value, voff, fold, max_edits, bits):  # type: ignore[no-untyped-def]
+    """Bucketed hash table of every entry's k+1 segments: (directory, fingerprints, slots)."""
+    n = voff.size - 1
+    nb = 1 << bits
+    shift = np.uint64(64 - bits)
+    counts = np.zeros(nb + 1, dtype=np.int64)
+    for s in range(n):
+        total = voff[s + 1] - voff[s]
+        k = _allowed(total, max_edits)
+        parts = k + 1
+        if total < parts:
+            continue
+        base, extra = total // parts, total % parts
+        pos = voff[s]
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            h = _seg_hash(value, pos, seg_len, fold, total, i)
+            counts[np.int64(h >> shift) + 1] += 1
+            pos += seg_len
+    for bucket in range(nb):
+        counts[bucket + 1] += counts[bucket]
+    m = counts[nb]
+    fps = np.empty(m, dtype=np.uint32)
+    slots = np.empty(m, dtype=np.uint32)
+    fill = counts[:nb].copy()
+    for s in range(n):
+        total = voff[s + 1] - voff[s]
+        k = _allowed(total, max_edits)
+        parts = k + 1
+        if total < parts:
+            continue
+        base, extra = total // parts, total % parts
+        pos = voff[s]
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            h = _seg_hash(value, pos, seg_len, fold, total, i)
+            b = np.int64(h >> shift)
+            at = fill[b]
+            fps[at] = np.uint32(h & _LOW32)
+            slots[at] = s
+            fill[b] = at + 1
+            pos += seg_len
+    return counts.astype(np.uint32), fps, slots
+
+
+@njit(cache=True, nogil=True)
+def bounded_distance(a, a0, n, b, b0, m, fold, k, prev, cur):  # type: ignore[no-untyped-def]
+    """Levenshtein distance of folded a[a0:a0+n] and b[b0:b0+m], or k+1 once it exceeds k."""
+    big = k + 1
+    if abs(n - m) > k:
+        return big
+    for j in range(m + 1):
+        prev[j] = j if j <= k else big
+    for i in range(1, n + 1):
+        lo = max(1, i - k)
+        hi = min(m, i + k)
+        cur[0] = i if i <= k else big
+        if lo > 1:
+            cur[lo - 1] = big
+        row_min = cur[0] if lo == 1 else big
+        ca = fold[a[a0 + i - 1]]
+        for j in range(lo, hi + 1):
+            v = prev[j - 1] + (0 if ca == fold[b[b0 + j - 1]] else 1)
+            t = prev[j] + 1
+            if t < v:
+                v = t
+            t = cur[j - 1] + 1
+            if t < v:
+                v = t
+            if v > big:
+                v = big
+            cur[j] = v
+            if v < row_min:
+                row_min = v
+        if hi < m:
+            cur[hi + 1] = big
+        if row_min > k:
+            return big
+        prev, cur = cur, prev
+    return prev[m]
+
+
+@njit(cache=True, nogil=True)
+def _fuzzy_one(  # type: ignore[no-untyped-def]
+    q, q0, n, value, voff, fold, dirs, fps, slots, bits, dead, max_edits, out_s, out_d, prev, cur
+):
+    """Candidates of one query; returns how many were written (-1 when out_s overflowed)."""
+    cap = out_s.size
+    shift = np.uint64(64 - bits)
+    count = 0
+    for total in range(max(1, n - max_edits), n + max_edits + 1):
+        k = _allowed(total, max_edits)
+        delta = n - total
+        if abs(delta) > k:
+            continue
+        parts = k + 1
+        if total < parts:
+            continue
+        base, extra = total // parts, total % parts
+        start = 0
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            for sh in range(-k, k + 1):
+                if max(i, abs(sh)) + abs(delta - sh) > k:
+                    continue
+                qs = start + sh
+                if qs < 0 or qs + seg_len > n:
+                    continue
+                h = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
+                b = np.int64(h >> shift)
+                fp = np.uint32(h & _LOW32)
+                for e in range(dirs[b], dirs[b + 1]):
+                    if fps[e] != fp:
+                        continue
+                    s = slots[e]
+                    if dead[s] or voff[s + 1] - voff[s] != total:
+                        continue
+                    seen = False
+                    for c in range(count):
+                        if out_s[c] == s:
+                            seen = True
+                            break
+                    if seen:
+                        continue
+                    d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
+                    if d <= k:
+                        if count == cap:
+                            return -1
+                        out_s[count] = s
+                        out_d[count] = d
+                        count += 1
+            start += seg_len
+    return count
+
+
+@njit(cache=True, nogil=True)
+def fuzzy_one(q, value, voff, fold, dirs, fps, slots, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
+    """One query (no thread start-up cost): (slots, distances, overflowed)."""
+    out_s = np.empty(cap, dtype=np.int64)
+    out_d = np.empty(cap, dtype=np.int8)
+    prev = np.empty(q.size + max_edits + 2, dtype=np.int64)
+    cur = np.empty(q.size + max_edits + 2, dtype=np.int64)
+    c = _fuzzy_one(
+        q,
+        0,
+        q.size,
+        value,
+        voff,
+        fold,
+        dirs,
+        fps,
+        slots,
+        bits,
+        dead,
+        max_edits,
+        out_s,
+        out_d,
+        prev,
+        cur,
+    )
+    if c < 0:
+        return out_s, out_d, True
+    return out_s[:c], out_d[:c], False
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def fuzzy_many(qbuf, qoff, value, voff, fold, dirs, fps, slots, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
+    """Many queries on all cores: slots[nq, cap], distances[nq, cap], counts (-1: overflow)."""
+    nq = qoff.size - 1
+    out_s = np.empty((nq, cap), dtype=np.int64)
+    out_d = np.empty((nq, cap), dtype=np.int8)
+    counts = np.empty(nq, dtype=np.int64)
+    longest = 0
+    for i in range(nq):
+        longest = max(longest, qoff[i + 1] - qoff[i])
+    for i in prange(nq):
+        prev = np.empty(longest + max_edits + 2, dtype=np.int64)
+        cur = np.empty(longest + max_edits + 2, dtype=np.int64)
+        counts[i] = _fuzzy_one(
+            qbuf,
+            qoff[i],
+            qoff[i + 1] - qoff[i],
+            value,
+            voff,
+            fold,
+            dirs,
+            fps,
+            slots,
+            bits,
+            dead,
+            max_edits,
+            out_s[i],
+            out_d[i],
+            prev,
+            cur,
+        )
+    return out_s, out_d, counts
+
+
+@njit(cache=True, nogil=True)
+def sort_keys(value, voff, codes, from_end):  # type: ignore[no-untyped-def]
+    """Base-37 key of each identifier's first (or, reversed, last) 12 characters."""
+    n = voff.size - 1
+    keys = np.empty(n, dtype=np.uint64)
+    for s in range(n):
+        keys[s] = _key(value, voff[s], voff[s + 1] - voff[s], codes, from_end)
+    return keys
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _key(buf, start, length, codes, from_end):  # type: ignore[no-untyped-def]
+    v = np.uint64(0)
+    for p in range(KEY_CHARS):
+        c = np.uint64(0)
+        if p < length:
+            c = codes[buf[start + length - 1 - p]] if from_end else codes[buf[start + p]]
+        v = v * np.uint64(37) + c
+    return v
+
+
+@njit(cache=True, nogil=True)
+def partial_one(q, value, voff, fold, codes, keys, order, dead, from_end, cap):  # type: ignore[no-untyped-def]
+    """Entries longer than the query that start (or end) with it, by the sorted keys."""
+    n = q.size
+    lo = _key(q, 0, n, codes, from_end)
+    span = np.uint64(1)
+    for _ in range(KEY_CHARS - min(n, KEY_CHARS)):
+        span = span * np.uint64(37)
+    hi = lo + span
+    out = np.empty(cap, dtype=np.int64)
+    count = 0
+    pos = np.searchsorted(keys, lo)
+    while pos < keys.size and keys[pos] < hi and count < cap:
+        s = order[pos]
+        pos += 1
+        length = voff[s + 1] - voff[s]
+        if dead[s] or length <= n:
+            continue
+        same = True
+        for p in range(n):
+            at = voff[s] + (length - n + p if from_end else p)
+            if fold[value[at]] != fold[q[p]]:
+                same = False
+                break
+        if same:
+            out[count] = s
+            count += 1
+    return out[:count]
