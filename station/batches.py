@@ -16,12 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from station.checks import Matcher, overall_verdict
 from station.db.engine import Database
-from station.db.models import Base, utcnow
+from station.db.service_models import Batch, BatchItem
 from station.domain import MatchResult
 from station.errors import InputError, NotFound
 from station.records import audit
@@ -29,46 +28,6 @@ from station.settings import StationSettings
 from station.uploads import extract_images, read_serial_rows
 
 CHUNK = 200
-
-
-class Batch(Base):
-    """One bulk upload and its progress."""
-
-    __tablename__ = "batches"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # serials | captures
-    filename: Mapped[str] = mapped_column(String(300))
-    sha256: Mapped[str] = mapped_column(String(64))
-    size_bytes: Mapped[int] = mapped_column(Integer)
-    #: queued -> running -> complete | failed
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    done: Mapped[int] = mapped_column(Integer, default=0)
-    hits: Mapped[int] = mapped_column(Integer, default=0)
-    officer: Mapped[str] = mapped_column(String(100))
-    purpose: Mapped[str] = mapped_column(String(32), default="property_office")
-    station_id: Mapped[str] = mapped_column(String(64))
-    register_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    error: Mapped[str | None] = mapped_column(Text)
-    #: the validated inputs: [[line, label, raw identifier or stored image path], ...]
-    inputs: Mapped[list[Any]] = mapped_column(JSON, default=list)
-
-
-class BatchItem(Base):
-    """The result for one row or one photograph of a batch."""
-
-    __tablename__ = "batch_items"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    line: Mapped[int] = mapped_column(Integer)
-    label: Mapped[str] = mapped_column(String(300))
-    verdict: Mapped[str] = mapped_column(String(16))
-    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 Progress = Callable[[int, int, int], None]

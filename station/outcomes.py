@@ -9,44 +9,17 @@ from collections import defaultdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from station.db.engine import Database
-from station.db.models import Base, Check, utcnow
+from station.db.models import Check
+from station.db.service_models import Booking, Outcome
 from station.errors import InputError, NotFound
 from station.records import audit
 
 OutcomeKind = Literal[
     "owner_notified", "returned_to_owner", "retained_as_evidence", "released", "disposed"
 ]
-
-
-class Outcome(Base):
-    """A follow-up recorded against a check, later than the check itself."""
-
-    __tablename__ = "check_outcomes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    note: Mapped[str] = mapped_column(Text, default="")
-    recorded_by: Mapped[str] = mapped_column(String(100))
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class Booking(Base):
-    """Items booked in at a station on a day (from the custody record), to compare with checks."""
-
-    __tablename__ = "bookings"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(64), index=True)
-    day: Mapped[dt.date] = mapped_column(Date, index=True)
-    items: Mapped[int] = mapped_column(Integer)
-    reference: Mapped[str] = mapped_column(String(100), default="")
-    recorded_by: Mapped[str] = mapped_column(String(100))
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class OutcomeIn(BaseModel):
