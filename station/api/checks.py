@@ -239,6 +239,7 @@ async def check_events(
     )
 
 
+OVERLAY_MAX_WIDTH = 960
 ImageRole = Literal["white", "uv", "dark", "uv_long"]
 
 
@@ -307,6 +308,9 @@ def draw_overlay(png: bytes, doc: dict[str, Any], role: str) -> bytes:
                 (255, 255, 0),
                 scale,
             )
+    if img.shape[1] > OVERLAY_MAX_WIDTH:  # the desk shows it at card width; keep it light
+        f = OVERLAY_MAX_WIDTH / img.shape[1]
+        img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise InputError("overlay could not be encoded")

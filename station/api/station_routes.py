@@ -65,7 +65,7 @@ def device_health(state: AppState) -> dict[str, Any]:
         dev = getattr(devices, name, None)
         if dev is None:
             continue
-        for attr in ("health", "stats", "counters", "info"):
+        for attr in ("info", "link_stats", "health", "stats"):
             value = getattr(dev, attr, None)
             if value is None:
                 continue
@@ -123,7 +123,10 @@ def doctor(
     ctx = state.ctx
     if ctx.devices is None:
         raise StationError("no devices are connected: start with --sim or set devices.lamp_port")
-    from station.doctor import run_doctor
+    try:
+        from station.doctor import run_doctor
+    except ImportError as exc:
+        raise StationError(f"the self-test is not available in this build ({exc})") from None
 
     with state.service()._tray:  # never self-test while a scan is using the tray
         report = run_doctor(ctx.devices, ctx.settings).as_dict()
