@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from station.checks import Matcher, overall_verdict
 from station.db.engine import Database
@@ -27,7 +27,7 @@ from station.records import audit
 from station.settings import StationSettings
 from station.uploads import extract_images, read_serial_rows
 
-CHUNK = 200
+CHUNK = 500
 
 
 Progress = Callable[[int, int, int], None]
@@ -106,16 +106,21 @@ class BatchService:
         try:
             for lo in range(start, len(inputs), CHUNK):
                 chunk = inputs[lo : lo + CHUNK]
-                items = [
-                    self._process(batch_id, kind, lo + i, entry) for i, entry in enumerate(chunk)
-                ]
+                if kind == "serials":
+                    items = self._serial_items(batch_id, lo, chunk)
+                else:
+                    items = [
+                        self._process(batch_id, kind, lo + i, entry)
+                        for i, entry in enumerate(chunk)
+                    ]
                 hits += sum(1 for it in items if it.verdict != "no_match")
                 with self.db.writer() as s:
-                    s.add_all(items)
-                    batch = s.get(Batch, batch_id)
-                    assert batch is not None
-                    batch.done = lo + len(chunk)
-                    batch.hits = hits
+                    s.execute(insert(BatchItem), [_row(it) for it in items])
+                    s.execute(
+                        update(Batch)
+                        .where(Batch.id == batch_id)
+                        .values(done=lo + len(chunk), hits=hits)
+                    )
                 if progress:
                     progress(lo + len(chunk), len(inputs), hits)
         except Exception as exc:
@@ -148,6 +153,23 @@ class BatchService:
                 {"state": "complete", "items": batch.total, "hits": batch.hits},
             )
             return batch_doc(batch)
+
+    def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[BatchItem]:
+        """One bulk look-up per chunk (the matcher checks its version once, not per row)."""
+        values = [str(entry[2]) for entry in chunk]
+        many = getattr(self.matcher, "lookup_many", None)
+        results = many(values) if many else [self.matcher.lookup(v) for v in values]
+        return [
+            BatchItem(
+                batch_id=batch_id,
+                seq=lo + i,
+                line=int(entry[0]),
+                label=str(entry[1])[:300],
+                verdict=result.verdict,
+                result={"matches": [result.model_dump(mode="json")]},
+            )
+            for i, (entry, result) in enumerate(zip(chunk, results, strict=True))
+        ]
 
     def _process(self, batch_id: str, kind: str, seq: int, entry: list[Any]) -> BatchItem:
         line, label, payload = int(entry[0]), str(entry[1]), str(entry[2])
@@ -254,6 +276,17 @@ class BatchService:
         for r in rows:
             w.writerow({k: _csv_safe(r[k]) for k in fields})
         return buf.getvalue()
+
+
+def _row(item: BatchItem) -> dict[str, Any]:
+    return {
+        "batch_id": item.batch_id,
+        "seq": item.seq,
+        "line": item.line,
+        "label": item.label,
+        "verdict": item.verdict,
+        "result": item.result,
+    }
 
 
 def _csv_safe(value: Any) -> Any:

@@ -100,7 +100,7 @@ class Batch(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     #: the validated inputs: [[line, label, raw identifier or stored image path], ...]
-    inputs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    inputs: Mapped[list[Any]] = mapped_column(JSON, default=list, deferred=True)
 
 
 class BatchItem(Base):
