@@ -26,6 +26,8 @@ from station.vision.marks import GlowSource
 
 _LINE_HEIGHT = 56
 _GAP = 24
+#: Tesseract page segmentation: 4 = one column of lines of varying size (the montage)
+_PSM = "4"
 _MAX_LINES = 6
 #: mean word confidence (0..1) below which a reading is dropped
 MIN_CONFIDENCE = 0.6
@@ -170,7 +172,7 @@ def _tesseract_tsv(image: np.ndarray) -> list[dict[str, str]]:
         "stdin",
         "stdout",
         "--psm",
-        "6",
+        _PSM,
         "--oem",
         "1",
         "-c",
