@@ -116,13 +116,16 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
         )
         zx = _timed(timings, "zxing", lambda: read_zxing(dec))
         if frames.uv is not None:
-            uv = frames.uv
-            glow = GlowSource(uv, frames.dark)
+            short = frames.uv
             level = _timed(
                 timings,
                 "reference",
-                lambda: measure_reference_patch(uv, frames.dark, cfg.reference_patch),
+                lambda: measure_reference_patch(short, frames.dark, cfg.reference_patch),
             )
+            uv = short
+            if frames.uv_long is not None:
+                uv = _timed(timings, "uv_merge", lambda: merge_exposures(frames, level, cfg))
+            glow = GlowSource(uv, frames.dark)
             if level < cfg.reference_weak_fraction * cfg.reference_nominal:
                 warnings.append(
                     f"UV lamp weak: reference patch glows at {level / cfg.reference_nominal:.0%} "
@@ -166,6 +169,30 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     identifiers.extend(ocr_ids)
     timings["total"] = round((time.perf_counter() - t_start) * 1000.0, 2)
     return ReadResult(identifiers=identifiers, marks=marks, timings_ms=timings, warnings=warnings)
+
+
+def merge_exposures(frames: CaptureFrames, level: float, cfg: VisionSettings) -> np.ndarray:
+    """One UV frame from the short and the long exposure: the long one (less noise, faint
+    marks lifted) scaled down to the short one's level, except where it saturates.
+
+    The exposure ratio is measured on the reference patch, so no exposure setting has to
+    be trusted. Returns the short frame unchanged when the ratio cannot be measured.
+    """
+    if frames.uv is None or frames.uv_long is None:
+        raise ValueError("merge_exposures needs both UV exposures")
+    long_level = measure_reference_patch(frames.uv_long, frames.dark, cfg.reference_patch)
+    if level <= 0.02 or long_level >= 0.97:
+        return frames.uv  # patch too dim or saturated in the long exposure: no ratio
+    ratio = long_level / level
+    if ratio < 1.2:
+        return frames.uv
+    dark = frames.dark if frames.dark is not None else np.zeros_like(frames.uv)
+    glow_long = cv2.subtract(frames.uv_long, dark)
+    scaled = cv2.add(cv2.convertScaleAbs(glow_long, alpha=1.0 / ratio), dark)
+    saturated = cv2.inRange(frames.uv_long, (0, 0, 0), (250, 250, 250)) == 0
+    merged = scaled.copy()
+    merged[saturated] = frames.uv[saturated]
+    return merged
 
 
 #: frames above this many pixels are decoded for barcodes at half size
