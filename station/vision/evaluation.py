@@ -51,6 +51,27 @@ def measure_speed(
     return out
 
 
+def measure_render(
+    sizes: Sequence[tuple[int, int]] = ((1280, 720), (1920, 1080)), frames: int = 30
+) -> dict[str, float]:
+    """Median milliseconds per simulated camera frame (hw_sim.scene.render) per size."""
+    from hw_sim.scene import Lighting, render
+
+    out: dict[str, float] = {}
+    for w, h in sizes:
+        scene = random_scene(77, w, h)
+        layers = build_layers(scene)
+        rng = np.random.default_rng(0)
+        times = []
+        for i in range(frames):
+            lighting = Lighting(white=1.0) if i % 2 else Lighting(uv=0.8)
+            t0 = time.perf_counter()
+            render(layers, lighting, 20.0, 1.0, rng, scene.noise_sigma)
+            times.append((time.perf_counter() - t0) * 1000.0)
+        out[f"{w}x{h}"] = round(statistics.median(times), 2)
+    return out
+
+
 def format_speed(speed: dict[str, dict[str, float]], title: str) -> str:
     stages = sorted({s for v in speed.values() for s in v} - {"wall", "total"})
     lines = [
@@ -138,5 +159,10 @@ def run_eval(
         out(format_speed(timings, "vision time per capture (white + UV + dark frames)"))
         no_ocr = measure_speed(settings=cfg.model_copy(update={"ocr_enabled": False}))
         out(format_speed(no_ocr, "the same without OCR"))
-        summary["speed_ms"] = {"with_ocr": timings, "without_ocr": no_ocr}
+        render_ms = measure_render()
+        out(
+            "simulated camera frame (render), median ms: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in render_ms.items())
+        )
+        summary["speed_ms"] = {"with_ocr": timings, "without_ocr": no_ocr, "render": render_ms}
     return summary
