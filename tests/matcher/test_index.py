@@ -280,3 +280,27 @@ def test_queries_with_many_hits_are_complete_in_bulk() -> None:
     [many] = index.lookup_many(["ABCDEFGHW"])
     assert many.model_dump() == index.lookup("ABCDEFGHW").model_dump()
     assert len(many.candidates) == len(alphabet)
+
+
+def test_postcode_marks_match_households_and_bare_postcodes() -> None:
+    index = RegisterIndex.build(
+        [
+            RegisterRecord(1, "12 NN1 4AB", "postcode_mark", "registered-owner"),
+            RegisterRecord(2, "14 NN1 4AB", "postcode_mark", "registered-owner"),
+        ]
+    )
+    r = index.lookup("12 NN1 4A8")  # UV-pen OCR reads B as 8
+    assert r.verdict == "match"
+    assert r.candidates[0].entry_id == 1
+    households = index.lookup("NN1 4AB")  # house number smudged: every household there
+    assert {c.entry_id for c in households.candidates} == {1, 2}
+    assert households.verdict == "possible_match"
+
+
+def test_empty_register_answers_no_match(tmp_path: Path) -> None:
+    index = RegisterIndex.build([])
+    assert len(index) == 0
+    assert index.lookup("AB12CD34EF").verdict == "no_match"
+    assert index.lookup_many(["AB12CD34EF"])[0].verdict == "no_match"
+    index.save(tmp_path / "empty")
+    assert RegisterIndex.load(tmp_path / "empty").lookup("AB12CD34EF").verdict == "no_match"
