@@ -304,3 +304,34 @@ def test_empty_register_answers_no_match(tmp_path: Path) -> None:
     assert index.lookup_many(["AB12CD34EF"])[0].verdict == "no_match"
     index.save(tmp_path / "empty")
     assert RegisterIndex.load(tmp_path / "empty").lookup("AB12CD34EF").verdict == "no_match"
+
+
+def test_long_and_symbol_identifiers_take_the_exact_slow_path() -> None:
+    """Identifiers over 20 characters or with symbols are verified from the stored bytes."""
+    rng = random.Random(5)
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTUVWXYZ+$%"
+    register = [
+        RegisterRecord(
+            i,
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(18, 30))),
+            "barcode",
+            "stolen",
+        )
+        for i in range(400)
+    ]
+    settings = MatcherSettings(max_candidates=1000, possible_match_score=0.0)
+    index = RegisterIndex.build(register, settings)
+    canon = {r.entry_id: canonical(r.identifier) for r in register}
+    for trial in range(150):
+        s = list(rng.choice(register).identifier)
+        for _ in range(trial % 4):
+            p = rng.randrange(len(s))
+            s[p] = rng.choice(alphabet)
+        query = "".join(s)
+        expected = {e for e, c in canon.items() if Levenshtein.distance(canonical(query), c) <= 2}
+        got = {
+            c.entry_id
+            for c in index.lookup(query, "barcode").candidates
+            if not any("truncated" in e for e in c.edits)
+        }
+        assert got == expected, query
