@@ -232,17 +232,24 @@ def packed_distance(qc, n, w0, w1, m, k, prev, cur):  # type: ignore[no-untyped-
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _window_misses(peq, w0, w1, m, k, offset):  # type: ignore[no-untyped-def]
+def _window_misses(peq, w0, w1, m, k, offset, skip_lo, skip_hi):  # type: ignore[no-untyped-def]
     """Entry characters with no equal query character within k positions (a lower bound).
 
     In an alignment with at most k edits every kept character moves at most k places, so
     more than k such characters rule the entry out without the quadratic table. Query
-    position p is bit p + max_edits of ``peq[code]``; ``offset`` is max_edits - k.
+    position p is bit p + max_edits of ``peq[code]``; ``offset`` is max_edits - k. The
+    segment the probe matched (``skip_lo:skip_hi``) cannot miss and is not looked at.
     """
     window = np.uint64((1 << (2 * k + 1)) - 1)
     misses = 0
+    w = w0
     for j in range(m):
-        c = _code_at(w0, w1, j)
+        if j == 10:
+            w = w1
+        c = w & _SIX
+        w = w >> np.uint64(6)
+        if skip_lo <= j < skip_hi:
+            continue
         if (peq[c] >> np.uint64(j + offset)) & window == 0:
             misses += 1
             if misses > k:
@@ -263,7 +270,7 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     Three passes so the memory reads of different probes overlap instead of waiting on each
     other: hash every probe, read every directory slot, then scan the postings.
     """
-    qc, peq, prev, cur, probe_h, probe_lo, probe_hi, probe_len, probe_k = scratch
+    qc, peq, prev, cur, probe_h, probe_lo, probe_hi, probe_len, probe_k, probe_seg = scratch
     cap = out_s.size
     shift = np.uint64(64 - bits)
     q_slow = n > PACKED_CHARS
@@ -292,6 +299,7 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
                 probe_h[probes] = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
                 probe_len[probes] = total
                 probe_k[probes] = k
+                probe_seg[probes] = start * 1024 + seg_len
                 probes += 1
             start += seg_len
     for p in range(probes):
@@ -303,6 +311,8 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
         fp = (probe_h[p] & _LOW32) << _S32
         total = probe_len[p]
         k = probe_k[p]
+        seg_lo = probe_seg[p] // 1024
+        seg_hi = seg_lo + probe_seg[p] % 1024
         for e in range(probe_lo[p], probe_hi[p]):
             tag = post[e, 2]
             if tag & _HIGH32 != fp:
@@ -315,7 +325,7 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
                 d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
             else:
                 w0 = post[e, 0]
-                if _window_misses(peq, w0, w1, total, k, max_edits - k) > k:
+                if _window_misses(peq, w0, w1, total, k, max_edits - k, seg_lo, seg_hi) > k:
                     continue
                 d = packed_distance(qc, n, w0, w1, total, k, prev, cur)
             if d > k:
@@ -347,6 +357,7 @@ def _scratch(longest, max_edits):  # type: ignore[no-untyped-def]
         np.empty(longest + max_edits + 2, dtype=np.int64),
         np.empty(longest + max_edits + 2, dtype=np.int64),
         np.empty(MAX_PROBES, dtype=np.uint64),
+        np.empty(MAX_PROBES, dtype=np.int64),
         np.empty(MAX_PROBES, dtype=np.int64),
         np.empty(MAX_PROBES, dtype=np.int64),
         np.empty(MAX_PROBES, dtype=np.int64),
