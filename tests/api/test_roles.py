@@ -65,6 +65,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], set[str]]] = [
         {"custody", "store", "supervisor", "admin"},
     ),
     ("GET", "/api/users", {}, {"admin"}),
+    ("DELETE", "/api/owners/NO-SUCH-OWNER", {}, {"admin"}),
+    ("GET", "/openapi.json", {}, ALL),
     ("POST", "/api/dealer/check", {"json": {"identifier": "ABC12345"}}, {"dealer"}),
     ("GET", "/api/station/status", {}, ALL),
     ("GET", "/api/me", {}, ALL),
