@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hw_sim import registry
 from hw_sim.camera import SimCamera
 from hw_sim.clock import Clock
 from hw_sim.controller import SimController
 from hw_sim.faults import FaultPlan
 from hw_sim.http_camera import SnapshotServer
 from hw_sim.link import FaultyLink
-from hw_sim.pty_server import PtyServer
+from hw_sim.ports import LinkServer, MemoryPort, PtyPort
 from hw_sim.scenario import Scenario, load_scenario
 from hw_sim.world import World
 
@@ -22,8 +25,9 @@ from hw_sim.world import World
 class SimStation:
     """The simulated station hardware. Use as a context manager (or call ``start``/``stop``).
 
-    ``serial_port`` is a stable path (symlink to the pty slave); ``camera_source`` is a
-    string ``station.devices.camera.open_camera`` understands.
+    ``serial_port`` is a stable path (symlink to the pty slave), or an ``hwsim://NAME`` pyserial
+    URL with ``port="memory"``; ``camera_source`` is a string
+    ``station.devices.camera.open_camera`` understands.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class SimStation:
         clock: Clock | None = None,
         fps: float = 30.0,
         latency_frames: int = 3,
+        port: str = "pty",
     ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.faults = FaultPlan.parse([*self.scenario.faults, *faults], seed)
@@ -52,7 +57,16 @@ class SimStation:
             self.controller, self.world, self.faults, self.scenario.script, self._place_item
         )
         self._dir = Path(tempfile.mkdtemp(prefix="hwsim-"))
-        self.pty = PtyServer(self.link, self._dir / "lampctl")
+        # a SimStation that is never started or stopped still leaves no temp dir behind
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self._memory: MemoryPort | None = None
+        if port == "memory":
+            self._memory = MemoryPort(registry.new_name())
+            self.server = LinkServer(self.link, self._memory)
+        elif port == "pty":
+            self.server = LinkServer(self.link, PtyPort(self._dir / "lampctl"))
+        else:
+            raise ValueError(f"port must be 'pty' or 'memory', not {port!r}")
         self.camera = SimCamera(self.world, self.faults, fps=fps, latency_frames=latency_frames)
         self._http = SnapshotServer(self.camera) if http_camera else None
         self._started = False
@@ -74,7 +88,7 @@ class SimStation:
 
     @property
     def serial_port(self) -> str:
-        return self.pty.path
+        return self.server.path
 
     @property
     def camera_source(self) -> str:
@@ -84,7 +98,9 @@ class SimStation:
 
     def start(self) -> SimStation:
         if not self._started:
-            self.pty.start()
+            if self._memory is not None:
+                registry.register(self._memory)
+            self.server.start()
             if self._http is not None:
                 self._http.start()
             self._started = True
@@ -95,8 +111,10 @@ class SimStation:
             self._started = False
             if self._http is not None:
                 self._http.stop()
-            self.pty.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+            self.server.stop()
+            if self._memory is not None:
+                registry.unregister(self._memory)
+        self._cleanup()
 
     def __enter__(self) -> SimStation:
         return self.start()
@@ -115,11 +133,19 @@ def serve_forever(
     """The standalone simulator behind ``station sim``: calls ``on_ready(port, camera_source)``
     once listening, then runs until ``stop`` is set or KeyboardInterrupt."""
     stop = stop or threading.Event()
-    with SimStation(scenario, faults, seed, http_camera=True) as sim:
-        if on_ready is not None:
-            on_ready(sim.serial_port, sim.camera_source)
-        try:
-            while not stop.wait(0.5):
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) should clean up the pty link and temp dir just like Ctrl-C
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with SimStation(scenario, faults, seed, http_camera=True) as sim:
+            if on_ready is not None:
+                on_ready(sim.serial_port, sim.camera_source)
+            try:
+                while not stop.wait(0.2):
+                    pass
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
-            pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -42,6 +42,10 @@ class DeviceSettings(BaseModel):
     exposure_white_ms: float = 8.0
     exposure_uv_ms: float = 40.0
     gain: float = 1.0
+    #: doctor: least focus measure (variance of Laplacian around the reference patch)
+    focus_min: float = 20.0
+    #: doctor: lamp current must be within this fraction of nominal for its level
+    lamp_current_tolerance: float = 0.3
 
 
 class VisionSettings(BaseModel):

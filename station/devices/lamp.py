@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from station.devices.codec import BadFrame, Frame, FrameDecoder, encode
@@ -107,6 +107,7 @@ class LinkStats:
     retries: int = 0
     timeouts: int = 0
     reconnects: int = 0
+    controller_resets: int = 0
     late_replies: int = 0
     missed_events: int = 0
     rtt_ms: float | None = None
@@ -142,7 +143,8 @@ class _Counters:
     rtt_n: int = 0
     last_rx: float | None = None
     reconnects: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+    resets: int = 0
+    resets_absorbed: int = 0
 
 
 class LampController:
@@ -328,6 +330,27 @@ class LampController:
             )
 
     @contextlib.contextmanager
+    def check_session(self) -> Iterator[LampController]:
+        """Bracket one check. A reset that happened *before* it (while idle) is absorbed: the
+        session is re-established and logged. A reset *during* it raises ControllerReset from
+        the next call, so the check is aborted, never resumed. Lamps are off afterwards."""
+        with self._cmd_lock:
+            if self._reset_seen is not None:
+                log.warning("lamp controller was reset while idle; re-established the session")
+                if self._needs_handshake:
+                    self._handshake()
+                self._reset_seen = None
+                self._c.resets_absorbed += 1
+        try:
+            yield self
+        finally:
+            if not self._closing.is_set():
+                try:
+                    self.all_off()
+                except DeviceError as exc:
+                    log.warning("could not switch lamps off after the check: %s", exc)
+
+    @contextlib.contextmanager
     def renewal_suspended(self) -> Iterator[None]:
         """Stop renewing the lease (the doctor uses this to prove the watchdog works)."""
         self._renew_suspended.set()
@@ -353,6 +376,7 @@ class LampController:
             retries=c.retries,
             timeouts=c.timeouts,
             reconnects=c.reconnects,
+            controller_resets=c.resets,
             late_replies=c.late,
             missed_events=c.missed_events,
             rtt_ms=None if c.rtt_last is None else round(c.rtt_last * 1000, 3),
@@ -404,11 +428,13 @@ class LampController:
             raise LinkTimeout(f"lamp controller sent an incomplete HELLO reply: {exc}") from exc
         if self._info is not None and info.boot_id != self._info.boot_id:
             self._note_reset(info.boot_id)
+            self._needs_handshake = False  # this handshake already is the new session
         self._info = info
 
     def _note_reset(self, boot_id: str) -> None:
         if self._reset_seen is None:
             log.warning("lamp controller reset detected (boot id now %s)", boot_id)
+            self._c.resets += 1
         self._reset_seen = boot_id
         self._want_white = self._want_uv = 0
         self._needs_handshake = True
@@ -560,14 +586,28 @@ class LampController:
 
     def _on_bad_frame(self, bad: BadFrame) -> None:
         log.debug("bad frame from controller: %s %r", bad.reason, bad.raw[:60])
-        if bad.kind == "R":
+        # One command is outstanding, so a damaged reply (even with its number unreadable) is
+        # almost surely ours: resend at once; duplicate suppression makes that harmless.
+        if bad.kind in ("R", None):
             with self._cv:
-                if self._pending is not None and self._pending.seq == bad.seq:
+                if self._pending is not None and self._pending.reply is None:
                     self._pending.resend_now = True
                     self._cv.notify_all()
 
     def _on_reply(self, frame: Frame) -> None:
         with self._cv:
+            if (
+                frame.verb == "NAK"
+                and frame.args.get("code") == "CRC"
+                and self._pending is not None
+                and self._pending.reply is None
+                and frame.seq != self._pending.seq
+            ):
+                # our command arrived damaged in its sequence number: resend it now
+                self._c.naks += 1
+                self._pending.resend_now = True
+                self._cv.notify_all()
+                return
             if (
                 self._pending is not None
                 and frame.seq == self._pending.seq

@@ -10,6 +10,13 @@ import serial
 
 from station.devices.errors import LinkLost
 
+try:  # tcdrain/tcflush on a vanished tty raise termios.error, which is not an OSError
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - not POSIX
+    _TermiosError = OSError  # type: ignore[misc,assignment]
+
+_PORT_ERRORS = (serial.SerialException, OSError, _TermiosError)
+
 
 class SerialTransport:
     """A byte pipe to the lamp controller over any pyserial URL or device path.
@@ -33,6 +40,10 @@ class SerialTransport:
         return self._port is not None and bool(self._port.is_open)
 
     def open(self) -> None:
+        if self.url.startswith("hwsim://"):
+            from hw_sim.urlhandler import register
+
+            register()
         try:
             self._port = serial.serial_for_url(
                 self.url,
@@ -41,7 +52,7 @@ class SerialTransport:
                 write_timeout=1.0,
                 exclusive=True,
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*_PORT_ERRORS, ValueError) as exc:
             self._port = None
             raise LinkLost(f"cannot open lamp-controller port {self.url}: {exc}") from exc
 
@@ -70,7 +81,7 @@ class SerialTransport:
             with self._write_lock:
                 port.write(data)
                 port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise LinkLost(f"writing to lamp-controller port {self.url} failed: {exc}") from exc
 
     def read(self) -> bytes:
@@ -85,14 +96,14 @@ class SerialTransport:
                 return b""
             waiting = int(getattr(port, "in_waiting", 0))
             return first + (port.read(waiting) if waiting else b"")
-        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+        except (*_PORT_ERRORS, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: pyserial's fd was closed under us by close()
             raise LinkLost(f"reading lamp-controller port {self.url} failed: {exc}") from exc
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
+            with contextlib.suppress(*_PORT_ERRORS):
                 port.close()
 
     def close(self) -> None:

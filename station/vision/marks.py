@@ -121,9 +121,9 @@ def find_marks(
     p = params or MarkParams()
     h, w = uv.shape[:2]
     glow = glow_image(uv, dark)
-    scale = max(1.0, w / _WORK_WIDTH)
-    if scale > 1.0:
-        size = (round(w / scale), round(h / scale))
+    factor = -(-w // _WORK_WIDTH)  # integer: INTER_AREA's fast path
+    if factor > 1:
+        size = (w // factor, h // factor)
         small = cv2.resize(glow, size, interpolation=cv2.INTER_AREA)
         white_small = (
             cv2.resize(white, size, interpolation=cv2.INTER_AREA) if white is not None else None
@@ -140,15 +140,21 @@ def find_marks(
     floor = max(p.min_threshold, base + p.noise_k * max(sigma, 0.5))
     if reference_level is not None and reference_level > 0:
         floor = max(floor, base + p.relative_threshold * reference_level * 255.0)
-    yg_base, yg_sigma = _robust_noise(yellow_green)
-    yg_floor = max(p.min_threshold, yg_base + p.noise_k * max(yg_sigma, 0.5))
-    if reference_level is not None and reference_level > 0:
-        yg_floor = max(yg_floor, yg_base + 0.5 * p.relative_threshold * reference_level * 255.0)
+    blue_excess = b - 1.25 * np.maximum(g, r)
+
+    def colour_floor(img: np.ndarray) -> float:
+        base_c, sigma_c = _robust_noise(img)
+        f = max(p.min_threshold, base_c + p.noise_k * max(sigma_c, 0.5))
+        if reference_level is not None and reference_level > 0:
+            f = max(f, base_c + 0.5 * p.relative_threshold * reference_level * 255.0)
+        return f
 
     glow_mask = (value > floor).astype(np.uint8)
-    yg_mask = (yellow_green > yg_floor).astype(np.uint8)
+    yg_mask = (yellow_green > colour_floor(yellow_green)).astype(np.uint8)
+    pen_mask = (blue_excess > colour_floor(blue_excess)).astype(np.uint8)
     join = max(1, round(6 / scale))
     forensic = _regions(yg_mask, scale, p.min_area_px, join)
+    pens = _regions(pen_mask, scale, p.min_area_px, join)
     others = _regions(glow_mask, scale, p.min_area_px, join)
 
     frame_area = h * w
@@ -165,15 +171,18 @@ def find_marks(
         ys, xs = np.nonzero(reg.mask)
         return float(white_small[ys + reg.y0, xs + reg.x0].max(axis=-1).mean())
 
-    for reg in forensic:
-        if any(_overlaps(reg.box, e) for e in exclude):
-            continue
-        cls, score = _classify(mean_colour(reg), reg.area, frame_area, white_level(reg), p)
-        if cls != "forensic_liquid":
-            # yellow-green excess on top of another glow: still the liquid's signature
-            cls, score = "forensic_liquid", 0.6
-        forensic_boxes.append(reg.box)
-        marks.append(_mark(reg, cls, score))
+    for colour_regions, expected in ((forensic, "forensic_liquid"), (pens, "uv_pen")):
+        for reg in colour_regions:
+            if any(_overlaps(reg.box, e) for e in exclude):
+                continue
+            if any(_contains(fb, reg.box) for fb in forensic_boxes):
+                continue
+            cls, score = _classify(mean_colour(reg), reg.area, frame_area, white_level(reg), p)
+            if cls != expected:
+                # the colour excess on top of another glow (a brightener): still its signature
+                cls, score = expected, 0.6  # type: ignore[assignment]
+            forensic_boxes.append(reg.box)
+            marks.append(_mark(reg, cls, score))
     for reg in others:
         if any(_overlaps(reg.box, e) for e in exclude):
             continue

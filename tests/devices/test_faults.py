@@ -32,6 +32,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
     return False
 
 
+def booted(ctl: LampController, boot_id: str) -> bool:
+    """The host has seen the BOOT event of this boot."""
+    return any(e.name == "BOOT" and e.args["boot"] == boot_id for e in list(ctl.events.queue))
+
+
 def exercise(ctl: LampController, n: int = 20) -> None:
     """A burst of typical traffic: lamps on/off, status, pings."""
     for i in range(n):
@@ -149,7 +154,7 @@ def test_port_vanishing_and_reappearing_reconnects_without_reset() -> None:
         boot = ctl.info.boot_id
         for _ in range(8):
             ctl.ping()
-        assert sim.pty.vanish_count == 1
+        assert sim.server.vanish_count == 1
         assert ctl.link_stats().reconnects == 1
         assert ctl.info.boot_id == boot
         ctl.set_lamps(20, 0)
@@ -178,7 +183,7 @@ def test_reset_while_idle_is_reported_on_the_next_check() -> None:
         LampController.connect(sim.serial_port, SETTINGS) as ctl,
     ):
         sim.controller.boot()
-        assert wait_for(lambda: any(e.name == "BOOT" for e in list(ctl.events.queue)))
+        assert wait_for(lambda: booted(ctl, sim.controller.boot_id))
         with pytest.raises(ControllerReset):
             ctl.set_lamps(10, 0)
         assert sim.world.drive("white") == 0
@@ -267,3 +272,21 @@ def test_stale_frames_are_never_returned() -> None:
         first = cam.capture(time.monotonic(), 10, 1.0)
         with pytest.raises(CameraTimeout, match="stale"):
             cam.capture(first.timestamp + 0.05, 10, 1.0, timeout_s=0.3)
+
+
+def test_check_session_absorbs_a_reset_while_idle_but_not_during_the_check() -> None:
+    with (
+        SimStation("demo") as sim,
+        LampController.connect(sim.serial_port, SETTINGS) as ctl,
+    ):
+        sim.controller.boot()  # idle reset, between checks
+        assert wait_for(lambda: booted(ctl, sim.controller.boot_id))
+        with ctl.check_session():
+            ctl.set_lamps(0, 100)  # not aborted: the reset came before this check
+            assert sim.world.drive("uv") == 100
+            sim.controller.boot()  # reset during the check
+            with pytest.raises(ControllerReset):
+                ctl.confirm_lamps()
+        assert sim.world.drive("uv") == 0
+        stats = ctl.link_stats()
+        assert stats.controller_resets == 2

@@ -255,3 +255,28 @@ def test_compaction_folds_overlay_into_base(index: RegisterIndex) -> None:
     assert {q: index.lookup(q).model_dump() for q in before} == before
     assert index.lookup("356938035643809").verdict == "no_match"
     assert index.lookup("CMP0000001").candidates[0].source == "new-source"
+
+
+def test_imei_with_an_extra_digit_is_not_lost_to_the_imeisv_rule(index: RegisterIndex) -> None:
+    query = "3569380356438809"  # 356938035643809 with an extra 8: 16 digits look like IMEISV
+    r = index.lookup(query)
+    assert r.candidates[0].entry_id == 2
+    assert r.candidates[0].distance == 1
+    assert index.lookup_many([query])[0].model_dump() == r.model_dump()
+    hits = index.search_many([query])
+    assert (hits.entry_id.tolist(), hits.distance.tolist()) == ([2], [1])
+
+
+def test_queries_with_many_hits_are_complete_in_bulk() -> None:
+    alphabet = "ACDEFHJKMNPQRTUVWXY0123456789"
+    register = [
+        RegisterRecord(i, f"ABCDEFGH{c}", "serial", "stolen") for i, c in enumerate(alphabet)
+    ]
+    settings = MatcherSettings(max_candidates=100, possible_match_score=0.0)
+    index = RegisterIndex.build(register, settings)
+    hits = index.search_many(["ABCDEFGHW", "ZZZZ9999"])
+    assert sorted(hits.entry_id.tolist()) == list(range(len(alphabet)))
+    assert set(hits.query_index.tolist()) == {0}
+    [many] = index.lookup_many(["ABCDEFGHW"])
+    assert many.model_dump() == index.lookup("ABCDEFGHW").model_dump()
+    assert len(many.candidates) == len(alphabet)
