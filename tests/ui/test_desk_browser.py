@@ -147,4 +147,13 @@ def test_engineer_runs_the_self_test(browser: Any, sim_server: str) -> None:
     page = login(browser, sim_server, "demo-engineer", "engineer-demo-pass")
     page.wait_for_selector("#devices")
     assert "lamp_link_stats" in page.inner_text("#devices")
+    assert page.inner_text("#self-test") == "never run"
+    page.click("#doctor")
+    page.wait_for_selector("#doctor-result tr", timeout=60_000)
+    rows = page.locator("#doctor-result tr").all_inner_texts()
+    assert any(r.startswith("PASS") and "link" in r for r in rows), rows
+    assert page.inner_text("#self-test") in ("passed", "failed")
+    # the result is recorded: a reload shows it as the last self-test
+    page.reload()
+    assert page.inner_text("#self-test") in ("passed", "failed")
     page.close()
