@@ -95,6 +95,50 @@ class BatchService:
             raise
         return batch_id
 
+    def create_from_folder(
+        self, folder: Path, officer: str, purpose: str = "property_office"
+    ) -> str:
+        """Queue every image in ``folder`` (and below), read in place, in name order."""
+        from station.uploads import IMAGE_SUFFIXES
+
+        if not folder.is_dir():
+            raise InputError(f"{folder} is not a folder")
+        images = sorted(
+            p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not images:
+            raise InputError(f"{folder}: no image files (png, jpg, bmp, tif, webp)")
+        inputs: list[Any] = [
+            [n + 1, str(p.relative_to(folder)), str(p.resolve())] for n, p in enumerate(images)
+        ]
+        digest = hashlib.sha256("\n".join(str(i[1]) for i in inputs).encode()).hexdigest()
+        batch_id = str(uuid.uuid4())
+        with self.db.writer() as s:
+            s.add(
+                Batch(
+                    id=batch_id,
+                    kind="captures",
+                    filename=str(folder)[:300],
+                    sha256=digest,
+                    size_bytes=sum(p.stat().st_size for p in images),
+                    total=len(inputs),
+                    officer=officer,
+                    purpose=purpose,
+                    station_id=self.settings.station_id,
+                    register_version=self.matcher.version,
+                    inputs=inputs,
+                )
+            )
+            audit.append(
+                s,
+                officer,
+                "collection",
+                "batch",
+                batch_id,
+                {"folder": str(folder), "items": len(inputs), "kind": "captures"},
+            )
+        return batch_id
+
     def run(self, batch_id: str, progress: Progress | None = None) -> dict[str, Any]:
         """Process (or resume) a batch chunk by chunk; each chunk commits on its own."""
         with self.db.writer() as s:

@@ -1,42 +1,20 @@
-"""`station batch`: the property store's bulk check from the command line.
-
-It runs through the same BatchService as the web batch screen, so a CLI batch is recorded,
-audited, resumable after a crash and visible on the desk UI; the CLI adds a progress bar and
-writes the CSV/HTML reports to files.
-"""
+"""`station batch`: a bulk check from the command line, with a progress bar and reports."""
 
 from __future__ import annotations
 
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from station.batches import BatchService
 from station.context import StationContext
-from station.errors import InputError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-TEMPLATES = Path(__file__).parent / "api" / "templates"
 
 
-def _folder_as_zip(folder: Path, dest: Path) -> Path:
-    """Pack a folder's images (stored, not compressed) so it takes the upload path's checks."""
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise InputError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    archive = dest / f"{folder.name or 'captures'}.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        for p in images:
-            zf.write(p, p.relative_to(folder).as_posix())
-    return archive
+def render_report_html(service: BatchService, batch_id: str) -> str:
+    """The same report the web UI serves, as a standalone HTML page."""
+    from station.api.templating import templates
 
-
-def write_html_report(batch: dict[str, Any], hits: list[dict[str, Any]], path: Path) -> None:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
-    path.write_text(env.get_template("batch_report.html").render(batch=batch, hits=hits))
+    template = templates.env.get_template("batch_report.html")
+    return template.render(batch=service.get(batch_id), hits=service.hits(batch_id))
 
 
 def run_batch(
@@ -47,44 +25,31 @@ def run_batch(
     officer: str,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Create, run and report one batch; returns the batch summary."""
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
+    """Check a CSV/XLSX of serials or a folder of photographs; write the reports asked for.
+
+    Returns the batch summary with every hit. Bad files raise (storing nothing) with the
+    rows named, like the HTTP upload.
+    """
     service = BatchService(ctx.db, ctx.matcher, ctx.settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        upload = _folder_as_zip(path, Path(tmp)) if path.is_dir() else path
-        batch_id = service.create(upload, upload.name, officer=officer)
-    if quiet:
-        doc = service.run(batch_id)
+    if path.is_dir():
+        batch_id = service.create_from_folder(path, officer)
     else:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from station.errors import InputError
 
-        with Progress(
-            TextColumn("checking {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[hits]} hit(s)"),
-            console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task(path.name, total=None, hits=0)
+        if not path.is_file():
+            raise InputError(f"{path} does not exist")
+        batch_id = service.create(path, path.name, officer)
+    if quiet:
+        service.run(batch_id)
+    else:
+        from station.progress import file_progress
 
-            def progress(done: int, total: int, hits: int) -> None:
-                bar.update(task, completed=done, total=total, hits=hits)
-
-            doc = service.run(batch_id, progress)
-    hits = service.hits(batch_id)
-    if csv_out is not None:
-        csv_out.write_text(service.report_csv(batch_id))
+        with file_progress(f"checking {path.name}") as progress:
+            service.run(batch_id, progress=lambda done, total, hits: progress(done, total))
     if report is not None:
-        write_html_report(doc, hits, report)
-    if not quiet:
-        from rich.console import Console
-
-        Console(stderr=True).print(
-            f"batch {batch_id}: {doc.get('total')} item(s), {doc.get('hits')} with a register hit"
-            + (f"; CSV {csv_out}" if csv_out else "")
-            + (f"; report {report}" if report else ""),
-            highlight=False,
-        )
-    return {**doc, "hit_rows": hits}
+        report.write_text(render_report_html(service, batch_id), encoding="utf-8")
+    if csv_out is not None:
+        csv_out.write_text(service.report_csv(batch_id), encoding="utf-8")
+    summary = service.get(batch_id)
+    summary["hits_detail"] = service.hits(batch_id)
+    return summary

@@ -6,10 +6,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from station import __version__
 from station.api import (
@@ -21,7 +22,8 @@ from station.api import (
     register,
     station_routes,
 )
-from station.api.deps import AppState
+from station.api.deps import AppState, current_principal
+from station.auth.users import Principal
 from station.context import StationContext, hardware
 from station.errors import DeviceError, InputError, NotFound, RegisterImportError, StationError
 from station.settings import StationSettings
@@ -72,7 +74,18 @@ def create_app(settings: StationSettings) -> FastAPI:
         summary="Screen seized and recovered property for forensic marks, codes and serials.",
         description="Every call needs `Authorization: Bearer <token>` (or a web login).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(who: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(who: Annotated[Principal, Depends(current_principal)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Check Station API")
 
     def problem(status: int, exc: Exception, **extra: Any) -> JSONResponse:
         return JSONResponse({"detail": str(exc), **extra}, status_code=status)

@@ -8,13 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from station.api.deps import State, require
 from station.api.uploads_route import receive_upload
 from station.auth.roles import Permission
 from station.auth.users import Principal
 from station.checks import CheckRequest
-from station.errors import InputError
+from station.db.models import Owner
+from station.errors import InputError, NotFound
 from station.records import audit
 
 router = APIRouter(prefix="/api", tags=["register"])
@@ -97,3 +99,19 @@ def dealer_check(
         do_not_buy=hit,
         reference=doc["id"],
     )
+
+
+@router.delete("/owners/{owner_ref}")
+def erase_owner(
+    owner_ref: str,
+    state: State,
+    who: Annotated[Principal, Depends(require(P.OWNER_ERASE))],
+) -> dict[str, str]:
+    """Erase an owner's personal data (register entries keep only the reference); audited."""
+    with state.ctx.db.writer() as s:
+        owner = s.execute(select(Owner).where(Owner.owner_ref == owner_ref)).scalar()
+        if owner is None:
+            raise NotFound(f"no owner with reference {owner_ref!r}")
+        s.delete(owner)
+        audit.append(s, who.username, "erasure", "owner", owner_ref, {"fields": "all"})
+    return {"erased": owner_ref}

@@ -20,6 +20,7 @@ class Permission(StrEnum):
     REGISTER_IMPORT = "register:import"
     REGISTER_STATS = "register:stats"
     OWNER_READ = "owner:read"
+    OWNER_ERASE = "owner:erase"
     EVIDENCE_EXPORT = "evidence:export"
     AUDIT_READ = "audit:read"
     HEALTH_READ = "health:read"

@@ -123,3 +123,30 @@ def test_zip_bomb_rejected(sqlite_station: Station) -> None:
 def test_zip_that_is_not_a_zip(sqlite_station: Station) -> None:
     r = _upload(sqlite_station, "captures.zip", b"PK\x03\x04 truncated nonsense")
     assert r.status_code == 422 and "not a zip" in r.json()["detail"]
+
+
+def test_zip_of_photographs_is_read_and_matched(sqlite_station: Station) -> None:
+    import cv2
+    import numpy as np
+    import zxingcpp
+
+    sqlite_station.load_register()
+    code = zxingcpp.create_barcode("C02XK1ABJGH5", zxingcpp.barcode_format_from_str("Code128"))
+    symbol = np.asarray(code.to_image(scale=3, add_quiet_zones=True))
+    canvas = np.full((symbol.shape[0] + 80, symbol.shape[1] + 80), 255, np.uint8)
+    canvas[40 : 40 + symbol.shape[0], 40 : 40 + symbol.shape[1]] = symbol
+    ok, labelled = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+    ok2, blank = cv2.imencode(".png", np.full((120, 160, 3), 200, np.uint8))
+    assert ok and ok2
+    r = _upload(
+        sqlite_station,
+        "photos.zip",
+        _zip({"shelf/laptop.png": labelled.tobytes(), "shelf/box.png": blank.tobytes()}),
+    )
+    assert r.status_code == 202, r.text
+    doc = _finish(sqlite_station, r.json()["id"])
+    assert doc["state"] == "complete", doc
+    assert (doc["kind"], doc["total"], doc["hits"]) == ("captures", 2, 1)
+    assert [(h["label"], h["entry_identifier"]) for h in doc["hits_detail"]] == [
+        ("laptop.png", "C02XK1ABJGH5")
+    ]

@@ -65,6 +65,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], set[str]]] = [
         {"custody", "store", "supervisor", "admin"},
     ),
     ("GET", "/api/users", {}, {"admin"}),
+    ("DELETE", "/api/owners/NO-SUCH-OWNER", {}, {"admin"}),
+    ("GET", "/openapi.json", {}, ALL),
     ("POST", "/api/dealer/check", {"json": {"identifier": "ABC12345"}}, {"dealer"}),
     ("GET", "/api/station/status", {}, ALL),
     ("GET", "/api/me", {}, ALL),
@@ -115,30 +117,28 @@ def test_bad_token_is_401(sqlite_station: Station) -> None:
     assert r.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_dealer_sees_only_advice_and_reference(sqlite_station: Station) -> None:
-    sqlite_station.load_register()
-    r = sqlite_station.call(
-        "dealer", "POST", "/api/dealer/check", json={"identifier": "C02XK1ABJGH5"}
-    )
+def test_dealer_sees_only_advice_and_reference(station: Station) -> None:
+    station.load_register()
+    r = station.call("dealer", "POST", "/api/dealer/check", json={"identifier": "C02XK1ABJGH5"})
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"advice", "do_not_buy", "reference"}
     assert body["do_not_buy"] is True
     assert "NN/004211/26" not in r.text and "stolen" not in r.text.lower()
     # the dealer's check is on record, with the purpose and the dealer as officer
-    record = sqlite_station.call("admin", "GET", f"/api/checks/{body['reference']}").json()
+    record = station.call("admin", "GET", f"/api/checks/{body['reference']}").json()
     assert record["purpose"] == "dealer_check"
     assert record["officer"] == "dealer-user"
-    clean = sqlite_station.call(
+    clean = station.call(
         "dealer", "POST", "/api/dealer/check", json={"identifier": "ZZZ9999999"}
     ).json()
     assert clean["do_not_buy"] is False
 
 
-def test_owner_data_only_for_store_and_every_access_audited(sqlite_station: Station) -> None:
+def test_owner_data_only_for_store_and_every_access_audited(station: Station) -> None:
     from station.db.models import Owner
 
-    st = sqlite_station
+    st = station
     st.load_register()
     with st.state.ctx.db.writer() as s:
         s.add(
