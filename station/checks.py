@@ -250,9 +250,11 @@ class CheckService:
 
     def run_scan(self, check_id: str, actor: str) -> None:
         """Capture, read, match and record for a started check. Never loses the record."""
-        if self.scanner is None:
-            raise StationError("no scanner configured: start with --sim or set devices.lamp_port")
         try:
+            if self.scanner is None:
+                raise StationError(
+                    "no scanner configured: start with --sim or set devices.lamp_port"
+                )
             with self._tray:
                 # Each frame is PNG-encoded and written (GIL released) while the camera
                 # waits for the next lamp state, so storing costs little wall time.

@@ -70,10 +70,13 @@ class StationContext:
         return RegisterMatcher(self.db, self.settings.matcher)
 
     def check_service(self) -> CheckService:
-        from station.checks import CheckService
-        from station.scanner import DeviceScanner
+        from station.checks import CheckService, Scanner
 
-        scanner = DeviceScanner(self.devices, self.settings) if self.devices else None
+        scanner: Scanner | None = None
+        if self.devices is not None:
+            from station.scanner import DeviceScanner
+
+            scanner = DeviceScanner(self.devices, self.settings)
         return CheckService(
             self.db,
             self.images,

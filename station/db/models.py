@@ -232,3 +232,7 @@ class SelfTest(Base):
     station_id: Mapped[str] = mapped_column(String(64))
     passed: Mapped[bool] = mapped_column(Boolean)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# The service side's tables (users, tokens, outcomes, bookings, batches) share this metadata.
+from station.db import service_models as _service_models  # noqa: E402, F401

@@ -20,7 +20,7 @@ from station.errors import InputError, StationError
 from station.matcher import kernels
 from station.matcher.scoring import EntryView
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _FIELDS = (
     "value",
     "voff",
@@ -31,8 +31,7 @@ _FIELDS = (
     "crime",
     "coff",
     "seg_dir",
-    "seg_fp",
-    "seg_slot",
+    "seg_post",
     "pre_key",
     "pre_slot",
     "suf_key",
@@ -42,6 +41,7 @@ _FIELDS = (
 )
 FOLD = kernels.fold_table()
 CODES = kernels.key_codes()
+PACK = kernels.pack_codes()
 
 
 class IndexFileError(StationError):
@@ -154,7 +154,7 @@ class ArrayIndex:
             raise InputError("register entry ids are not unique")
         segments = int(np.count_nonzero(np.diff(voff) >= 1)) * (max_edits + 1)
         bits = max(8, min(30, math.ceil(math.log2(max(segments, 1))) - 1))
-        seg_dir, seg_fp, seg_slot = kernels.build_segments(value, voff, FOLD, max_edits, bits)
+        seg_dir, seg_post = kernels.build_segments(value, voff, FOLD, PACK, max_edits, bits)
         pre = kernels.sort_keys(value, voff, CODES, False)
         pre_slot = np.argsort(pre, kind="stable").astype(np.uint32)
         pre_key = pre[pre_slot]
@@ -174,8 +174,7 @@ class ArrayIndex:
             "crime": crime,
             "coff": coff,
             "seg_dir": seg_dir,
-            "seg_fp": seg_fp,
-            "seg_slot": seg_slot,
+            "seg_post": seg_post,
             "pre_key": pre_key,
             "pre_slot": pre_slot,
             "suf_key": suf_key,
@@ -248,9 +247,9 @@ class ArrayIndex:
             a["value"],
             a["voff"],
             FOLD,
+            PACK,
             a["seg_dir"],
-            a["seg_fp"],
-            a["seg_slot"],
+            a["seg_post"],
             self.bits,
             dead,
             self.max_edits,
@@ -268,9 +267,9 @@ class ArrayIndex:
             a["value"],
             a["voff"],
             FOLD,
+            PACK,
             a["seg_dir"],
-            a["seg_fp"],
-            a["seg_slot"],
+            a["seg_post"],
             self.bits,
             dead,
             self.max_edits,

@@ -39,7 +39,9 @@ from station.matcher.scoring import (
 from station.settings import MatcherSettings
 
 #: fuzzy candidates gathered per query before ranking (more means a degenerate query)
-FUZZY_CAP = 256
+FUZZY_CAP = 4096
+#: hits per query a bulk pass makes room for; queries with more are searched again alone
+BULK_ROW = 24
 
 
 def prepare(record: RegisterRecord) -> Prepared:
@@ -93,22 +95,47 @@ class RegisterIndex:
         settings: MatcherSettings | None = None,
         version: int = 0,
     ) -> RegisterIndex:
-        """Index a whole register (last record wins when an entry id repeats)."""
+        """Index a whole register (last record wins when an entry id repeats).
+
+        Streams: per entry only its strings are kept until the arrays are packed, so a
+        database cursor can feed millions of rows.
+        """
         s = settings or MatcherSettings()
-        items = _unique(prepare(r) for r in records)
-        singles = [it for it in items if it.span is None]
+        values: list[str] = []
+        ids: list[int] = []
+        kinds: list[str] = []
+        statuses: list[str] = []
+        crimes: list[str | None] = []
+        sources: list[str | None] = []
+        ranges: list[Prepared] = []
+        for record in records:
+            item = prepare(record)
+            if item.span is not None:
+                ranges.append(item)
+                continue
+            values.append(item.value)
+            ids.append(record.entry_id)
+            kinds.append(record.kind)
+            statuses.append(record.status)
+            crimes.append(record.crime_ref)
+            sources.append(record.source)
+        id_array = np.array(ids, dtype=np.int64)
+        range_ids = {it.record.entry_id for it in ranges}
+        if np.unique(id_array).size != id_array.size or range_ids.intersection(ids):
+            keep = _last_of_each(id_array, range_ids)
+            values = [values[i] for i in keep]
+            kinds = [kinds[i] for i in keep]
+            statuses = [statuses[i] for i in keep]
+            crimes = [crimes[i] for i in keep]
+            sources = [sources[i] for i in keep]
+            id_array = id_array[keep]
+            ranges = _unique(ranges)
         base = ArrayIndex.from_columns(
-            [it.value for it in singles],
-            np.fromiter((it.record.entry_id for it in singles), np.int64, len(singles)),
-            [it.record.kind for it in singles],
-            [it.record.status for it in singles],
-            [it.record.crime_ref for it in singles],
-            [it.record.source for it in singles],
-            s.max_edits,
+            values, id_array, kinds, statuses, crimes, sources, s.max_edits
         )
-        ranges = OverlayIndex([it for it in items if it.span is not None], s.max_edits)
+        overlay = OverlayIndex(ranges, s.max_edits)
         dead = np.zeros(len(base), dtype=np.uint8)
-        return cls(_State(base, dead, ranges, version), s)
+        return cls(_State(base, dead, overlay, version), s)
 
     @classmethod
     def from_arrays(
@@ -230,8 +257,11 @@ class RegisterIndex:
         """Match one identifier; raises IdentifierRejected for unusable input."""
         q = normalise(query, kind_hint)
         state = self._state
-        base_hits, _d, _overflow = state.base.fuzzy(q.canonical.encode(), state.dead, FUZZY_CAP)
-        return self._result(state, q, query, [int(s) for s in base_hits])
+        slots: list[int] = []
+        for form in q.forms:
+            found, _d, _overflow = state.base.fuzzy(canonical(form).encode(), state.dead, FUZZY_CAP)
+            slots.extend(int(x) for x in found)
+        return self._result(state, q, query, slots)
 
     def lookup_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
@@ -242,11 +272,12 @@ class RegisterIndex:
         """
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        slots, _dists, counts = self._fuzzy_many(state, prepared)
+        qidx, slots, _dists = self._fuzzy_many(state, prepared)
+        per_query: list[list[int]] = [[] for _ in prepared]
+        for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
+            per_query[qi].append(slot)
         return [
-            self._result(state, q, raw, [int(x) for x in slots[i, : max(int(counts[i]), 0)]])
-            if counts[i] != -1
-            else self._result(state, q, raw, [int(x) for x in slots[i]])
+            self._result(state, q, raw, per_query[i])
             for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
         ]
 
@@ -256,28 +287,29 @@ class RegisterIndex:
         """Whole-identifier fuzzy hits only, as arrays: the bulk core without explanations."""
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        slots, dists, counts = self._fuzzy_many(state, prepared)
-        counts = np.where(counts < 0, slots.shape[1], counts)
-        mask = np.arange(slots.shape[1])[None, :] < counts[:, None]
-        qi = np.nonzero(mask)[0]
-        hit_slots = slots[mask]
-        ids = state.base.arrays["entry_id"][hit_slots]
-        qids = [qi]
-        eids = [ids]
-        ds = [dists[mask].astype(np.int64)]
+        qidx, slots, dists = self._fuzzy_many(state, prepared)
+        qids = [qidx]
+        eids = [state.base.arrays["entry_id"][slots]]
+        ds = [dists]
         if len(state.overlay):
             extra = [
-                (i, s, d)
+                (i, state.overlay.items[s].record.entry_id, d)
                 for i, q in enumerate(prepared)
-                for s, d in state.overlay.fuzzy(q.canonical)
+                for form in q.forms
+                for s, d in state.overlay.fuzzy(canonical(form))
             ]
             if extra:
                 qids.append(np.array([e[0] for e in extra], dtype=np.int64))
-                eids.append(
-                    np.array([state.overlay.items[e[1]].record.entry_id for e in extra], np.int64)
-                )
+                eids.append(np.array([e[1] for e in extra], dtype=np.int64))
                 ds.append(np.array([e[2] for e in extra], dtype=np.int64))
-        return BulkHits(np.concatenate(qids), np.concatenate(eids), np.concatenate(ds))
+        q_all, e_all, d_all = np.concatenate(qids), np.concatenate(eids), np.concatenate(ds)
+        if any(q.alternates for q in prepared):  # one hit per (query, entry), nearest form
+            order = np.lexsort((d_all, e_all, q_all))
+            q_all, e_all, d_all = q_all[order], e_all[order], d_all[order]
+            first = np.ones(q_all.size, dtype=bool)
+            first[1:] = (q_all[1:] != q_all[:-1]) | (e_all[1:] != e_all[:-1])
+            q_all, e_all, d_all = q_all[first], e_all[first], d_all[first]
+        return BulkHits(q_all, e_all, d_all)
 
     @staticmethod
     def _normalise_all(
@@ -295,18 +327,36 @@ class RegisterIndex:
     def _fuzzy_many(
         state: _State, prepared: list[Normalised]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        qbuf, qoff = pack_strings([q.canonical for q in prepared])
-        return state.base.fuzzy_many(qbuf, qoff, state.dead, FUZZY_CAP)
+        """Flat (query index, slot, distance) of the base hits of every form of every query.
+
+        Rows are sized for the usual handful of hits; the rare query with more is searched
+        again on its own with room for :data:`FUZZY_CAP`.
+        """
+        forms = [canonical(f) for q in prepared for f in q.forms]
+        owner = np.repeat(
+            np.arange(len(prepared), dtype=np.int64), [len(q.forms) for q in prepared]
+        )
+        qbuf, qoff = pack_strings(forms)
+        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, state.dead, BULK_ROW)
+        mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
+        rows = np.nonzero(mask)[0]
+        q_parts, s_parts, d_parts = [owner[rows]], [slots[mask]], [dists[mask].astype(np.int64)]
+        for row in np.flatnonzero(counts < 0):
+            more, more_d, _overflow = state.base.fuzzy(forms[row].encode(), state.dead, FUZZY_CAP)
+            q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
+            s_parts.append(more)
+            d_parts.append(more_d.astype(np.int64))
+        return np.concatenate(q_parts), np.concatenate(s_parts), np.concatenate(d_parts)
 
     def _result(self, state: _State, q: Normalised, raw: str, base_slots: list[int]) -> MatchResult:
         s = self.settings
         found: list[Candidate] = []
         base, ov = state.base, state.overlay
-        for slot in base_slots:
-            found.append(fuzzy_candidate(q.value, base.view(slot), s))
+        for slot in dict.fromkeys(base_slots):
+            found.append(_best(q, base.view(slot), s))
         if len(ov):
-            for slot, _dist in ov.fuzzy(q.canonical):
-                found.append(fuzzy_candidate(q.value, _view(ov.items[slot]), s))
+            for slot in dict.fromkeys(sl for f in q.forms for sl, _d in ov.fuzzy(canonical(f))):
+                found.append(_best(q, _view(ov.items[slot]), s))
         if len(q.canonical) >= s.min_partial_length:
             limit = s.max_candidates * 4
             for slot, where in base.partial(q.canonical.encode(), state.dead, limit):
@@ -327,6 +377,20 @@ class RegisterIndex:
             kind=q.kind,
             normalised=q.value,
         )
+
+
+def _best(q: Normalised, entry: EntryView, settings: MatcherSettings) -> Candidate:
+    """The candidate under the reading of the query that explains the entry best."""
+    options = [fuzzy_candidate(form, entry, settings) for form in q.forms]
+    return max(options, key=lambda c: (c.score, -c.distance))
+
+
+def _last_of_each(ids: np.ndarray, drop: set[int]) -> list[int]:
+    """Positions of the last occurrence of each id, in order, leaving out ``drop`` ids."""
+    last: dict[int, int] = {}
+    for pos, eid in enumerate(ids.tolist()):
+        last[eid] = pos
+    return sorted(pos for eid, pos in last.items() if eid not in drop)
 
 
 def _unique(items: Iterable[Prepared]) -> list[Prepared]:

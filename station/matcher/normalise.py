@@ -15,7 +15,7 @@ from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
 from station.domain import IdentifierKind
-from station.identifiers import classify, compact, imei_from
+from station.identifiers import MAX_IDENTIFIER_LENGTH, classify, compact, imei_from
 
 #: reading confusions of DESIGN.md 3.4: each letter folds onto the digit it is mistaken for
 CONFUSIONS: dict[str, str] = {"O": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "G": "6", "B": "8"}
@@ -33,6 +33,14 @@ class Normalised:
     canonical: str
     #: the identifier's own check (IMEI Luhn, mark-code check character) holds
     valid: bool
+    #: other readings worth searching, e.g. the 16 digits an IMEISV rule reduced to an IMEI
+    #: (an IMEI with one extra digit read looks like an IMEISV)
+    alternates: tuple[str, ...] = ()
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Normal value first, then the alternates."""
+        return (self.value, *self.alternates)
 
 
 def canonical(value: str) -> str:
@@ -51,11 +59,38 @@ def normal_value(kind: str, value: str) -> str:
     return flat
 
 
+def _luhn_ok(digits: str) -> bool:
+    total = sum(_LUHN_PLAIN[c] for c in digits[-1::-2]) + sum(
+        _LUHN_DOUBLE[c] for c in digits[-2::-2]
+    )
+    return total % 10 == 0
+
+
+_LUHN_PLAIN = {str(d): d for d in range(10)}
+_LUHN_DOUBLE = {str(d): (2 * d) // 10 + (2 * d) % 10 for d in range(10)}
+
+
 def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
-    """Classify and normalise one query; raises IdentifierRejected for unusable input."""
+    """Classify and normalise one query; raises IdentifierRejected for unusable input.
+
+    Plain letters-and-digits input that cannot be a mark code, IMEISV or postcode mark takes
+    a short path with the same result as :func:`station.identifiers.classify` (bulk checks
+    spend most of their Python time here).
+    """
+    if kind_hint is None and raw.isascii() and raw.isalnum() and len(raw) <= MAX_IDENTIFIER_LENGTH:
+        v = raw.upper()
+        if v.isdigit():
+            if len(v) == 15:
+                return Normalised("imei", v, v, _luhn_ok(v))
+            if len(v) != 16:
+                return Normalised("serial", v, v, len(v) >= 4)
+        elif not (11 <= len(v) <= 13 and v[:2].isalpha()):
+            return Normalised("serial", v, v.translate(_FOLD), len(v) >= 4)
     cls = classify(raw, kind_hint)
     value = normal_value(cls.kind, cls.value)
-    return Normalised(cls.kind, value, canonical(value), cls.valid)
+    flat = compact(raw)
+    alternates = (flat,) if flat != value and cls.kind in ("imei", "barcode") else ()
+    return Normalised(cls.kind, value, canonical(value), cls.valid, alternates)
 
 
 def allowed_edits(length: int, max_edits: int) -> int:

@@ -23,7 +23,7 @@ from stdnum import ean
 from station.domain import BBox
 
 #: zxing-cpp format name -> the station's symbology name (used in ``barcode:<SYMBOLOGY>``)
-_ZXING_NAMES: dict[str, str] = {
+ZXING_NAMES: dict[str, str] = {
     "Code128": "CODE128",
     "Code39": "CODE39",
     "Code39Std": "CODE39",
@@ -180,7 +180,7 @@ def read_zxing(
     reads: list[BarcodeRead] = []
     for r in found:
         name = r.format.name
-        symbology = _ZXING_NAMES.get(name, name.upper())
+        symbology = ZXING_NAMES.get(name, name.upper())
         text = _normalise_text(r.text)
         if _FAMILY.get(symbology) == "EANUPC":
             symbology, text = _canonical_eanupc(symbology, text)
@@ -266,11 +266,30 @@ def _plausible_alone(read: BarcodeRead) -> bool:
         if read.symbology in ("EAN13", "UPCA", "EAN8") and not ean.is_valid(digits):
             return False
     if read.decoders == ("zbar",):
+        if read.symbology == "ITF":
+            return False  # zbar's ITF has no length or quiet-zone check: partial reads
         if not read.text.isascii():
             return False  # zbar guesses charsets (Shift-JIS for Latin-1 and back)
         if read.family == "CODE39" and _full_ascii_shifts(read.text):
             return False
     return bool(read.text)
+
+
+def _split_agreed(group: list[BarcodeRead]) -> list[list[BarcodeRead]]:
+    """Two texts each read by both decoders at one place are two neighbouring symbols.
+
+    Such a group is split by text; readings of a text only one decoder saw are dropped,
+    since they cannot be told apart from a misread of either neighbour.
+    """
+    by_key: dict[str, list[BarcodeRead]] = {}
+    for r in group:
+        by_key.setdefault(r.key, []).append(r)
+    agreed = [
+        rs for rs in by_key.values() if {d for r in rs for d in r.decoders} >= {"zxing", "zbar"}
+    ]
+    if len(agreed) < 2 or group[0].symbology in _ERROR_CORRECTED:
+        return [group]
+    return agreed
 
 
 def _merge_error_corrected(group: list[BarcodeRead]) -> list[BarcodeRead]:
@@ -338,7 +357,10 @@ def combine(reads: Sequence[BarcodeRead], gray: np.ndarray | None = None) -> lis
     way both decoders can share; without it an EAN/UPC read needs both decoders to agree.
     """
     out: list[BarcodeRead] = []
+    groups: list[list[BarcodeRead]] = []
     for group in _group(reads):
+        groups.extend(_split_agreed(group))
+    for group in groups:
         if group[0].symbology in _ERROR_CORRECTED:
             out.extend(_merge_error_corrected(group))
             continue
@@ -379,6 +401,16 @@ def _union(boxes: Iterable[BBox]) -> BBox:
     return x0, y0, x1 - x0, y1 - y0
 
 
+def _longer_symbol_seen(crop: np.ndarray) -> bool:
+    """Whether zxing-cpp sees an EAN-13/UPC-A here, even one failing its check digit."""
+    found = zxingcpp.read_barcodes(
+        crop,
+        formats=zxingcpp.barcode_formats_from_str("EAN13,UPCA"),
+        return_errors=True,
+    )
+    return len(found) > 0
+
+
 def _majority(counts: dict[str, int]) -> str | None:
     """The text one decoder clearly insists on: at least 2 readings and twice any other."""
     if not counts:
@@ -404,7 +436,7 @@ def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | No
     x1, y1 = min(w, int(cx + half)), min(h, int(cy + half))
     crop = gray[y0:y1, x0:x1]
     # a re-read counts only near the symbol (not a neighbouring code in the crop)
-    reach = max(bw, bh) * 0.5 + 10
+    reach = max(bw, bh) * 0.25 + 10
     near = (bx - reach, by - reach, bx + bw + reach, by + bh + reach)
     seen: dict[str, set[tuple[str, int]]] = {}
     first: dict[str, BarcodeRead] = {}
@@ -440,8 +472,12 @@ def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | No
         return None  # the majority text was never read in the frame itself
     best = first[key]
     backers = tuple(d for d in ("zxing", "zbar") if insisted[d] == key)
-    if best.symbology in ("EAN8", "UPCE") and per_decoder["zxing"].get(key, 0) == 0:
-        return None  # zbar reads a short symbol inside a longer one; zxing checks quiet zones
+    if (
+        best.symbology in ("EAN8", "UPCE")
+        and per_decoder["zxing"].get(key, 0) == 0
+        and _longer_symbol_seen(crop)
+    ):
+        return None  # zbar read a short symbol inside a longer one (a UPC-E within a UPC-A)
     if not _plausible_alone(best):
         return None
     rivals = sum(n for c in per_decoder.values() for k, n in c.items() if k != key)

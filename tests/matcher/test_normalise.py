@@ -9,7 +9,14 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from station.errors import IdentifierRejected
-from station.matcher.normalise import align, allowed_edits, canonical, luhn_correction, normalise
+from station.matcher.normalise import (
+    align,
+    allowed_edits,
+    canonical,
+    luhn_correction,
+    normal_value,
+    normalise,
+)
 from station.matcher.partition import probe_plan, segments
 
 
@@ -100,3 +107,29 @@ def test_probe_plan_never_misses_a_pair_within_two_edits() -> None:
             for i, start, ln in probe_plan(len(query), len(entry), 2)
         ]
         assert any(hits), (query, entry)
+
+
+def test_short_path_agrees_with_the_identifier_rules() -> None:
+    """Plain alphanumeric input takes a fast path; it must classify exactly like classify()."""
+    from station.identifiers import classify
+
+    rng = random.Random(3)
+    samples = [
+        "356938035643809",
+        "356938035643808",
+        "3569380356438012",
+        "SW7K3PQ9XDR",
+        "abc",
+        "0001234",
+        "AB12cd34EF",
+        "SWAB12CD34X",
+        "12NN14AB",
+    ]
+    for _ in range(3000):
+        alphabet = rng.choice(["0123456789", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh"])
+        samples.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20))))
+    for raw in samples:
+        c = classify(raw)
+        n = normalise(raw)
+        assert (n.kind, n.value, n.valid) == (c.kind, normal_value(c.kind, c.value), c.valid), raw
+        assert n.canonical == canonical(n.value)
