@@ -36,12 +36,16 @@ class DeviceSettings(BaseModel):
     camera_width: int = 1920
     camera_height: int = 1080
     #: time for a lamp to reach steady output after switching
-    lamp_settle_ms: int = 60
+    lamp_settle_ms: int = 25
     white_level: int = 80
     uv_level: int = 100
     exposure_white_ms: float = 8.0
     exposure_uv_ms: float = 40.0
     gain: float = 1.0
+    #: doctor: least focus measure (variance of Laplacian around the reference patch)
+    focus_min: float = 20.0
+    #: doctor: lamp current must be within this fraction of nominal for its level
+    lamp_current_tolerance: float = 0.3
 
 
 class VisionSettings(BaseModel):
@@ -52,6 +56,16 @@ class VisionSettings(BaseModel):
     ocr_enabled: bool = True
     #: tray corner (x, y, w, h as fractions of the frame) holding the fluorescent reference patch
     reference_patch: tuple[float, float, float, float] = (0.015, 0.02, 0.05, 0.07)
+    #: reference patch glow (0..1 of full scale, UV minus dark) a healthy lamp gives
+    reference_nominal: float = 0.55
+    #: below this fraction of nominal the UV lamp is reported as degraded
+    reference_weak_fraction: float = 0.6
+    #: image files larger than this are refused before decoding
+    max_image_bytes: int = 60_000_000
+    #: decoded images with more pixels than this are refused (decompression bombs)
+    max_image_pixels: int = 40_000_000
+    #: read barcodes with both decoders and combine (False: zxing-cpp only, faster)
+    combine_decoders: bool = True
 
 
 class MatcherSettings(BaseModel):
@@ -104,6 +118,8 @@ class StationSettings(BaseSettings):
     location: str = "unknown"
     sim: bool = False
     sim_scenario: str = "demo"
+    #: faults the simulator injects, e.g. ["corrupt:rate=0.05"] (see `station sim --help`)
+    sim_faults: list[str] = Field(default_factory=list)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)

@@ -1,22 +1,38 @@
-"""Render a Scene as an 8-bit BGR camera frame under a given lighting."""
+"""Render a Scene as an 8-bit BGR camera frame under a given lighting.
+
+``build_layers`` does the expensive, lighting-independent work once per scene (barcode
+bitmaps from zxing-cpp's writer, text, fluorescent regions, blur, perspective, a bank of
+noise); ``render`` then only mixes two layers, adds a slice of the noise bank and saturates,
+which keeps a simulated frame within a few milliseconds.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import zxingcpp
 
-from hw_sim.scene.model import Lighting, Scene
+from hw_sim.scene.model import Confounder, Label, Lighting, Scene
 
 #: emission colour (BGR, 0..1) of each fluorescent material under 365 nm
 EMISSION_BGR: dict[str, tuple[float, float, float]] = {
     "forensic_liquid": (0.25, 1.0, 0.7),  # yellow-green
     "uv_pen": (1.0, 0.55, 0.35),  # blue-violet
+    "uv_ink": (1.0, 0.5, 0.3),  # the kit labels' invisible ink
     "brightener": (1.0, 0.85, 0.75),  # blue-white
+    "glare": (0.9, 0.7, 0.8),  # visible violet leak of the UV LEDs, reflected
     "reference": (0.4, 0.9, 0.9),
 }
+#: the fluorescent reference patch, as fractions of the frame (matches VisionSettings)
+REFERENCE_PATCH = (0.015, 0.02, 0.05, 0.07)
+REFERENCE_GLOW = 0.8
+#: noise banks above this many pixels are not precomputed (memory); noise is drawn per frame
+_MAX_NOISE_BANK_PX = 4_000_000
+_NOISE_PAD_ROWS = 61
+_NOISE_PAD_COLS = 37
 
 
 @dataclass(frozen=True)
@@ -25,43 +41,290 @@ class SceneLayers:
 
     reflectance: np.ndarray  # float32 HxWx3, 0..1
     emission: np.ndarray  # float32 HxWx3, 0..1 at full UV
+    #: standard-normal noise bank, (H + pad) x (W + pad) x 3 float32, a random window of it is
+    #: added per frame; None = drawn per frame
+    noise: np.ndarray | None = None
+    #: ground truth: every object with its box in frame pixels (see ``scene_truth``)
+    objects: tuple[dict[str, Any], ...] = field(default=())
 
 
-def _barcode_bitmap(text: str, symbology: str, module_px: int) -> np.ndarray:
+def _barcode_bitmap(text: str, symbology: str, module_px: int, gs1: bool = False) -> np.ndarray:
     fmt = zxingcpp.barcode_format_from_str(symbology)
-    code = zxingcpp.create_barcode(text, fmt)
+    code = (
+        zxingcpp.create_barcode(text, fmt, gs1=True) if gs1 else zxingcpp.create_barcode(text, fmt)
+    )
     img = np.asarray(code.to_image(scale=module_px, add_quiet_zones=True, add_hrt=False))
+    if img.shape[0] < 8 * module_px:  # linear codes come out one module tall
+        height = max(40, 18 * module_px)
+        img = np.repeat(img[:1], height, axis=0)
     return img.astype(np.float32) / 255.0
 
 
-def build_layers(scene: Scene) -> SceneLayers:
-    """Compute the lighting-independent layers once per scene."""
-    h, w = scene.height, scene.width
-    refl = np.full((h, w, 3), 0.55, np.float32)  # matt grey tray
-    emis = np.zeros((h, w, 3), np.float32)
-    x, y, bw, bh = scene.item_box
-    refl[y : y + bh, x : x + bw] = scene.item_grey / 255.0
-    for label in scene.labels:
-        bmp = _barcode_bitmap(label.text, label.symbology, label.module_px)
-        lh, lw = bmp.shape[:2]
-        lh, lw = min(lh, h - label.y), min(lw, w - label.x)
-        bmp = bmp[:lh, :lw]
-        if label.ink == "print":
-            refl[label.y : label.y + lh, label.x : label.x + lw] = (0.1 + 0.8 * bmp)[..., None]
-        else:
-            glow = (1.0 - bmp)[..., None] * np.array(EMISSION_BGR["uv_pen"], np.float32)
-            emis[label.y : label.y + lh, label.x : label.x + lw] = glow
-    for s in scene.splashes:
+def _text_bitmap(lines: tuple[str, ...], scale: float, thickness: int, pad: int) -> np.ndarray:
+    """White canvas, black text (1 = paper, 0 = ink)."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    sizes = [cv2.getTextSize(t, font, scale, thickness) for t in lines]
+    line_h = max(s[0][1] + s[1] for s in sizes) + int(10 * scale)
+    w = max(s[0][0] for s in sizes) + 2 * pad
+    h = line_h * len(lines) + 2 * pad
+    canvas = np.full((h, w), 255, np.uint8)
+    for i, t in enumerate(lines):
+        y = pad + line_h * (i + 1) - int(8 * scale)
+        cv2.putText(canvas, t, (pad, y), font, scale, 0, thickness, cv2.LINE_AA)
+    return canvas.astype(np.float32) / 255.0
+
+
+def _rotate(img: np.ndarray, angle: float, border: float) -> np.ndarray:
+    if abs(angle) < 1e-3:
+        return img
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(
+        img, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border
+    )
+
+
+def _stamp(
+    target: np.ndarray,
+    patch: np.ndarray,
+    alpha: np.ndarray,
+    x: int,
+    y: int,
+    mode: Literal["replace", "add"],
+) -> tuple[int, int, int, int] | None:
+    """Composite ``patch`` (HxWx3) with ``alpha`` (HxW) at (x, y); returns the box covered."""
+    th, tw = target.shape[:2]
+    ph, pw = alpha.shape[:2]
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(tw, x + pw), min(th, y + ph)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    a = alpha[y0 - y : y1 - y, x0 - x : x1 - x, None]
+    p = patch[y0 - y : y1 - y, x0 - x : x1 - x]
+    region = target[y0:y1, x0:x1]
+    if mode == "replace":
+        region *= 1.0 - a
+        region += p * a
+    else:
+        region += p * a
+    ys, xs = np.nonzero(a[..., 0] > 0.3)
+    if len(xs) == 0:
+        return None
+    return int(x0 + xs.min()), int(y0 + ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)
+
+
+def _label_layers(label: Label) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reflectance, emission and alpha of one code label, rotated, plus the code's own mask."""
+    bmp = _barcode_bitmap(label.text, label.symbology, label.module_px, label.gs1)
+    if label.caption:
+        cap = _text_bitmap((label.caption,), 0.5 + 0.1 * label.module_px, 1, 4)
+        w = max(bmp.shape[1], cap.shape[1])
+        bmp = np.pad(bmp, ((0, 0), (0, w - bmp.shape[1])), constant_values=1.0)
+        cap = np.pad(cap, ((0, 0), (0, w - cap.shape[1])), constant_values=1.0)
+        code_rows = bmp.shape[0]
+        bmp = np.vstack([bmp, cap])
+    else:
+        code_rows = bmp.shape[0]
+    code_mask = np.zeros_like(bmp)
+    code_mask[:code_rows] = 1.0
+    ink = 1.0 - bmp
+    alpha = np.ones_like(bmp)
+    if label.ink == "print":
+        refl = np.repeat((0.08 + 0.84 * bmp)[..., None], 3, axis=2)
+        emis = np.zeros_like(refl)
+    else:
+        refl = np.full((*bmp.shape, 3), 0.8, np.float32) - 0.05 * ink[..., None]
+        emis = ink[..., None] * np.array(EMISSION_BGR["uv_ink"], np.float32)
+    refl = _rotate(refl, label.angle, 0.0)
+    emis = _rotate(emis, label.angle, 0.0)
+    alpha = _rotate(alpha, label.angle, 0.0)
+    code_mask = _rotate(code_mask, label.angle, 0.0)
+    return refl, emis, alpha, code_mask
+
+
+def label_size(label: Label) -> tuple[int, int]:
+    """(width, height) in pixels the label covers once rendered and rotated."""
+    alpha = _label_layers(label)[2]
+    return alpha.shape[1], alpha.shape[0]
+
+
+def _confounder(c: Confounder, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Emission, reflectance and alpha of a look-alike, full-frame sized for simple stamping."""
+    rng = np.random.default_rng(c.seed)
+    h, w = c.h, c.w
+    if c.kind in ("paper", "fabric"):
+        glow = np.full((h, w), c.strength, np.float32)
+        if c.kind == "fabric":
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            weave = 0.75 + 0.25 * np.sin(xx * 0.9) * np.sin(yy * 0.9)
+            glow *= weave * (0.85 + 0.15 * rng.random((h, w), dtype=np.float32))
+        emis = glow[..., None] * np.array(EMISSION_BGR["brightener"], np.float32)
+        refl = np.full((h, w, 3), 0.88, np.float32)
+        alpha = np.ones((h, w), np.float32)
+        return emis, refl, alpha
+    if c.kind == "lint":
         mask = np.zeros((h, w), np.float32)
-        cv2.ellipse(mask, (s.cx, s.cy), (s.rx, s.ry), 0, 0, 360, 1.0, -1)
+        for _ in range(int(rng.integers(2, 6))):
+            x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+            ang = rng.uniform(0, np.pi)
+            length = rng.uniform(6, 22)
+            x1, y1 = int(x0 + length * np.cos(ang)), int(y0 + length * np.sin(ang))
+            cv2.line(mask, (x0, y0), (x1, y1), 1.0, 1, cv2.LINE_AA)
+        emis = (mask * c.strength)[..., None] * np.array(EMISSION_BGR["brightener"], np.float32)
+        return emis, np.zeros((h, w, 3), np.float32), mask
+    # glare: a soft specular spot, saturating under white light, faint violet under UV
+    spot: np.ndarray = np.zeros((h, w), np.float32)
+    cv2.ellipse(spot, (w // 2, h // 2), (max(1, w // 3), max(1, h // 3)), 0, 0, 360, 1.0, -1)
+    spot = cv2.GaussianBlur(spot, (0, 0), max(1.0, min(w, h) / 8))
+    emis = (spot * 0.5 * c.strength)[..., None] * np.array(EMISSION_BGR["glare"], np.float32)
+    refl = np.full((h, w, 3), 1.6, np.float32) * spot[..., None]
+    return emis, refl, spot
+
+
+def _perspective(scene: Scene) -> np.ndarray | None:
+    if scene.perspective <= 0:
+        return None
+    rng = np.random.default_rng(scene.perspective_seed)
+    w, h = scene.width, scene.height
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    jitter = rng.uniform(-1, 1, (4, 2)).astype(np.float32) * scene.perspective * np.array([w, h])
+    return cv2.getPerspectiveTransform(src, (src + jitter).astype(np.float32))
+
+
+def _warp_box(m: np.ndarray, box: tuple[int, int, int, int]) -> list[int]:
+    x, y, w, h = box
+    pts = np.array([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]], np.float32)
+    out = cv2.perspectiveTransform(pts, m).reshape(-1, 2)
+    x0, y0 = out.min(axis=0)
+    x1, y1 = out.max(axis=0)
+    return [int(x0), int(y0), int(x1 - x0), int(y1 - y0)]
+
+
+def build_layers(scene: Scene) -> SceneLayers:
+    """Compute the lighting-independent layers (and ground truth) once per scene."""
+    h, w = scene.height, scene.width
+    refl: np.ndarray = np.full((h, w, 3), 0.55, np.float32)  # matt grey tray
+    emis: np.ndarray = np.zeros((h, w, 3), np.float32)
+    objects: list[dict[str, Any]] = []
+    x, y, bw, bh = scene.item_box
+    item = (
+        np.array(scene.item_bgr, np.float32) / 255.0
+        if scene.item_bgr is not None
+        else np.full(3, scene.item_grey / 255.0, np.float32)
+    )
+    refl[y : y + bh, x : x + bw] = item
+
+    for c in scene.confounders:
+        c_emis, c_refl, alpha = _confounder(c, (h, w))
+        if c.kind in ("paper", "fabric"):
+            _stamp(refl, c_refl, alpha, c.x, c.y, "replace")
+        elif c.kind == "glare":
+            _stamp(refl, c_refl, alpha, c.x, c.y, "add")
+        box = _stamp(emis, c_emis, alpha, c.x, c.y, "add")
+        if box is not None:
+            objects.append({"type": "confounder", "class": c.kind, "bbox": list(box)})
+
+    for label in scene.labels:
+        l_refl, l_emis, alpha, code_mask = _label_layers(label)
+        _stamp(refl, l_refl, alpha, label.x, label.y, "replace")
+        _stamp(emis, l_emis, alpha, label.x, label.y, "replace")
+        box = _stamp(np.zeros_like(emis), np.ones_like(l_refl), code_mask, label.x, label.y, "add")
+        if box is None:
+            continue
+        text = _gs1_plain(label.text) if label.gs1 else label.text
+        kind = "uv_code" if label.ink == "uv" else "barcode"
+        objects.append(
+            {
+                "type": kind,
+                "symbology": label.symbology,
+                "text": text,
+                "bbox": list(box),
+                "frame": "uv" if label.ink == "uv" else "white",
+            }
+        )
+        if label.ink == "uv":
+            objects.append({"type": "mark", "class": "uv_pen", "bbox": list(box)})
+        if label.caption:
+            objects.append({"type": "text", "text": label.caption, "bbox": list(box)})
+
+    for t in scene.texts:
+        flat = _text_bitmap(t.lines, t.scale, max(1, round(2 * t.scale)), 10)
+        bmp = _rotate(flat, t.angle, 1.0)
+        alpha = _rotate(np.ones(flat.shape, np.float32), t.angle, 0.0)
+        box = _stamp(
+            refl, np.repeat((0.08 + 0.84 * bmp)[..., None], 3, axis=2), alpha, t.x, t.y, "replace"
+        )
+        if box is not None:
+            objects.append({"type": "text", "text": "\n".join(t.lines), "bbox": list(box)})
+
+    for pen in scene.pen_marks:
+        ink = 1.0 - _text_bitmap((pen.text,), pen.scale, pen.thickness, 6)
+        ink = _rotate(ink, pen.angle, 0.0)
+        glow = (ink * pen.strength)[..., None] * np.array(EMISSION_BGR["uv_pen"], np.float32)
+        box = _stamp(emis, glow, ink, pen.x, pen.y, "add")
+        if box is not None:
+            objects.append({"type": "mark", "class": "uv_pen", "bbox": list(box), "text": pen.text})
+
+    for s in scene.splashes:
+        r = int(max(s.rx, s.ry) * 1.6) + 4
+        mask: np.ndarray = np.zeros((2 * r, 2 * r), np.float32)
+        cv2.ellipse(mask, (r, r), (s.rx, s.ry), 0, 0, 360, 1.0, -1)
         mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, min(s.rx, s.ry) / 6))
-        emis += mask[..., None] * np.array(EMISSION_BGR[s.kind], np.float32) * s.strength
+        dab = mask[..., None] * np.array(EMISSION_BGR[s.kind], np.float32) * s.strength
+        box = _stamp(emis, dab, np.ones_like(mask), s.cx - r, s.cy - r, "add")
+        if box is not None:
+            b = [s.cx - s.rx, s.cy - s.ry, 2 * s.rx, 2 * s.ry]
+            role = "confounder" if s.kind == "brightener" else "mark"
+            objects.append({"type": role, "class": s.kind, "bbox": b})
+
+    m = _perspective(scene)
+    if m is not None:
+        refl = cv2.warpPerspective(refl, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        emis = cv2.warpPerspective(emis, m, (w, h), borderMode=cv2.BORDER_CONSTANT)
+        for o in objects:
+            o["bbox"] = _warp_box(m, tuple(o["bbox"]))
+    if scene.blur_sigma > 0:
+        refl = cv2.GaussianBlur(refl, (0, 0), scene.blur_sigma)
+        emis = cv2.GaussianBlur(emis, (0, 0), scene.blur_sigma)
     if scene.reference_patch:
-        px, py = int(0.015 * w), int(0.02 * h)
-        pw, ph = int(0.05 * w), int(0.07 * h)
-        emis[py : py + ph, px : px + pw] = np.array(EMISSION_BGR["reference"], np.float32) * 0.8
+        fx, fy, fw, fh = REFERENCE_PATCH
+        px, py = round(fx * w), round(fy * h)
+        pw, ph = round(fw * w), round(fh * h)
+        emis[py : py + ph, px : px + pw] = (
+            np.array(EMISSION_BGR["reference"], np.float32) * REFERENCE_GLOW
+        )
         refl[py : py + ph, px : px + pw] = 0.8
-    return SceneLayers(reflectance=refl, emission=np.clip(emis, 0.0, 1.0))
+    noise = None
+    if h * w <= _MAX_NOISE_BANK_PX:
+        bank_rng = np.random.default_rng(w * 100_003 + h)
+        noise = bank_rng.standard_normal(
+            (h + _NOISE_PAD_ROWS, w + _NOISE_PAD_COLS, 3), dtype=np.float32
+        )
+    return SceneLayers(
+        reflectance=np.ascontiguousarray(refl),
+        emission=np.ascontiguousarray(np.clip(emis, 0.0, 1.0)),
+        noise=noise,
+        objects=tuple(objects),
+    )
+
+
+def _gs1_plain(bracketed: str) -> str:
+    """``(01)123(21)SN`` as decoders report it: AIs inline, GS after variable-length fields."""
+    from station.vision.gs1 import GS
+
+    parts = [p for p in bracketed.replace(")", "(").split("(") if p]
+    out = ""
+    fixed = {"00", "01", "02", "11", "12", "13", "15", "16", "17", "20"}
+    for i in range(0, len(parts), 2):
+        ai, value = parts[i], parts[i + 1]
+        out += ai + value
+        if ai not in fixed and i + 2 < len(parts):
+            out += GS
+    return out
 
 
 def render(
@@ -75,8 +338,18 @@ def render(
     """One frame: white reflection plus UV emission, scaled by exposure and gain, with noise."""
     white_k = lighting.white * exposure_ms / 8.0 * gain
     uv_k = lighting.uv * exposure_ms / 40.0 * gain
-    img = layers.reflectance * (220.0 * white_k) + layers.emission * (200.0 * uv_k)
-    img += 4.0 * gain  # dark level
+    img: np.ndarray = cv2.addWeighted(
+        layers.reflectance, 220.0 * white_k, layers.emission, 200.0 * uv_k, 4.0 * gain
+    )
     if noise_sigma > 0:
-        img += rng.normal(0.0, noise_sigma, img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
+        h = img.shape[0]
+        if layers.noise is not None:
+            w = img.shape[1]
+            off = int(rng.integers(0, layers.noise.shape[0] - h + 1))
+            col = int(rng.integers(0, layers.noise.shape[1] - w + 1))
+            bank = layers.noise[off : off + h, col : col + w]
+            img = cv2.scaleAdd(bank, noise_sigma * max(1.0, gain**0.5), img)
+        else:
+            img += rng.standard_normal(img.shape, dtype=np.float32) * noise_sigma
+    np.clip(img, 0, 255, out=img)
+    return img.astype(np.uint8)
