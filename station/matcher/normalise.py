@@ -50,7 +50,9 @@ def canonical(value: str) -> str:
 
 def normal_value(kind: str, value: str) -> str:
     """Kind rules on top of :func:`compact`: IMEISV -> IMEI, GTIN leading zeros dropped."""
-    flat = compact(value)
+    # stored register identifiers are already compact: skip the regex for them (index builds)
+    plain = value.isalnum() and value.isascii() and (value.isupper() or value.isdigit())
+    flat = value if plain else compact(value)
     if kind == "imei":
         return imei_from(flat) or flat
     if kind == "barcode" and flat.isdigit():
