@@ -21,7 +21,7 @@ from station.errors import InputError, StationError
 from station.matcher import kernels
 from station.matcher.scoring import EntryView
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _FIELDS = (
     "value",
     "voff",
