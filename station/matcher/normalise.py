@@ -108,11 +108,6 @@ def allowed_edits(length: int, max_edits: int) -> int:
     return max_edits
 
 
-def is_confusion(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` are distinct characters readers mistake for each other."""
-    return a != b and canonical(a) == canonical(b)
-
-
 @dataclass(frozen=True, slots=True)
 class Alignment:
     """How a query differs from a register identifier."""
