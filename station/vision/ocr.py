@@ -66,9 +66,14 @@ class OcrLine:
 
 def text_line_boxes(gray: np.ndarray, exclude: Sequence[BBox] = ()) -> list[BBox]:
     """Candidate printed-text lines: rows of small dark strokes on a light background."""
-    _h, w = gray.shape[:2]
-    scale = max(1.0, w / 1280)
-    small = cv2.resize(gray, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA)
+    h, w = gray.shape[:2]
+    factor = max(1, round(w / 1280))  # integer: INTER_AREA's fast path
+    scale = float(factor)
+    small = (
+        cv2.resize(gray, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+        if factor > 1
+        else gray
+    )
     blackhat = cv2.morphologyEx(
         small, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))
     )
@@ -249,7 +254,8 @@ def identifiers_from_lines(lines: Sequence[OcrLine]) -> list[Identifier]:
                 box = _union(box, nxt.crop.box)
         if not value or conf < MIN_CONFIDENCE:
             continue
-        hint: IdentifierKind | None = "imei" if m.group("anchor").startswith("IMEI") else None
+        # the anchor says what the value is: never let a serial pass for a mark code
+        hint: IdentifierKind = "imei" if m.group("anchor").startswith("IMEI") else "serial"
         try:
             c = classify(value, hint)
         except IdentifierRejected:
