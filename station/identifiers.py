@@ -19,10 +19,14 @@ MAX_IDENTIFIER_LENGTH = 64
 
 _SEPARATORS = re.compile(r"[\s\-_./:]+")
 _MARK_CODE = re.compile(r"^([A-Z]{2,4})([0-9A-Z]{8})([0-9A-Z*])$")
-_MARK_CODE_TEXT = re.compile(r"^([A-Za-z]{2,4})-?([0-9A-Za-z]{4})-?([0-9A-Za-z]{4})-?([0-9A-Za-z*])$")
+_MARK_CODE_TEXT = re.compile(
+    r"^([A-Za-z]{2,4})-?([0-9A-Za-z]{4})-?([0-9A-Za-z]{4})-?([0-9A-Za-z*])$"
+)
 #: UK postcode (outward + inward), the format UV-pen marks carry after the house number/name
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
-_POSTCODE_MARK = re.compile(r"^([0-9]{1,4}[A-Z]?|[A-Z]{1,4})\s*([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
+_POSTCODE_MARK = re.compile(
+    r"^([0-9]{1,4}[A-Z]?|[A-Z]{1,4})\s*([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$"
+)
 
 
 @dataclass(frozen=True)

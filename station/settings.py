@@ -36,12 +36,16 @@ class DeviceSettings(BaseModel):
     camera_width: int = 1920
     camera_height: int = 1080
     #: time for a lamp to reach steady output after switching
-    lamp_settle_ms: int = 60
+    lamp_settle_ms: int = 25
     white_level: int = 80
     uv_level: int = 100
     exposure_white_ms: float = 8.0
     exposure_uv_ms: float = 40.0
     gain: float = 1.0
+    #: doctor: least focus measure (variance of Laplacian around the reference patch)
+    focus_min: float = 20.0
+    #: doctor: lamp current must be within this fraction of nominal for its level
+    lamp_current_tolerance: float = 0.3
 
 
 class VisionSettings(BaseModel):
@@ -67,11 +71,24 @@ class VisionSettings(BaseModel):
 class MatcherSettings(BaseModel):
     """Verdict rules for the register matcher."""
 
-    max_edits: int = 2
+    #: 0-3; the compiled probe plan is sized for at most 3
+    max_edits: int = Field(default=2, ge=0, le=3)
     match_score: float = 0.95
     possible_match_score: float = 0.6
     min_partial_length: int = 6
     index_dir: str = ""
+    #: score lost per confusion substitution (two confusions still make a match)
+    confusion_penalty: float = 0.02
+    #: score lost per other edit on a 12+ character identifier (more on shorter ones)
+    edit_penalty: float = 0.2
+    #: score lost by a single-digit correction that restores a failing IMEI check digit
+    luhn_correction_penalty: float = 0.08
+    #: best score a truncated-label (prefix/suffix) match can reach: never a full match
+    partial_score_max: float = 0.9
+    #: candidates reported per query
+    max_candidates: int = 10
+    #: overlay entries (deltas since the last build) before the index is rebuilt
+    max_overlay: int = 200_000
 
 
 class ApiSettings(BaseModel):
@@ -101,6 +118,8 @@ class StationSettings(BaseSettings):
     location: str = "unknown"
     sim: bool = False
     sim_scenario: str = "demo"
+    #: faults the simulator injects, e.g. ["corrupt:rate=0.05"] (see `station sim --help`)
+    sim_faults: list[str] = Field(default_factory=list)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian / Raspberry Pi OS machine for Check Station: the Debian packages the
+# station needs (only those missing, without recommends), a virtual environment in .venv and
+# the project installed into it. Idempotent: a second run only checks.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --dev    also test tools (pytest, ruff, mypy, playwright, Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+# libzbar0: pyzbar's decoder; tesseract-ocr(-eng): printed serials and UV-pen postcodes;
+# python3-venv: the virtual environment; chromium: the browser the UI test drives.
+pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
+[ $dev -eq 1 ] && pkgs+=(chromium)
+# Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
+python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+extras="postgres"
+[ $dev -eq 1 ] && extras="dev,postgres"
+stamp=".venv/.installed-$extras"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing check-station[$extras] into .venv"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+          .venv/bin/python -m pip install -q -e ".[$extras]"; } > .venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log
+    echo "setup: pip install failed (full log in .venv/pip.log)" >&2
+    exit 1
+  fi
+  touch "$stamp"
+fi
+echo "setup: ready"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up, then run the linters, the type checker and the whole test suite, on SQLite and on
+# the PostgreSQL at $STATION_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --dev
+echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

@@ -1,0 +1,147 @@
+"""App factory: a lifespan opens the database and devices (or the simulator) and closes them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from station import __version__
+from station.api import (
+    audit_routes,
+    auth_routes,
+    batches,
+    checks,
+    pages,
+    register,
+    station_routes,
+)
+from station.api.deps import AppState, current_principal
+from station.auth.users import Principal
+from station.context import StationContext, hardware
+from station.errors import DeviceError, InputError, NotFound, RegisterImportError, StationError
+from station.settings import StationSettings
+from station.uploads import UploadRejected, UploadTooLarge
+
+log = logging.getLogger("station.api")
+#: request bodies of ordinary (non-upload) API calls are small
+JSON_BODY_LIMIT = 1024 * 1024
+UPLOAD_PATHS = ("/api/batches", "/api/register/imports")
+
+
+def create_app(settings: StationSettings) -> FastAPI:
+    """Build the service for ``settings``; nothing is opened until the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = StationContext(settings)
+        with ExitStack() as stack:
+            stack.callback(ctx.close)
+            recovered = ctx.check_service().recover_interrupted()
+            if recovered:
+                log.warning("%d interrupted check(s) marked incomplete", recovered)
+            if settings.sim:
+                ctx.matcher.seed_demo_if_empty()
+                stack.enter_context(hardware(ctx, sim=True))
+            elif settings.devices.lamp_port:
+                stack.enter_context(hardware(ctx, sim=False))
+            state = AppState(ctx)
+            if settings.sim:
+                for username, role, password, token in state.users.seed_demo():
+                    log.warning(
+                        "demo user %s (%s): password %s, API token %s",
+                        username,
+                        role,
+                        password,
+                        token,
+                    )
+            for batch_id in state.batches.resume_unfinished():
+                log.warning("resuming interrupted batch %s", batch_id)
+                state.submit_batch(batch_id)
+            app.state.station = state
+            yield
+            state.shutdown()
+
+    app = FastAPI(
+        title="Check Station",
+        version=__version__,
+        summary="Screen seized and recovered property for forensic marks, codes and serials.",
+        description="Every call needs `Authorization: Bearer <token>` (or a web login).",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(who: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(who: Annotated[Principal, Depends(current_principal)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Check Station API")
+
+    def problem(status: int, exc: Exception, **extra: Any) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), **extra}, status_code=status)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, exc)
+
+    @app.exception_handler(UploadTooLarge)
+    async def too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return problem(413, exc)
+
+    @app.exception_handler(InputError)
+    async def bad_input(_: Request, exc: InputError) -> JSONResponse:
+        problems = getattr(exc, "problems", None)
+        if isinstance(exc, UploadRejected | RegisterImportError) or problems:
+            rows = [{"line": line, "reason": reason} for line, reason in (problems or [])]
+            return problem(422, exc, problems=rows)
+        return problem(422, exc)
+
+    @app.exception_handler(DeviceError)
+    async def device_error(_: Request, exc: DeviceError) -> JSONResponse:
+        return problem(503, exc)
+
+    @app.exception_handler(StationError)
+    async def station_error(_: Request, exc: StationError) -> JSONResponse:
+        return problem(503, exc)
+
+    @app.middleware("http")
+    async def guard_and_measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        declared = request.headers.get("content-length", "")
+        limit = (
+            settings.api.max_upload_mb * 1024 * 1024
+            if request.url.path in UPLOAD_PATHS
+            else JSON_BODY_LIMIT
+        )
+        if declared.isdigit() and int(declared) > limit:
+            return JSONResponse(
+                {"detail": f"request body of {declared} bytes is over the limit of {limit}"},
+                status_code=413,
+            )
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        state: AppState | None = getattr(request.app.state, "station", None)
+        if state is not None:
+            state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+            state.metrics.latency.labels(path).observe(time.perf_counter() - t0)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    for module in (checks, batches, register, audit_routes, station_routes, auth_routes, pages):
+        app.include_router(module.router)
+    return app

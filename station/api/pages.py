@@ -1,0 +1,127 @@
+"""Server-rendered pages: desk, check record, batches, outcomes, engineer, dealer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from station.api.deps import State, optional_principal
+from station.api.templating import templates
+from station.auth.roles import GRANTS, HOME, Permission
+from station.auth.users import Principal
+from station.checks import PURPOSES
+from station.db.models import Check
+from station.outcomes import outcomes_for, summary
+
+router = APIRouter(include_in_schema=False)
+P = Permission
+
+
+def _page(
+    request: Request,
+    who: Principal | None,
+    permission: Permission,
+    template: str,
+    context: dict[str, Any] | None = None,
+) -> Response:
+    if who is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    grants = GRANTS.get(who.role, frozenset())  # type: ignore[call-overload]
+    if permission not in grants:
+        return templates.TemplateResponse(
+            request,
+            "forbidden.html",
+            {"user": who, "grants": grants, "home": HOME.get(who.role, "/")},  # type: ignore[call-overload]
+            status_code=403,
+        )
+    return templates.TemplateResponse(
+        request, template, {"user": who, "grants": {g.value for g in grants}, **(context or {})}
+    )
+
+
+Who = Annotated[Principal | None, Depends(optional_principal)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def desk(request: Request, state: State, who: Who) -> Response:
+    if who is not None and who.role == "dealer":
+        return RedirectResponse("/dealer", status_code=303)
+    doc = None
+    if who is not None:
+        with state.ctx.db.session() as s:
+            last = s.execute(
+                select(Check.id)
+                .where(Check.officer == who.username, Check.mode != "batch")
+                .order_by(Check.started_at.desc())
+                .limit(1)
+            ).scalar()
+        doc = state.service().get(last, audit_read=False) if last else None
+    return _page(
+        request,
+        who,
+        P.CHECK_RUN,
+        "desk.html",
+        {"check": doc, "sim": state.ctx.settings.sim, "purposes": PURPOSES},
+    )
+
+
+@router.get("/checks/{check_id}", response_class=HTMLResponse)
+def check_page(check_id: str, request: Request, state: State, who: Who) -> Response:
+    doc = None
+    if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
+        doc = state.service().get(check_id, actor=who.username)
+        doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
+    return _page(request, who, P.CHECK_READ, "check.html", {"check": doc})
+
+
+@router.get("/batches", response_class=HTMLResponse)
+def batches_page(request: Request, state: State, who: Who) -> Response:
+    batches = state.batches.recent(20) if who is not None else []
+    return _page(request, who, P.BATCH_READ, "batches.html", {"batches": batches})
+
+
+@router.get("/outcomes", response_class=HTMLResponse)
+def outcomes_page(
+    request: Request,
+    state: State,
+    who: Who,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> Response:
+    until = until or dt.datetime.now(dt.UTC).date()
+    since = since or until - dt.timedelta(days=13)
+    figures = summary(state.ctx.db, since, until) if who is not None else None
+    peak = 1
+    if figures:
+        peak = max([1] + [max(d["booked_in"], d["checked"]) for d in figures["days"]])
+    return _page(
+        request,
+        who,
+        P.OUTCOME_READ,
+        "outcomes.html",
+        {"figures": figures, "peak": peak, "station_id": state.ctx.settings.station_id},
+    )
+
+
+@router.get("/engineer", response_class=HTMLResponse)
+def engineer_page(request: Request, state: State, who: Who) -> Response:
+    from station.api.station_routes import device_health
+
+    context: dict[str, Any] = {}
+    if who is not None:
+        context = {
+            "devices": device_health(state),
+            "self_test": state.ctx.last_self_test,
+            "settings": state.ctx.settings.devices.model_dump(),
+            "station_id": state.ctx.settings.station_id,
+        }
+    return _page(request, who, P.HEALTH_READ, "engineer.html", context)
+
+
+@router.get("/dealer", response_class=HTMLResponse)
+def dealer_page(request: Request, who: Who) -> Response:
+    return _page(request, who, P.DEALER_CHECK, "dealer.html")

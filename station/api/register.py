@@ -1,0 +1,117 @@
+"""Registers: import a file, statistics, look-ups; and the dealer's do-not-buy check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from station.api.deps import State, require
+from station.api.uploads_route import receive_upload
+from station.auth.roles import Permission
+from station.auth.users import Principal
+from station.checks import CheckRequest
+from station.db.models import Owner
+from station.errors import InputError, NotFound
+from station.records import audit
+
+router = APIRouter(prefix="/api", tags=["register"])
+P = Permission
+
+
+@router.post("/register/imports", status_code=status.HTTP_201_CREATED)
+async def import_register(
+    request: Request,
+    state: State,
+    who: Annotated[Principal, Depends(require(P.REGISTER_IMPORT))],
+    filename: Annotated[str, Query(min_length=1, max_length=300)],
+    source: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Import a register file sent as the raw body: all rows or nothing (422 lists bad lines)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".xlsx", ".json"):
+        raise InputError(f"{filename}: register files are .csv, .jsonl or .xlsx")
+    named = await receive_upload(request, state, suffix)
+    try:
+        result: dict[str, Any] = await run_in_threadpool(
+            state.ctx.matcher.import_file, named, source, who.username, False
+        )
+    finally:
+        named.unlink(missing_ok=True)
+    return result
+
+
+@router.get("/register/stats")
+def register_stats(
+    state: State, who: Annotated[Principal, Depends(require(P.REGISTER_STATS))]
+) -> dict[str, Any]:
+    stats: dict[str, Any] = state.ctx.matcher.stats()
+    return stats
+
+
+@router.get("/register/lookup")
+def register_lookup(
+    state: State,
+    who: Annotated[Principal, Depends(require(P.REGISTER_LOOKUP))],
+    q: Annotated[str, Query(min_length=1, max_length=64, description="identifier to look up")],
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """One identifier against the registers (a consultation, audited; not a check record)."""
+    result = state.ctx.matcher.lookup(q, kind)
+    with state.ctx.db.writer() as s:
+        audit.append(
+            s, who.username, "consultation", "register", q[:64], {"verdict": result.verdict}
+        )
+    return result.model_dump(mode="json")
+
+
+class DealerQuery(BaseModel):
+    identifier: str = Field(min_length=1, max_length=64)
+
+
+class DealerAnswer(BaseModel):
+    """All a dealer learns: whether to buy, and a reference to quote to the police."""
+
+    advice: str
+    do_not_buy: bool
+    reference: str
+
+
+@router.post("/dealer/check", response_model=DealerAnswer)
+def dealer_check(
+    query: DealerQuery,
+    state: State,
+    who: Annotated[Principal, Depends(require(P.DEALER_CHECK))],
+) -> DealerAnswer:
+    """Recorded as a dealer check; never reveals crime, register or owner details."""
+    doc = state.service().manual(
+        CheckRequest(purpose="dealer_check", officer=who.username, identifiers=[query.identifier])
+    )
+    hit = doc["verdict"] in ("match", "possible_match")
+    return DealerAnswer(
+        advice="Do not buy — contact police and quote the reference."
+        if hit
+        else "No record found. This is not proof of ownership; keep the usual checks.",
+        do_not_buy=hit,
+        reference=doc["id"],
+    )
+
+
+@router.delete("/owners/{owner_ref}")
+def erase_owner(
+    owner_ref: str,
+    state: State,
+    who: Annotated[Principal, Depends(require(P.OWNER_ERASE))],
+) -> dict[str, str]:
+    """Erase an owner's personal data (register entries keep only the reference); audited."""
+    with state.ctx.db.writer() as s:
+        owner = s.execute(select(Owner).where(Owner.owner_ref == owner_ref)).scalar()
+        if owner is None:
+            raise NotFound(f"no owner with reference {owner_ref!r}")
+        s.delete(owner)
+        audit.append(s, who.username, "erasure", "owner", owner_ref, {"fields": "all"})
+    return {"erased": owner_ref}

@@ -1,0 +1,1 @@
+"""Users, roles, hashed passwords, per-user API tokens and login throttling."""

@@ -1,0 +1,415 @@
+"""CheckService: one check of one item, from capture to a stored, audited record.
+
+The record is written first (state ``started``) and committed before any hardware moves, then
+completed in one transaction at the end. A crash, a device fault or a power cut therefore
+leaves either a complete record or one marked ``incomplete`` holding whatever was captured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from station.db.engine import Database
+from station.db.models import Check, CheckIdentifier, CheckImage, CheckMatch
+from station.domain import Identifier, MatchResult, ReadResult
+from station.errors import NotFound, StationError
+from station.identifiers import classify
+from station.records import audit
+from station.records.images import ImageStore, StoredImage
+from station.settings import StationSettings
+
+Purpose = Literal[
+    "prisoner_property", "property_office", "found_property", "forensic", "dealer_check"
+]
+PURPOSES: tuple[str, ...] = (
+    "prisoner_property",
+    "property_office",
+    "found_property",
+    "forensic",
+    "dealer_check",
+)
+MARKING_CLASSES = ("forensic_liquid", "uv_pen", "unknown")
+
+
+class CheckRequest(BaseModel):
+    """Who checks what and why: recorded with every check."""
+
+    purpose: Purpose = "property_office"
+    officer: str = Field(default="demo", min_length=1, max_length=100)
+    location: str | None = None
+    #: identifiers typed or pasted by the officer (manual checks)
+    identifiers: list[str] = Field(default_factory=list, max_length=500)
+
+
+class Matcher(Protocol):
+    """What the check needs from the register side."""
+
+    @property
+    def version(self) -> int: ...
+
+    def lookup(self, value: str, kind: str | None = None) -> MatchResult: ...
+
+
+class Scanner(Protocol):
+    """Capture + vision for one item: returns the read, the frames and the conditions.
+
+    ``on_frame(role, frame)`` is called as each frame arrives, before the read is done."""
+
+    def scan(
+        self, on_frame: Callable[[str, Any], None] | None = None
+    ) -> tuple[ReadResult, dict[str, Any], dict[str, Any]]: ...
+
+
+def overall_verdict(matches: Sequence[MatchResult]) -> str:
+    verdicts = {m.verdict for m in matches}
+    for v in ("match", "possible_match"):
+        if v in verdicts:
+            return v
+    return "no_match"
+
+
+class CheckService:
+    """Runs and records checks. One scan at a time: there is one tray."""
+
+    def __init__(
+        self,
+        db: Database,
+        images: ImageStore,
+        matcher: Matcher,
+        settings: StationSettings,
+        scanner: Scanner | None = None,
+        self_test: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.db = db
+        self.images = images
+        self.matcher = matcher
+        self.settings = settings
+        self.scanner = scanner
+        self.self_test = self_test or (lambda: {})
+        self._tray = threading.Lock()
+
+    # -- lifecycle of one record -------------------------------------------------------------
+
+    def start(self, request: CheckRequest, mode: str = "scan") -> str:
+        """Create and commit the record before anything else happens."""
+        check_id = str(uuid.uuid4())
+        with self.db.writer() as s:
+            s.add(
+                Check(
+                    id=check_id,
+                    state="started",
+                    purpose=request.purpose,
+                    officer=request.officer,
+                    station_id=self.settings.station_id,
+                    location=request.location or self.settings.location,
+                    mode=mode,
+                    register_version=self.matcher.version,
+                    conditions={"last_self_test": self.self_test()},
+                )
+            )
+            audit.append(
+                s,
+                request.officer,
+                "collection",
+                "check",
+                check_id,
+                {"purpose": request.purpose, "mode": mode, "station": self.settings.station_id},
+            )
+        return check_id
+
+    def _record_frames(
+        self, check_id: str, stored_all: list[tuple[str, StoredImage]], meta: dict[str, Any]
+    ) -> None:
+        with self.db.writer() as s:
+            for role, stored in stored_all:
+                s.add(
+                    CheckImage(
+                        check_id=check_id,
+                        role=role,
+                        sha256=stored.sha256,
+                        width=stored.width,
+                        height=stored.height,
+                        size_bytes=stored.size_bytes,
+                        meta=meta.get(role, {}),
+                    )
+                )
+
+    def _finish(
+        self,
+        check_id: str,
+        read: ReadResult,
+        matches: list[MatchResult],
+        conditions: dict[str, Any],
+        actor: str,
+    ) -> None:
+        marked = any(
+            m.mark_class in MARKING_CLASSES and m.score >= self.settings.vision.mark_score_threshold
+            for m in read.marks
+        )
+        verdict = overall_verdict(matches)
+        with self.db.writer() as s:
+            check = s.get(Check, check_id)
+            if check is None:
+                raise NotFound(f"check {check_id} vanished while it ran")
+            for ident in read.identifiers:
+                s.add(
+                    CheckIdentifier(
+                        check_id=check_id,
+                        kind=ident.kind,
+                        value=ident.value,
+                        raw=ident.raw[:200],
+                        source=ident.source,
+                        confidence=ident.confidence,
+                        valid=ident.valid,
+                        bbox=list(ident.bbox),
+                        frame=ident.frame,
+                    )
+                )
+            for m in matches:
+                if not m.candidates:
+                    s.add(CheckMatch(check_id=check_id, query=m.query, verdict=m.verdict))
+                for c in m.candidates:
+                    s.add(
+                        CheckMatch(
+                            check_id=check_id,
+                            query=m.query,
+                            verdict=m.verdict,
+                            entry_id=c.entry_id,
+                            entry_identifier=c.identifier,
+                            status=c.status,
+                            distance=c.distance,
+                            score=c.score,
+                            edits=list(c.edits),
+                            crime_ref=c.crime_ref,
+                        )
+                    )
+            check.state = "complete"
+            check.completed_at = dt.datetime.now(dt.UTC)
+            check.verdict = verdict
+            check.marked = marked
+            check.conditions = {**check.conditions, **conditions}
+            check.result = {
+                "identifiers": [i.model_dump(mode="json") for i in read.identifiers],
+                "marks": [m.model_dump(mode="json", by_alias=True) for m in read.marks],
+                "timings_ms": read.timings_ms,
+                "warnings": read.warnings,
+                "matches": [m.model_dump(mode="json") for m in matches],
+            }
+            audit.append(
+                s,
+                actor,
+                "collection",
+                "check",
+                check_id,
+                {
+                    "state": "complete",
+                    "verdict": verdict,
+                    "marked": marked,
+                    "identifiers": [i.value for i in read.identifiers],
+                },
+            )
+
+    def _fail(self, check_id: str, error: BaseException, actor: str) -> None:
+        with self.db.writer() as s:
+            check = s.get(Check, check_id)
+            if check is None:
+                return
+            check.state = "incomplete"
+            check.completed_at = dt.datetime.now(dt.UTC)
+            check.error = f"{type(error).__name__}: {error}"
+            audit.append(
+                s,
+                actor,
+                "collection",
+                "check",
+                check_id,
+                {"state": "incomplete", "error": check.error},
+            )
+
+    # -- the two kinds of check ----------------------------------------------------------------
+
+    def match_all(self, identifiers: Sequence[Identifier]) -> list[MatchResult]:
+        seen: set[str] = set()
+        results = []
+        for ident in identifiers:
+            if ident.value in seen:
+                continue
+            seen.add(ident.value)
+            results.append(self.matcher.lookup(ident.value, ident.kind))
+        return results
+
+    def run_scan(self, check_id: str, actor: str) -> None:
+        """Capture, read, match and record for a started check. Never loses the record."""
+        try:
+            if self.scanner is None:
+                raise StationError(
+                    "no scanner configured: start with --sim or set devices.lamp_port"
+                )
+            with self._tray:
+                # Each frame is PNG-encoded and written (GIL released) while the camera
+                # waits for the next lamp state, so storing costs little wall time.
+                with ThreadPoolExecutor(max_workers=3, thread_name_prefix="store") as pool:
+                    pending: list[tuple[str, Future[StoredImage]]] = []
+
+                    def on_frame(role: str, frame: Any) -> None:
+                        pending.append((role, pool.submit(self.images.put_array, frame.image)))
+
+                    conditions: dict[str, Any] = {}
+                    try:
+                        read, _frames, conditions = self.scanner.scan(on_frame)
+                    finally:
+                        # frames captured before a failure are kept with the incomplete record
+                        t0 = time.perf_counter()
+                        stored_all = [(role, f.result()) for role, f in pending]
+                        self._record_frames(check_id, stored_all, conditions.get("frames", {}))
+                t1 = time.perf_counter()
+                matches = self.match_all(read.identifiers)
+                t2 = time.perf_counter()
+                read.timings_ms["store_ms"] = round((t1 - t0) * 1000, 1)
+                read.timings_ms["match_ms"] = round((t2 - t1) * 1000, 2)
+                self._finish(check_id, read, matches, conditions, actor)
+        except BaseException as exc:
+            self._fail(check_id, exc, actor)
+            raise
+
+    def scan(self, request: CheckRequest) -> dict[str, Any]:
+        check_id = self.start(request, mode="scan")
+        self.run_scan(check_id, request.officer)
+        return self.get(check_id, actor=request.officer, audit_read=False)
+
+    def manual(self, request: CheckRequest) -> dict[str, Any]:
+        """Match typed identifiers and record them as a check (source ``manual``)."""
+        idents = []
+        for raw in request.identifiers:
+            c = classify(raw)
+            idents.append(
+                Identifier(
+                    kind=c.kind,
+                    value=c.value,
+                    raw=raw,
+                    source="manual",
+                    confidence=1.0,
+                    valid=c.valid,
+                )
+            )
+        check_id = self.start(request, mode="manual")
+        try:
+            read = ReadResult(identifiers=idents)
+            self._finish(check_id, read, self.match_all(idents), {}, request.officer)
+        except BaseException as exc:
+            self._fail(check_id, exc, request.officer)
+            raise
+        return self.get(check_id, actor=request.officer, audit_read=False)
+
+    # -- reading records -----------------------------------------------------------------------
+
+    def get(self, check_id: str, actor: str = "system", audit_read: bool = True) -> dict[str, Any]:
+        with self.db.writer() if audit_read else self.db.session() as s:
+            check = s.execute(
+                select(Check)
+                .where(Check.id == check_id)
+                .options(selectinload(Check.images), selectinload(Check.identifiers))
+            ).scalar()
+            if check is None:
+                raise NotFound(f"no check with id {check_id}")
+            doc = check_document(check)
+            doc["earlier_checks"] = earlier_checks(s, check)
+            if audit_read:
+                audit.append(s, actor, "consultation", "check", check_id)
+        return doc
+
+    def recover_interrupted(self, actor: str = "system") -> int:
+        """Mark checks left ``started`` by a crash or power cut as incomplete."""
+        with self.db.writer() as s:
+            stale = s.execute(select(Check).where(Check.state == "started")).scalars().all()
+            for check in stale:
+                check.state = "incomplete"
+                check.error = "interrupted: the station stopped before the check finished"
+                audit.append(
+                    s,
+                    actor,
+                    "collection",
+                    "check",
+                    check.id,
+                    {"state": "incomplete", "error": check.error},
+                )
+            return len(stale)
+
+
+def check_document(check: Check) -> dict[str, Any]:
+    """The check as the JSON contract: a read plus matches, with the record id."""
+    result = check.result or {}
+    return {
+        "id": check.id,
+        "record_id": check.id,
+        "state": check.state,
+        "file": None,
+        "purpose": check.purpose,
+        "officer": check.officer,
+        "station_id": check.station_id,
+        "location": check.location,
+        "mode": check.mode,
+        "started_at": _iso(check.started_at),
+        "completed_at": _iso(check.completed_at),
+        "register_version": check.register_version,
+        "verdict": check.verdict,
+        "marked": check.marked,
+        "identifiers": result.get("identifiers", []),
+        "marks": result.get("marks", []),
+        "timings_ms": result.get("timings_ms", {}),
+        "warnings": result.get("warnings", []),
+        "matches": result.get("matches", []),
+        "images": [
+            {
+                "role": i.role,
+                "sha256": i.sha256,
+                "width": i.width,
+                "height": i.height,
+                "size_bytes": i.size_bytes,
+            }
+            for i in check.images
+        ],
+        "conditions": check.conditions,
+        "error": check.error,
+    }
+
+
+def earlier_checks(s: Session, check: Check, limit: int = 20) -> list[dict[str, Any]]:
+    values = [i.value for i in check.identifiers]
+    if not values:
+        return []
+    rows = s.execute(
+        select(Check.id, Check.started_at, Check.station_id, Check.verdict, CheckIdentifier.value)
+        .join(CheckIdentifier, CheckIdentifier.check_id == Check.id)
+        .where(CheckIdentifier.value.in_(values), Check.id != check.id)
+        .order_by(Check.started_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "check_id": r[0],
+            "started_at": _iso(r[1]),
+            "station_id": r[2],
+            "verdict": r[3],
+            "identifier": r[4],
+        }
+        for r in rows
+    ]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()

@@ -1,0 +1,129 @@
+"""StationContext: the long-lived objects of one process, built from settings, passed explicitly."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from station.db.engine import Database
+from station.db.migrate import upgrade
+from station.db.models import SelfTest
+from station.records import audit
+from station.records.images import ImageStore
+from station.settings import StationSettings
+
+if TYPE_CHECKING:
+    from station.checks import CheckService
+    from station.devices.factory import DeviceSet
+    from station.registry import RegisterMatcher
+
+
+class StationContext:
+    """Database, image store, matcher and check service for one process."""
+
+    def __init__(self, settings: StationSettings, migrate: bool = True) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.database_url)
+        if migrate:
+            upgrade(self.db)
+        self.images = ImageStore(settings.image_dir)
+        self.devices: DeviceSet | None = None
+
+    @property
+    def last_self_test(self) -> dict[str, Any]:
+        """The newest doctor result of this station, recorded with every check."""
+        with self.db.session() as s:
+            row = s.execute(
+                select(SelfTest)
+                .where(SelfTest.station_id == self.settings.station_id)
+                .order_by(SelfTest.id.desc())
+                .limit(1)
+            ).scalar()
+            if row is None:
+                return {"status": "never run"}
+            return {
+                "status": "passed" if row.passed else "failed",
+                "at": row.at.isoformat(),
+                "id": row.id,
+            }
+
+    def record_self_test(self, report: dict[str, Any], actor: str = "system") -> None:
+        with self.db.writer() as s:
+            row = SelfTest(
+                station_id=self.settings.station_id,
+                passed=bool(report.get("passed")),
+                report=report,
+            )
+            s.add(row)
+            s.flush()
+            audit.append(s, actor, "system", "self_test", str(row.id), {"passed": row.passed})
+
+    @cached_property
+    def matcher(self) -> RegisterMatcher:
+        from station.registry import RegisterMatcher
+
+        return RegisterMatcher(self.db, self.settings.matcher, self.index_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the register index persists; one per database, so two never mix."""
+        if self.settings.matcher.index_dir:
+            return Path(self.settings.matcher.index_dir)
+        tag = hashlib.sha256(self.db.url.encode()).hexdigest()[:12]
+        return self.settings.data_dir / "index" / tag
+
+    def check_service(self) -> CheckService:
+        from station.checks import CheckService, Scanner
+
+        scanner: Scanner | None = None
+        if self.devices is not None:
+            from station.scanner import DeviceScanner
+
+            scanner = DeviceScanner(self.devices, self.settings)
+        return CheckService(
+            self.db,
+            self.images,
+            self.matcher,
+            self.settings,
+            scanner,
+            self_test=lambda: self.last_self_test,
+        )
+
+    def close(self) -> None:
+        if self.devices is not None:
+            self.devices.close()
+            self.devices = None
+        self.db.dispose()
+
+
+@contextmanager
+def hardware(ctx: StationContext, sim: bool) -> Iterator[Any]:
+    """Open the configured devices, or start the simulator in-process and connect to it."""
+    from station.devices.factory import open_devices
+
+    if sim:
+        from hw_sim.runner import SimStation
+
+        with SimStation(
+            scenario=ctx.settings.sim_scenario, faults=ctx.settings.sim_faults
+        ) as simulator:
+            ctx.devices = open_devices(ctx.settings, sim=simulator)
+            try:
+                yield simulator
+            finally:
+                ctx.devices.close()
+                ctx.devices = None
+    else:
+        ctx.devices = open_devices(ctx.settings)
+        try:
+            yield None
+        finally:
+            ctx.devices.close()
+            ctx.devices = None

@@ -1,0 +1,1 @@
+"""Station-side hardware: the lamp controller (serial protocol) and the camera."""

@@ -1,0 +1,66 @@
+"""Raspberry Pi camera via picamera2. Imported only when the source says ``picamera2``.
+
+picamera2 exists only on Raspberry Pi OS, so nothing else in the station imports this module.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from station.devices.camera import Frame, check_frame, frame_stats
+from station.devices.errors import CameraDisconnected, CameraTimeout
+from station.settings import DeviceSettings
+
+
+class Picamera2Camera:
+    """libcamera stills with manual exposure; SensorTimestamp gives the exposure start."""
+
+    def __init__(self, camera_num: int, settings: DeviceSettings) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError as exc:
+            raise CameraDisconnected(
+                "camera source 'picamera2' needs the picamera2 package (Raspberry Pi OS: "
+                "`apt install python3-picamera2`)"
+            ) from exc
+        self._cam: Any = Picamera2(camera_num)
+        config = self._cam.create_still_configuration(
+            main={"size": (settings.camera_width, settings.camera_height), "format": "BGR888"}
+        )
+        self._cam.configure(config)
+        self._cam.start()
+        self._index = 0
+        self._controls: tuple[float, float] | None = None
+
+    def capture(
+        self, after: float, exposure_ms: float, gain: float, timeout_s: float = 2.0
+    ) -> Frame:
+        if self._controls != (exposure_ms, gain):
+            self._cam.set_controls(
+                {"AeEnable": False, "ExposureTime": int(exposure_ms * 1000), "AnalogueGain": gain}
+            )
+            self._controls = (exposure_ms, gain)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            request = self._cam.capture_request()
+            try:
+                meta = request.get_metadata()
+                # SensorTimestamp: start of exposure in CLOCK_MONOTONIC nanoseconds... of the
+                # frame's first line; subtracting nothing keeps the comparison conservative.
+                ts = float(meta.get("SensorTimestamp", 0)) / 1e9
+                if ts >= after and abs(meta.get("ExposureTime", 0) / 1000 - exposure_ms) < 1.0:
+                    image: np.ndarray = request.make_array("main")
+                    image = check_frame(image[..., :3].copy(), "picamera2")
+                    self._index += 1
+                    info = {**frame_stats(image), "source": "picamera2", "libcamera": meta}
+                    return Frame(image, ts, exposure_ms, gain, self._index, info)
+            finally:
+                request.release()
+        raise CameraTimeout(f"picamera2: no frame after the lamp change within {timeout_s:.1f}s")
+
+    def close(self) -> None:
+        self._cam.stop()
+        self._cam.close()

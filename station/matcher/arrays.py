@@ -1,0 +1,323 @@
+"""The large, immutable layer of the register index: flat arrays, memory-mappable from disk.
+
+One copy of each normal identifier (bytes + offsets), the entry fields a candidate reports,
+a bucketed hash table of Pass-Join segments, and sorted prefix/suffix keys for truncated
+labels. About 40 bytes per entry plus the identifiers themselves; nothing is a Python object
+per entry, so loading is mapping files, not parsing them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from station.errors import InputError, StationError
+from station.matcher import kernels
+from station.matcher.scoring import EntryView
+
+FORMAT_VERSION = 3
+_FIELDS = (
+    "value",
+    "voff",
+    "entry_id",
+    "kind",
+    "status",
+    "source",
+    "crime",
+    "coff",
+    "seg_dir",
+    "seg_post",
+    "pre_key",
+    "pre_slot",
+    "suf_key",
+    "suf_slot",
+    "id_sorted",
+    "id_slot",
+)
+#: numba's parallel thread pool is one per process and must not be entered from two Python
+#: threads at once (it hangs or aborts), so bulk searches take turns; single look-ups do not
+#: use the pool and run concurrently
+_PARALLEL_POOL = threading.Lock()
+FOLD = kernels.fold_table()
+CODES = kernels.key_codes()
+PACK = kernels.pack_codes()
+
+
+class IndexFileError(StationError):
+    """A persisted index is missing, damaged or of another format version."""
+
+
+def pack_strings(items: Sequence[str | None], text: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Strings as one byte array plus offsets (None packs as empty).
+
+    Identifiers must be ASCII (one byte per character, which the kernels rely on);
+    ``text=True`` packs free text such as crime references as UTF-8.
+    """
+    texts = [t or "" for t in items]
+    if text:
+        encoded = [t.encode("utf-8") for t in texts]
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    else:
+        joined = "".join(texts)
+        if not joined.isascii():
+            bad = next(t for t in texts if not t.isascii())
+            raise InputError(f"register identifier {bad!r} is not ASCII; only Latin is accepted")
+        data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return data, offsets
+
+
+def _codes(items: Sequence[str | None], vocab: list[str], dtype: type) -> np.ndarray:
+    """Small-vocabulary strings as integer codes, growing ``vocab``; "" stands for None."""
+    lookup = {v: i for i, v in enumerate(vocab)}
+    out: np.ndarray = np.empty(len(items), dtype=dtype)
+    for i, item in enumerate(items):
+        key = item or ""
+        code = lookup.get(key)
+        if code is None:
+            code = lookup[key] = len(vocab)
+            vocab.append(key)
+        out[i] = code
+    if len(vocab) > np.iinfo(dtype).max:
+        raise InputError(f"more than {np.iinfo(dtype).max} distinct values in a register column")
+    return out
+
+
+@dataclass
+class ArrayIndex:
+    """See the module docstring. Slots are positions 0..n-1; entry ids are the register's."""
+
+    arrays: dict[str, np.ndarray]
+    kinds: list[str]
+    statuses: list[str]
+    sources: list[str]
+    bits: int
+    max_edits: int
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_columns(
+        cls,
+        values: Sequence[str],
+        entry_ids: Sequence[int] | np.ndarray,
+        kinds: Sequence[str],
+        statuses: Sequence[str],
+        crime_refs: Sequence[str | None],
+        sources: Sequence[str | None],
+        max_edits: int,
+    ) -> ArrayIndex:
+        """Build from per-entry columns of normal identifiers and their fields."""
+        value, voff = pack_strings(values)
+        crime, coff = pack_strings(crime_refs, text=True)
+        kind_vocab: list[str] = []
+        status_vocab: list[str] = []
+        source_vocab: list[str] = [""]
+        return cls.from_buffers(
+            value,
+            voff,
+            np.asarray(entry_ids, dtype=np.int64),
+            _codes(kinds, kind_vocab, np.uint8),
+            kind_vocab,
+            _codes(statuses, status_vocab, np.uint8),
+            status_vocab,
+            _codes(sources, source_vocab, np.uint16),
+            source_vocab,
+            crime,
+            coff,
+            max_edits,
+        )
+
+    @classmethod
+    def from_buffers(
+        cls,
+        value: np.ndarray,
+        voff: np.ndarray,
+        entry_id: np.ndarray,
+        kind: np.ndarray,
+        kind_vocab: list[str],
+        status: np.ndarray,
+        status_vocab: list[str],
+        source: np.ndarray,
+        source_vocab: list[str],
+        crime: np.ndarray,
+        coff: np.ndarray,
+        max_edits: int,
+    ) -> ArrayIndex:
+        """Build from packed columns (the fast path for large registers and rebuilds)."""
+        n = voff.size - 1
+        if len(np.unique(entry_id)) != n:
+            raise InputError("register entry ids are not unique")
+        segments = int(np.count_nonzero(np.diff(voff) >= 1)) * (max_edits + 1)
+        bits = max(8, min(30, math.ceil(math.log2(max(segments, 1))) - 1))
+        seg_dir, seg_post = kernels.build_segments(value, voff, FOLD, PACK, max_edits, bits)
+        pre = kernels.sort_keys(value, voff, CODES, False)
+        pre_slot = np.argsort(pre, kind="stable").astype(np.uint32)
+        pre_key = pre[pre_slot]
+        del pre
+        suf = kernels.sort_keys(value, voff, CODES, True)
+        suf_slot = np.argsort(suf, kind="stable").astype(np.uint32)
+        suf_key = suf[suf_slot]
+        del suf
+        id_slot = np.argsort(entry_id, kind="stable").astype(np.uint32)
+        arrays = {
+            "value": value,
+            "voff": voff,
+            "entry_id": entry_id,
+            "kind": kind,
+            "status": status,
+            "source": source,
+            "crime": crime,
+            "coff": coff,
+            "seg_dir": seg_dir,
+            "seg_post": seg_post,
+            "pre_key": pre_key,
+            "pre_slot": pre_slot,
+            "suf_key": suf_key,
+            "suf_slot": suf_slot,
+            "id_sorted": entry_id[id_slot],
+            "id_slot": id_slot,
+        }
+        return cls(arrays, kind_vocab, status_vocab, source_vocab, bits, max_edits)
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write every array as .npy plus meta.json (the caller makes the directory atomic)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in _FIELDS:
+            np.save(directory / f"{name}.npy", np.ascontiguousarray(self.arrays[name]))
+        meta = {
+            "format": FORMAT_VERSION,
+            "entries": len(self),
+            "bits": self.bits,
+            "max_edits": self.max_edits,
+            "kinds": self.kinds,
+            "statuses": self.statuses,
+            "sources": self.sources,
+        }
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> ArrayIndex:
+        """Map a saved index; pages are read on demand, so this takes milliseconds."""
+        try:
+            meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexFileError(f"no readable index in {directory}: {exc}") from exc
+        if meta.get("format") != FORMAT_VERSION:
+            raise IndexFileError(
+                f"index in {directory} has format {meta.get('format')}, "
+                f"this station reads {FORMAT_VERSION}: rebuild it"
+            )
+        arrays: dict[str, np.ndarray] = {}
+        for name in _FIELDS:
+            try:
+                arrays[name] = np.asarray(np.load(directory / f"{name}.npy", mmap_mode="r"))
+            except (OSError, ValueError) as exc:
+                raise IndexFileError(f"index file {name}.npy in {directory}: {exc}") from exc
+        if arrays["voff"].size != meta["entries"] + 1:
+            raise IndexFileError(f"index in {directory} is inconsistent: rebuild it")
+        return cls(
+            arrays,
+            list(meta["kinds"]),
+            list(meta["statuses"]),
+            list(meta["sources"]),
+            int(meta["bits"]),
+            int(meta["max_edits"]),
+        )
+
+    # -- look-ups -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self.arrays["voff"].size - 1)
+
+    def fuzzy(
+        self, query: bytes, dead: np.ndarray, cap: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(slots, canonical distances, overflowed) of entries within their allowed edits."""
+        a = self.arrays
+        q = np.frombuffer(query, dtype=np.uint8)
+        return kernels.fuzzy_one(  # type: ignore[no-any-return]
+            q,
+            a["value"],
+            a["voff"],
+            FOLD,
+            PACK,
+            a["seg_dir"],
+            a["seg_post"],
+            self.bits,
+            dead,
+            self.max_edits,
+            cap,
+        )
+
+    def fuzzy_many(
+        self, qbuf: np.ndarray, qoff: np.ndarray, dead: np.ndarray, cap: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectorised :meth:`fuzzy` on all cores: (slots[nq, cap], dists[nq, cap], counts)."""
+        a = self.arrays
+        with _PARALLEL_POOL:
+            return kernels.fuzzy_many(  # type: ignore[no-any-return]
+                qbuf,
+                qoff,
+                a["value"],
+                a["voff"],
+                FOLD,
+                PACK,
+                a["seg_dir"],
+                a["seg_post"],
+                self.bits,
+                dead,
+                self.max_edits,
+                cap,
+            )
+
+    def partial(self, query: bytes, dead: np.ndarray, cap: int) -> list[tuple[int, str]]:
+        """(slot, "prefix"|"suffix") of entries a truncated label could be."""
+        a = self.arrays
+        q = np.frombuffer(query, dtype=np.uint8)
+        out: list[tuple[int, str]] = []
+        for where, keys, order, from_end in (
+            ("prefix", a["pre_key"], a["pre_slot"], False),
+            ("suffix", a["suf_key"], a["suf_slot"], True),
+        ):
+            found = kernels.partial_one(
+                q, a["value"], a["voff"], FOLD, CODES, keys, order, dead, from_end, cap
+            )
+            out.extend((int(s), where) for s in found)
+        return out
+
+    def slot_of(self, entry_id: int) -> int | None:
+        """Slot holding ``entry_id``, or None."""
+        ids = self.arrays["id_sorted"]
+        pos = int(np.searchsorted(ids, entry_id))
+        if pos < ids.size and int(ids[pos]) == entry_id:
+            return int(self.arrays["id_slot"][pos])
+        return None
+
+    def identifier(self, slot: int) -> str:
+        a = self.arrays
+        return bytes(a["value"][a["voff"][slot] : a["voff"][slot + 1]]).decode("ascii")
+
+    def view(self, slot: int) -> EntryView:
+        """The reported fields of one entry."""
+        a = self.arrays
+        crime = bytes(a["crime"][a["coff"][slot] : a["coff"][slot + 1]]).decode("utf-8")
+        return EntryView(
+            entry_id=int(a["entry_id"][slot]),
+            identifier=self.identifier(slot),
+            kind=self.kinds[int(a["kind"][slot])],
+            status=self.statuses[int(a["status"][slot])],
+            crime_ref=crime or None,
+            source=self.sources[int(a["source"][slot])] or None,
+        )

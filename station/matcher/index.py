@@ -1,0 +1,472 @@
+"""The register index: exact, fuzzy, truncated-label and range look-ups with explanations.
+
+Two layers: a large immutable *base* (:class:`ArrayIndex`: flat arrays, memory-mapped from
+disk, searched by compiled code) and a small *overlay* (:class:`OverlayIndex`) holding
+serial ranges and the deltas applied since the base was built. Entries withdrawn or updated
+since the build are masked out of the base. Every change builds a new state object and
+swaps one reference, so concurrent readers (threads) always see a consistent register
+without taking a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from station.domain import Candidate, IdentifierKind, MatchResult
+from station.errors import InputError
+from station.matcher.arrays import ArrayIndex, IndexFileError, pack_strings
+from station.matcher.normalise import Normalised, canonical, normal_value, normalise
+from station.matcher.overlay import OverlayIndex, Prepared
+from station.matcher.ranges import parse_range
+from station.matcher.records import RegisterRecord
+from station.matcher.scoring import (
+    EntryView,
+    fuzzy_candidate,
+    partial_candidate,
+    range_candidate,
+    rank,
+    verdict,
+)
+from station.settings import MatcherSettings
+
+#: fuzzy candidates gathered per query before ranking (more means a degenerate query)
+FUZZY_CAP = 4096
+#: hits per query a bulk pass makes room for; queries with more are searched again alone
+BULK_ROW = 24
+
+
+def prepare(record: RegisterRecord) -> Prepared:
+    """Normalise a record for indexing; InputError when its range is malformed."""
+    value = normal_value(record.kind, record.identifier)
+    if not value:
+        raise InputError(f"register entry {record.entry_id} has an empty identifier")
+    span = None
+    if record.range_end:
+        span = parse_range(value, normal_value(record.kind, record.range_end))
+    return Prepared(record, value, canonical(value), span)
+
+
+def _view(item: Prepared) -> EntryView:
+    r = item.record
+    return EntryView(r.entry_id, item.value, r.kind, r.status, r.crime_ref, r.source)
+
+
+@dataclass(frozen=True)
+class _State:
+    base: ArrayIndex
+    #: 1 where a base slot was withdrawn or superseded by the overlay
+    dead: np.ndarray
+    overlay: OverlayIndex
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkHits:
+    """Raw fuzzy hits of many queries: row i of the arrays is hit i."""
+
+    query_index: np.ndarray
+    entry_id: np.ndarray
+    distance: np.ndarray
+
+
+class RegisterIndex:
+    """Look identifiers up in a register; see the module docstring for the layers."""
+
+    def __init__(self, state: _State, settings: MatcherSettings) -> None:
+        self.settings = settings
+        self._write_lock = threading.Lock()
+        self._state = state
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        records: Iterable[RegisterRecord],
+        settings: MatcherSettings | None = None,
+        version: int = 0,
+    ) -> RegisterIndex:
+        """Index a whole register (last record wins when an entry id repeats).
+
+        Streams: per entry only its strings are kept until the arrays are packed, so a
+        database cursor can feed millions of rows.
+        """
+        s = settings or MatcherSettings()
+        values: list[str] = []
+        ids: list[int] = []
+        kinds: list[str] = []
+        statuses: list[str] = []
+        crimes: list[str | None] = []
+        sources: list[str | None] = []
+        ranges: list[Prepared] = []
+        for record in records:
+            if record.range_end:
+                ranges.append(prepare(record))
+                continue
+            value = normal_value(record.kind, record.identifier)
+            if not value:
+                raise InputError(f"register entry {record.entry_id} has an empty identifier")
+            values.append(value)
+            ids.append(record.entry_id)
+            kinds.append(record.kind)
+            statuses.append(record.status)
+            crimes.append(record.crime_ref)
+            sources.append(record.source)
+        id_array = np.array(ids, dtype=np.int64)
+        range_ids = {it.record.entry_id for it in ranges}
+        if np.unique(id_array).size != id_array.size or range_ids.intersection(ids):
+            keep = _last_of_each(id_array, range_ids)
+            values = [values[i] for i in keep]
+            kinds = [kinds[i] for i in keep]
+            statuses = [statuses[i] for i in keep]
+            crimes = [crimes[i] for i in keep]
+            sources = [sources[i] for i in keep]
+            id_array = id_array[keep]
+            ranges = _unique(ranges)
+        base = ArrayIndex.from_columns(
+            values, id_array, kinds, statuses, crimes, sources, s.max_edits
+        )
+        overlay = OverlayIndex(ranges, s.max_edits)
+        dead = np.zeros(len(base), dtype=np.uint8)
+        return cls(_State(base, dead, overlay, version), s)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        base: ArrayIndex,
+        settings: MatcherSettings | None = None,
+        version: int = 0,
+    ) -> RegisterIndex:
+        """Wrap an already built array layer (large registers built without Python records)."""
+        s = settings or MatcherSettings()
+        if base.max_edits != s.max_edits:
+            raise InputError(f"array index allows {base.max_edits} edits, settings {s.max_edits}")
+        empty = OverlayIndex((), s.max_edits)
+        return cls(_State(base, np.zeros(len(base), dtype=np.uint8), empty, version), s)
+
+    # -- updating -------------------------------------------------------------------------
+
+    def apply_delta(
+        self,
+        added: Iterable[RegisterRecord] = (),
+        updated: Iterable[RegisterRecord] = (),
+        withdrawn: Iterable[int] = (),
+        version: int | None = None,
+    ) -> None:
+        """Apply register changes without a rebuild; idempotent (re-applying changes nothing).
+
+        Added and updated entries replace any entry with the same id; withdrawn ids vanish.
+        """
+        changes = [prepare(r) for r in (*added, *updated)]
+        changed = {it.record.entry_id for it in changes} | set(withdrawn)
+        with self._write_lock:
+            state = self._state
+            dead = state.dead
+            slots = [state.base.slot_of(eid) for eid in changed]
+            hit = [sl for sl in slots if sl is not None]
+            if hit:
+                dead = dead.copy()
+                dead[hit] = 1
+            keep = [it for it in state.overlay.items if it.record.entry_id not in changed]
+            overlay = OverlayIndex([*keep, *_unique(changes)], self.settings.max_edits)
+            new_version = version if version is not None else state.version + 1
+            self._state = _State(state.base, dead, overlay, new_version)
+
+    @property
+    def needs_compaction(self) -> bool:
+        """The overlay has grown past ``max_overlay``: run :meth:`compact` (off the hot path)."""
+        return len(self._state.overlay) > self.settings.max_overlay
+
+    def compact(self) -> None:
+        """Fold the overlay into a new base; readers keep using the old one meanwhile."""
+        with self._write_lock:
+            state = self._state
+            live = np.flatnonzero(state.dead == 0)
+            singles = [it for it in state.overlay.items if it.span is None]
+            ranges = [it for it in state.overlay.items if it.span is not None]
+            base = _merge(state.base, live, singles, self.settings.max_edits)
+            dead = np.zeros(len(base), dtype=np.uint8)
+            overlay = OverlayIndex(ranges, self.settings.max_edits)
+            self._state = _State(base, dead, overlay, state.version)
+
+    @property
+    def version(self) -> int:
+        """Register version the index reflects (set by whoever applies deltas)."""
+        return self._state.version
+
+    def __len__(self) -> int:
+        state = self._state
+        return int(len(state.base) - int(state.dead.sum())) + len(state.overlay)
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> None:
+        """Persist atomically: a complete new directory replaces the old one."""
+        target = Path(directory)
+        state = self._state
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            state.base.save(tmp / "base")
+            np.save(tmp / "dead.npy", state.dead)
+            with (tmp / "overlay.jsonl").open("w", encoding="utf-8") as fh:
+                for it in state.overlay.items:
+                    fh.write(json.dumps(asdict(it.record)) + "\n")
+            meta = {"version": state.version, "max_edits": self.settings.max_edits}
+            (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+            old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: str | Path, settings: MatcherSettings | None = None) -> RegisterIndex:
+        """Open a saved index; the base is memory-mapped, so this takes well under a second."""
+        s = settings or MatcherSettings()
+        d = Path(directory)
+        base = ArrayIndex.load(d / "base")
+        if base.max_edits != s.max_edits:
+            raise IndexFileError(
+                f"index in {d} was built for {base.max_edits} edits, settings ask for "
+                f"{s.max_edits}: rebuild it"
+            )
+        try:
+            meta = json.loads((d / "state.json").read_text(encoding="utf-8"))
+            dead = np.array(np.load(d / "dead.npy"), dtype=np.uint8)
+            with (d / "overlay.jsonl").open(encoding="utf-8") as fh:
+                records = [RegisterRecord(**json.loads(line)) for line in fh if line.strip()]
+        except (OSError, ValueError, TypeError) as exc:
+            raise IndexFileError(f"index in {d} is damaged: {exc}") from exc
+        if dead.size != len(base):
+            raise IndexFileError(f"index in {d} is inconsistent: rebuild it")
+        overlay = OverlayIndex([prepare(r) for r in records], s.max_edits)
+        return cls(_State(base, dead, overlay, int(meta["version"])), s)
+
+    # -- look-ups -------------------------------------------------------------------------
+
+    def lookup(self, query: str, kind_hint: IdentifierKind | None = None) -> MatchResult:
+        """Match one identifier; raises IdentifierRejected for unusable input."""
+        q = normalise(query, kind_hint)
+        state = self._state
+        slots: list[int] = []
+        for form in q.forms:
+            found, _d, _overflow = state.base.fuzzy(canonical(form).encode(), state.dead, FUZZY_CAP)
+            slots.extend(int(x) for x in found)
+        return self._result(state, q, query, slots)
+
+    def lookup_many(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
+    ) -> list[MatchResult]:
+        """Match many identifiers in one vectorised pass over the base.
+
+        Raises IdentifierRejected naming the first unusable query.
+        """
+        state = self._state
+        prepared = self._normalise_all(queries, kind_hint)
+        qidx, slots, _dists = self._fuzzy_many(state, prepared)
+        per_query: list[list[int]] = [[] for _ in prepared]
+        for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
+            per_query[qi].append(slot)
+        return [
+            self._result(state, q, raw, per_query[i])
+            for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
+        ]
+
+    def search_many(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
+    ) -> BulkHits:
+        """Whole-identifier fuzzy hits only, as arrays: the bulk core without explanations."""
+        state = self._state
+        prepared = self._normalise_all(queries, kind_hint)
+        qidx, slots, dists = self._fuzzy_many(state, prepared)
+        qids = [qidx]
+        eids = [state.base.arrays["entry_id"][slots]]
+        ds = [dists]
+        if len(state.overlay):
+            extra = [
+                (i, state.overlay.items[s].record.entry_id, d)
+                for i, q in enumerate(prepared)
+                for form in q.forms
+                for s, d in state.overlay.fuzzy(canonical(form))
+            ]
+            if extra:
+                qids.append(np.array([e[0] for e in extra], dtype=np.int64))
+                eids.append(np.array([e[1] for e in extra], dtype=np.int64))
+                ds.append(np.array([e[2] for e in extra], dtype=np.int64))
+        q_all, e_all, d_all = np.concatenate(qids), np.concatenate(eids), np.concatenate(ds)
+        if any(q.alternates for q in prepared):  # one hit per (query, entry), nearest form
+            order = np.lexsort((d_all, e_all, q_all))
+            q_all, e_all, d_all = q_all[order], e_all[order], d_all[order]
+            first = np.ones(q_all.size, dtype=bool)
+            first[1:] = (q_all[1:] != q_all[:-1]) | (e_all[1:] != e_all[:-1])
+            q_all, e_all, d_all = q_all[first], e_all[first], d_all[first]
+        return BulkHits(q_all, e_all, d_all)
+
+    @staticmethod
+    def _normalise_all(
+        queries: Sequence[str], kind_hint: IdentifierKind | None
+    ) -> list[Normalised]:
+        out = []
+        for pos, q in enumerate(queries):
+            try:
+                out.append(normalise(q, kind_hint))
+            except InputError as exc:
+                raise type(exc)(f"query {pos + 1} ({q[:40]!r}): {exc}") from exc
+        return out
+
+    @staticmethod
+    def _fuzzy_many(
+        state: _State, prepared: list[Normalised]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat (query index, slot, distance) of the base hits of every form of every query.
+
+        Rows are sized for the usual handful of hits; the rare query with more is searched
+        again on its own with room for :data:`FUZZY_CAP`.
+        """
+        forms = [canonical(f) for q in prepared for f in q.forms]
+        owner = np.repeat(
+            np.arange(len(prepared), dtype=np.int64), [len(q.forms) for q in prepared]
+        )
+        qbuf, qoff = pack_strings(forms)
+        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, state.dead, BULK_ROW)
+        mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
+        rows = np.nonzero(mask)[0]
+        q_parts, s_parts, d_parts = [owner[rows]], [slots[mask]], [dists[mask].astype(np.int64)]
+        for row in np.flatnonzero(counts < 0):
+            more, more_d, _overflow = state.base.fuzzy(forms[row].encode(), state.dead, FUZZY_CAP)
+            q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
+            s_parts.append(more)
+            d_parts.append(more_d.astype(np.int64))
+        return np.concatenate(q_parts), np.concatenate(s_parts), np.concatenate(d_parts)
+
+    def _result(self, state: _State, q: Normalised, raw: str, base_slots: list[int]) -> MatchResult:
+        s = self.settings
+        found: list[Candidate] = []
+        base, ov = state.base, state.overlay
+        for slot in dict.fromkeys(base_slots):
+            found.append(_best(q, base.view(slot), s))
+        if len(ov):
+            for slot in dict.fromkeys(sl for f in q.forms for sl, _d in ov.fuzzy(canonical(f))):
+                found.append(_best(q, _view(ov.items[slot]), s))
+        if len(q.canonical) >= s.min_partial_length:
+            limit = s.max_candidates * 4
+            for slot, where in base.partial(q.canonical.encode(), state.dead, limit):
+                found.append(partial_candidate(q.value, base.view(slot), where, s))
+            if len(ov):
+                for slot, where in ov.partial(q.canonical, limit):
+                    found.append(partial_candidate(q.value, _view(ov.items[slot]), where, s))
+        if len(ov):
+            for slot, member in ov.ranges(q.canonical):
+                item = ov.items[slot]
+                end = item.span.member(item.span.last) if item.span else ""
+                found.append(range_candidate(q.value, _view(item), member, end, s))
+        ranked = rank(found, s)
+        return MatchResult(
+            query=raw,
+            verdict=verdict(ranked, s),
+            candidates=ranked,
+            kind=q.kind,
+            normalised=q.value,
+        )
+
+
+def _best(q: Normalised, entry: EntryView, settings: MatcherSettings) -> Candidate:
+    """The candidate under the reading of the query that explains the entry best."""
+    options = [fuzzy_candidate(form, entry, settings) for form in q.forms]
+    return max(options, key=lambda c: (c.score, -c.distance))
+
+
+def _last_of_each(ids: np.ndarray, drop: set[int]) -> list[int]:
+    """Positions of the last occurrence of each id, in order, leaving out ``drop`` ids."""
+    last: dict[int, int] = {}
+    for pos, eid in enumerate(ids.tolist()):
+        last[eid] = pos
+    return sorted(pos for eid, pos in last.items() if eid not in drop)
+
+
+def _unique(items: Iterable[Prepared]) -> list[Prepared]:
+    """Last record wins per entry id (a later delta replaces an earlier one)."""
+    by_id: dict[int, Prepared] = {}
+    for it in items:
+        by_id[it.record.entry_id] = it
+    return list(by_id.values())
+
+
+def _take_strings(data: np.ndarray, off: np.ndarray, slots: np.ndarray) -> Iterator[bytes]:
+    for s in slots:
+        yield bytes(data[off[s] : off[s + 1]])
+
+
+def _merge(base: ArrayIndex, live: np.ndarray, extra: list[Prepared], max_edits: int) -> ArrayIndex:
+    """A new array layer of the live base slots plus overlay entries."""
+    a = base.arrays
+    kinds, statuses, sources = list(base.kinds), list(base.statuses), list(base.sources)
+
+    def code(vocab: list[str], value: str | None) -> int:
+        key = value or ""
+        if key not in vocab:
+            vocab.append(key)
+        return vocab.index(key)
+
+    values = [*_take_strings(a["value"], a["voff"], live), *(it.value.encode() for it in extra)]
+    crimes = [
+        *_take_strings(a["crime"], a["coff"], live),
+        *((it.record.crime_ref or "").encode() for it in extra),
+    ]
+
+    def packed(parts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        off = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=off[1:])
+        return np.frombuffer(b"".join(parts), dtype=np.uint8), off
+
+    value, voff = packed(values)
+    crime, coff = packed(crimes)
+    n_extra = len(extra)
+    return ArrayIndex.from_buffers(
+        value,
+        voff,
+        np.concatenate(
+            [a["entry_id"][live], np.array([it.record.entry_id for it in extra], dtype=np.int64)]
+        ),
+        np.concatenate(
+            [
+                a["kind"][live],
+                np.array([code(kinds, it.record.kind) for it in extra], dtype=np.uint8).reshape(
+                    n_extra
+                ),
+            ]
+        ),
+        kinds,
+        np.concatenate(
+            [
+                a["status"][live],
+                np.array(
+                    [code(statuses, it.record.status) for it in extra], dtype=np.uint8
+                ).reshape(n_extra),
+            ]
+        ),
+        statuses,
+        np.concatenate(
+            [
+                a["source"][live],
+                np.array(
+                    [code(sources, it.record.source) for it in extra], dtype=np.uint16
+                ).reshape(n_extra),
+            ]
+        ),
+        sources,
+        crime,
+        coff,
+        max_edits,
+    )

@@ -1,0 +1,514 @@
+"""Compiled hot loops of the array index (numba): segment hashing, probing, bounded edit distance.
+
+Everything works on byte arrays of *normal* identifiers and folds confusable characters on
+the fly through a 256-entry table, so the index stores one copy of each identifier. The
+probe rule is the one in :mod:`station.matcher.partition` (kept in step by a test that
+compares both against brute force).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from station.matcher.normalise import CONFUSIONS
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S8 = np.uint64(8)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_S48 = np.uint64(48)
+_LOW16 = np.uint64(0xFFFF)
+_FP16 = np.uint64(0xFFFF000000000000)
+_SIX = np.uint64(63)
+_SLOW = np.uint64(1 << 63)
+#: identifiers up to this length are verified from the posting (6 bits a character)
+PACKED_CHARS = 20
+#: characters per prefix/suffix sort key: 37**12 < 2**63
+KEY_CHARS = 12
+
+
+def signature_bits() -> np.ndarray:
+    """6-bit code -> its class bit: one class per digit, six shared by the letters."""
+    bits = np.zeros(64, dtype=np.uint64)
+    for code in range(1, 37):
+        bits[code] = 1 << (code - 1 if code <= 10 else 10 + code % 6)
+    return bits
+
+
+def fold_table() -> np.ndarray:
+    """Byte -> canonical byte (confusable letters onto their digit, everything else kept)."""
+    table = np.arange(256, dtype=np.uint8)
+    for letter, digit in CONFUSIONS.items():
+        table[ord(letter)] = ord(digit)
+    return table
+
+
+def pack_codes() -> np.ndarray:
+    """Byte -> 6-bit code of its canonical character (1..36); 0 marks anything else."""
+    codes = np.zeros(256, dtype=np.uint8)
+    for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        codes[ord(c)] = i + 1
+    return codes[fold_table()]
+
+
+def key_codes() -> np.ndarray:
+    """Byte -> 1..36 sort code of its canonical character (0 pads short identifiers)."""
+    codes = np.full(256, 36, dtype=np.uint64)
+    for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        codes[ord(c)] = i + 1
+    fold = fold_table()
+    return codes[fold]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _allowed(length: int, max_edits: int) -> int:
+    if length < 5:
+        return 0
+    if length < 8:
+        return min(1, max_edits)
+    return max_edits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _seg_hash(buf, start, length, fold, total_len, seg):  # type: ignore[no-untyped-def]
+    h = _FNV_OFFSET ^ (np.uint64(total_len) << _S8) ^ np.uint64(seg)
+    h = h * _FNV_PRIME
+    for p in range(start, start + length):
+        h = (h ^ np.uint64(fold[buf[p]])) * _FNV_PRIME
+    h = (h ^ (h >> _S30)) * _M1
+    h = (h ^ (h >> _S27)) * _M2
+    return h ^ (h >> _S31)
+
+
+_SIG_BITS = signature_bits()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _signature(buf, start, length, pack):  # type: ignore[no-untyped-def]
+    """16-bit set of the character classes an identifier contains."""
+    sig = np.uint64(0)
+    for j in range(start, start + length):
+        sig |= _SIG_BITS[pack[buf[j]]]
+    return sig
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _over(x, k):  # type: ignore[no-untyped-def]
+    """True when more than k bits of x are set."""
+    for _ in range(k):
+        x &= x - np.uint64(1)
+    return x != 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack(buf, start, length, pack):  # type: ignore[no-untyped-def]
+    """First 20 canonical characters as 6-bit codes in two words; bit 63 of w1 = slow path."""
+    w0 = np.uint64(0)
+    w1 = np.uint64(0)
+    slow = length > PACKED_CHARS
+    for j in range(min(length, PACKED_CHARS)):
+        c = np.uint64(pack[buf[start + j]])
+        if c == 0:
+            slow = True
+        if j < 10:
+            w0 |= c << np.uint64(6 * j)
+        else:
+            w1 |= c << np.uint64(6 * (j - 10))
+    if slow:
+        w1 |= _SLOW
+    return w0, w1
+
+
+@njit(cache=True, nogil=True)
+def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no-untyped-def]
+    """Bucketed hash table of every entry's k+1 segments: (directory, postings).
+
+    A posting is three words: the entry's packed canonical identifier (so candidates are
+    verified from the posting itself, without a random read of the entry) and
+    16-bit fingerprint << 48 | 16-bit character-class signature << 32 | slot.
+    """
+    n = voff.size - 1
+    nb = 1 << bits
+    shift = np.uint64(64 - bits)
+    counts = np.zeros(nb + 1, dtype=np.int64)
+    for s in range(n):
+        total = voff[s + 1] - voff[s]
+        k = _allowed(total, max_edits)
+        parts = k + 1
+        if total < parts:
+            continue
+        base, extra = total // parts, total % parts
+        pos = voff[s]
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            h = _seg_hash(value, pos, seg_len, fold, total, i)
+            counts[np.int64(h >> shift) + 1] += 1
+            pos += seg_len
+    for bucket in range(nb):
+        counts[bucket + 1] += counts[bucket]
+    m = counts[nb]
+    post = np.empty((m, 3), dtype=np.uint64)
+    fill = counts[:nb].copy()
+    for s in range(n):
+        total = voff[s + 1] - voff[s]
+        k = _allowed(total, max_edits)
+        parts = k + 1
+        if total < parts:
+            continue
+        w0, w1 = _pack(value, voff[s], total, pack)
+        sig = _signature(value, voff[s], total, pack) << _S32
+        base, extra = total // parts, total % parts
+        pos = voff[s]
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            h = _seg_hash(value, pos, seg_len, fold, total, i)
+            b = np.int64(h >> shift)
+            at = fill[b]
+            post[at, 0] = w0
+            post[at, 1] = w1
+            post[at, 2] = ((h & _LOW16) << _S48) | sig | np.uint64(s)
+            fill[b] = at + 1
+            pos += seg_len
+    return counts.astype(np.uint32), post
+
+
+@njit(cache=True, nogil=True)
+def bounded_distance(a, a0, n, b, b0, m, fold, k, prev, cur):  # type: ignore[no-untyped-def]
+    """Levenshtein distance of folded a[a0:a0+n] and b[b0:b0+m], or k+1 once it exceeds k."""
+    big = k + 1
+    if abs(n - m) > k:
+        return big
+    for j in range(m + 1):
+        prev[j] = j if j <= k else big
+    for i in range(1, n + 1):
+        lo = max(1, i - k)
+        hi = min(m, i + k)
+        cur[0] = i if i <= k else big
+        if lo > 1:
+            cur[lo - 1] = big
+        row_min = cur[0] if lo == 1 else big
+        ca = fold[a[a0 + i - 1]]
+        for j in range(lo, hi + 1):
+            v = prev[j - 1] + (0 if ca == fold[b[b0 + j - 1]] else 1)
+            t = prev[j] + 1
+            if t < v:
+                v = t
+            t = cur[j - 1] + 1
+            if t < v:
+                v = t
+            if v > big:
+                v = big
+            cur[j] = v
+            if v < row_min:
+                row_min = v
+        if hi < m:
+            cur[hi + 1] = big
+        if row_min > k:
+            return big
+        prev, cur = cur, prev
+    return prev[m]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _code_at(w0, w1, j):  # type: ignore[no-untyped-def]
+    """Code of character j of a packed identifier."""
+    if j < 10:
+        return (w0 >> np.uint64(6 * j)) & _SIX
+    return (w1 >> np.uint64(6 * (j - 10))) & _SIX
+
+
+@njit(cache=True, nogil=True)
+def packed_distance(qc, n, w0, w1, m, k, prev, cur):  # type: ignore[no-untyped-def]
+    """:func:`bounded_distance` of query codes ``qc`` against a packed entry (m <= 20)."""
+    big = k + 1
+    if abs(n - m) > k:
+        return big
+    for j in range(m + 1):
+        prev[j] = j if j <= k else big
+    for i in range(1, n + 1):
+        lo = max(1, i - k)
+        hi = min(m, i + k)
+        cur[0] = i if i <= k else big
+        if lo > 1:
+            cur[lo - 1] = big
+        row_min = cur[0] if lo == 1 else big
+        ca = np.uint64(qc[i - 1])
+        for j in range(lo, hi + 1):
+            cb = _code_at(w0, w1, j - 1)
+            v = prev[j - 1] + (0 if ca == cb else 1)
+            t = prev[j] + 1
+            if t < v:
+                v = t
+            t = cur[j - 1] + 1
+            if t < v:
+                v = t
+            if v > big:
+                v = big
+            cur[j] = v
+            if v < row_min:
+                row_min = v
+        if hi < m:
+            cur[hi + 1] = big
+        if row_min > k:
+            return big
+        prev, cur = cur, prev
+    return prev[m]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _window_misses(peq, w0, w1, m, k, offset, skip_lo, skip_hi):  # type: ignore[no-untyped-def]
+    """Entry characters with no equal query character within k positions (a lower bound).
+
+    In an alignment with at most k edits every kept character moves at most k places, so
+    more than k such characters rule the entry out without the quadratic table. Query
+    position p is bit p + max_edits of ``peq[code]``; ``offset`` is max_edits - k. The
+    segment the probe matched (``skip_lo:skip_hi``) cannot miss and is not looked at.
+    """
+    window = np.uint64((1 << (2 * k + 1)) - 1)
+    misses = 0
+    w = w0
+    for j in range(m):
+        if j == 10:
+            w = w1
+        c = w & _SIX
+        w = w >> np.uint64(6)
+        if skip_lo <= j < skip_hi:
+            continue
+        if (peq[c] >> np.uint64(j + offset)) & window == 0:
+            misses += 1
+            if misses > k:
+                break
+    return misses
+
+
+#: most probes one query makes: 2k+1 lengths x (k+1) segments x (2k+1) shifts, k <= 3
+MAX_PROBES = 7 * 4 * 7
+
+
+@njit(cache=True, nogil=True)
+def _fuzzy_one(  # type: ignore[no-untyped-def]
+    q, q0, n, value, voff, fold, pack, dirs, post, bits, dead, max_edits, out_s, out_d, scratch
+):
+    """Candidates of one query; returns how many were written (-1 when out_s overflowed).
+
+    Three passes so the memory reads of different probes overlap instead of waiting on each
+    other: hash every probe, read every directory slot, then scan the postings.
+    """
+    qc, peq, prev, cur, probe_h, probe_lo, probe_hi, probe_len, probe_k, probe_seg = scratch
+    cap = out_s.size
+    shift = np.uint64(64 - bits)
+    q_slow = n > PACKED_CHARS
+    peq[:] = 0
+    for j in range(n):
+        qc[j] = pack[q[q0 + j]]
+        if qc[j] == 0:
+            q_slow = True
+        elif j < 60 - 2 * max_edits:
+            peq[qc[j]] |= np.uint64(1) << np.uint64(j + max_edits)
+    probes = 0
+    for total in range(max(1, n - max_edits), n + max_edits + 1):
+        k = _allowed(total, max_edits)
+        delta = n - total
+        if abs(delta) > k or total < k + 1:
+            continue
+        parts = k + 1
+        base, extra = total // parts, total % parts
+        start = 0
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            for sh in range(-k, k + 1):
+                qs = start + sh
+                if max(i, abs(sh)) + abs(delta - sh) > k or qs < 0 or qs + seg_len > n:
+                    continue
+                probe_h[probes] = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
+                probe_len[probes] = total
+                probe_k[probes] = k
+                probe_seg[probes] = start * 1024 + seg_len
+                probes += 1
+            start += seg_len
+    for p in range(probes):
+        b = np.int64(probe_h[p] >> shift)
+        probe_lo[p] = dirs[b]
+        probe_hi[p] = dirs[b + 1]
+    sig_q = _signature(q, q0, n, pack)
+    count = 0
+    for p in range(probes):
+        fp = (probe_h[p] & _LOW16) << _S48
+        total = probe_len[p]
+        k = probe_k[p]
+        seg_lo = probe_seg[p] // 1024
+        seg_hi = seg_lo + probe_seg[p] % 1024
+        for e in range(probe_lo[p], probe_hi[p]):
+            tag = post[e, 2]
+            if tag & _FP16 != fp:
+                continue
+            # a character class on one side only costs an edit each: a cheap lower bound
+            sig_e = (tag >> _S32) & _LOW16
+            if _over(sig_e & ~sig_q, k) or _over(sig_q & ~sig_e, k):
+                continue
+            w1 = post[e, 1]
+            if q_slow or w1 & _SLOW:
+                s = np.int64(tag & _LOW32)
+                if voff[s + 1] - voff[s] != total:
+                    continue
+                d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
+            else:
+                w0 = post[e, 0]
+                if _window_misses(peq, w0, w1, total, k, max_edits - k, seg_lo, seg_hi) > k:
+                    continue
+                d = packed_distance(qc, n, w0, w1, total, k, prev, cur)
+            if d > k:
+                continue
+            s = np.int64(tag & _LOW32)
+            if dead[s] or voff[s + 1] - voff[s] != total:
+                continue
+            seen = False
+            for c in range(count):
+                if out_s[c] == s:
+                    seen = True
+                    break
+            if seen:
+                continue
+            if count == cap:
+                return -1
+            out_s[count] = s
+            out_d[count] = d
+            count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _scratch(longest, max_edits):  # type: ignore[no-untyped-def]
+    """Per-thread work arrays of :func:`_fuzzy_one`."""
+    return (
+        np.empty(longest + 1, dtype=np.uint8),
+        np.empty(64, dtype=np.uint64),
+        np.empty(longest + max_edits + 2, dtype=np.int64),
+        np.empty(longest + max_edits + 2, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.uint64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+    )
+
+
+@njit(cache=True, nogil=True)
+def fuzzy_one(q, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
+    """One query (no thread start-up cost): (slots, distances, overflowed)."""
+    out_s = np.empty(cap, dtype=np.int64)
+    out_d = np.empty(cap, dtype=np.int8)
+    scratch = _scratch(q.size, max_edits)
+    c = _fuzzy_one(
+        q,
+        0,
+        q.size,
+        value,
+        voff,
+        fold,
+        pack,
+        dirs,
+        post,
+        bits,
+        dead,
+        max_edits,
+        out_s,
+        out_d,
+        scratch,
+    )
+    if c < 0:
+        return out_s, out_d, True
+    return out_s[:c], out_d[:c], False
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def fuzzy_many(qbuf, qoff, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
+    """Many queries on all cores: slots[nq, cap], distances[nq, cap], counts (-1: overflow)."""
+    nq = qoff.size - 1
+    out_s = np.empty((nq, cap), dtype=np.int64)
+    out_d = np.empty((nq, cap), dtype=np.int8)
+    counts = np.empty(nq, dtype=np.int64)
+    longest = 0
+    for i in range(nq):
+        longest = max(longest, qoff[i + 1] - qoff[i])
+    chunk = 256
+    for c in prange((nq + chunk - 1) // chunk):
+        scratch = _scratch(longest, max_edits)
+        for i in range(c * chunk, min(nq, (c + 1) * chunk)):
+            counts[i] = _fuzzy_one(
+                qbuf,
+                qoff[i],
+                qoff[i + 1] - qoff[i],
+                value,
+                voff,
+                fold,
+                pack,
+                dirs,
+                post,
+                bits,
+                dead,
+                max_edits,
+                out_s[i],
+                out_d[i],
+                scratch,
+            )
+    return out_s, out_d, counts
+
+
+@njit(cache=True, nogil=True)
+def sort_keys(value, voff, codes, from_end):  # type: ignore[no-untyped-def]
+    """Base-37 key of each identifier's first (or, reversed, last) 12 characters."""
+    n = voff.size - 1
+    keys = np.empty(n, dtype=np.uint64)
+    for s in range(n):
+        keys[s] = _key(value, voff[s], voff[s + 1] - voff[s], codes, from_end)
+    return keys
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _key(buf, start, length, codes, from_end):  # type: ignore[no-untyped-def]
+    v = np.uint64(0)
+    for p in range(KEY_CHARS):
+        c = np.uint64(0)
+        if p < length:
+            c = codes[buf[start + length - 1 - p]] if from_end else codes[buf[start + p]]
+        v = v * np.uint64(37) + c
+    return v
+
+
+@njit(cache=True, nogil=True)
+def partial_one(q, value, voff, fold, codes, keys, order, dead, from_end, cap):  # type: ignore[no-untyped-def]
+    """Entries longer than the query that start (or end) with it, by the sorted keys."""
+    n = q.size
+    lo = _key(q, 0, n, codes, from_end)
+    span = np.uint64(1)
+    for _ in range(KEY_CHARS - min(n, KEY_CHARS)):
+        span = span * np.uint64(37)
+    hi = lo + span
+    out = np.empty(cap, dtype=np.int64)
+    count = 0
+    pos = np.searchsorted(keys, lo)
+    while pos < keys.size and keys[pos] < hi and count < cap:
+        s = order[pos]
+        pos += 1
+        length = voff[s + 1] - voff[s]
+        if dead[s] or length <= n:
+            continue
+        same = True
+        for p in range(n):
+            at = voff[s] + (length - n + p if from_end else p)
+            if fold[value[at]] != fold[q[p]]:
+                same = False
+                break
+        if same:
+            out[count] = s
+            count += 1
+    return out[:count]

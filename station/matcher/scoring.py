@@ -1,0 +1,99 @@
+"""From an alignment to a ranked, explained candidate and a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from station.domain import Candidate, Verdict
+from station.matcher.normalise import align, luhn_correction
+from station.settings import MatcherSettings
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """The fields of a register entry a candidate reports."""
+
+    entry_id: int
+    identifier: str
+    kind: str
+    status: str
+    crime_ref: str | None
+    source: str | None
+
+
+def fuzzy_candidate(query: str, entry: EntryView, settings: MatcherSettings) -> Candidate:
+    """Score a whole-identifier match: confusions are cheap, other edits cost by length."""
+    al = align(query, entry.identifier)
+    edits = list(al.edits)
+    per_edit = settings.edit_penalty * min(1.0, 12.0 / max(len(entry.identifier), 1))
+    penalty = al.confusions * settings.confusion_penalty + al.hard_edits * per_edit
+    fix = luhn_correction(query, entry.identifier)
+    if fix is not None and al.hard_edits == 1:
+        pos, read, true = fix
+        edits = [
+            f"read '{read}' for '{true}' at position {pos}: "
+            "the read fails the IMEI check digit and this correction restores it"
+        ]
+        penalty = settings.luhn_correction_penalty
+    return _candidate(entry, al.distance, edits, 1.0 - penalty)
+
+
+def partial_candidate(
+    query: str, entry: EntryView, where: str, settings: MatcherSettings
+) -> Candidate:
+    """A truncated label: the query is the start (``prefix``) or end (``suffix``) of the entry."""
+    missing = len(entry.identifier) - len(query)
+    coverage = len(query) / max(len(entry.identifier), 1)
+    if where == "prefix":
+        edit = f"label truncated: read the first {len(query)} of {len(entry.identifier)} characters"
+    else:
+        edit = f"label truncated: read the last {len(query)} of {len(entry.identifier)} characters"
+    score = min(settings.partial_score_max, settings.possible_match_score + 0.3 * coverage)
+    return _candidate(entry, missing, [edit], score)
+
+
+def range_candidate(
+    query: str, entry: EntryView, member: str, range_end: str, settings: MatcherSettings
+) -> Candidate:
+    """A serial inside a registered range of consecutive serials; ``member`` is the one meant."""
+    al = align(query, member)
+    edits = [*al.edits, f"inside registered range {entry.identifier} to {range_end}"]
+    penalty = al.confusions * settings.confusion_penalty
+    return _candidate(entry, al.distance, edits, 1.0 - penalty)
+
+
+def _candidate(entry: EntryView, distance: int, edits: list[str], score: float) -> Candidate:
+    return Candidate(
+        entry_id=entry.entry_id,
+        identifier=entry.identifier,
+        kind=entry.kind,
+        status=entry.status,
+        distance=distance,
+        edits=edits,
+        score=round(max(0.0, min(1.0, score)), 4),
+        crime_ref=entry.crime_ref,
+        source=entry.source,
+    )
+
+
+def verdict(candidates: list[Candidate], settings: MatcherSettings) -> Verdict:
+    """match / possible_match / no_match from the best candidate's score."""
+    best = max((c.score for c in candidates), default=0.0)
+    if best >= settings.match_score:
+        return "match"
+    if best >= settings.possible_match_score:
+        return "possible_match"
+    return "no_match"
+
+
+def rank(candidates: list[Candidate], settings: MatcherSettings) -> list[Candidate]:
+    """Best first, one candidate per entry, weak ones dropped, at most ``max_candidates``."""
+    best: dict[int, Candidate] = {}
+    for c in candidates:
+        if c.score < settings.possible_match_score:
+            continue
+        old = best.get(c.entry_id)
+        if old is None or c.score > old.score:
+            best[c.entry_id] = c
+    ordered = sorted(best.values(), key=lambda c: (-c.score, c.distance, c.entry_id))
+    return ordered[: settings.max_candidates]

@@ -1,0 +1,1 @@
+"""Evidence records: content-addressed image files and the hash-chained audit log."""

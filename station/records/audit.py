@@ -1,0 +1,145 @@
+"""Append-only, hash-chained audit log.
+
+Each entry's hash covers its own fields and the previous entry's hash, so editing, deleting or
+reordering any row breaks the chain from that row on; ``verify`` names the first broken entry.
+Appends lock the single ``audit_head`` row, so concurrent writers cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from station.db.models import AuditEntry, AuditHead
+from station.errors import StationError
+
+AuditAction = Literal["collection", "consultation", "alteration", "disclosure", "erasure", "system"]
+GENESIS = "0" * 64
+
+
+def entry_hash(
+    prev_hash: str,
+    entry_id: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    recipient: str | None,
+    detail: dict[str, Any],
+) -> str:
+    """SHA-256 over a canonical JSON encoding of the entry and its predecessor's hash."""
+    body = json.dumps(
+        [prev_hash, entry_id, _ts(at), actor, action, object_type, object_id, recipient, detail],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        default=str,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _ts(at: dt.datetime) -> str:
+    # SQLite returns naive datetimes; hash the UTC wall time to microseconds either way.
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="microseconds")
+
+
+def append(
+    session: Session,
+    actor: str,
+    action: AuditAction,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, Any] | None = None,
+    recipient: str | None = None,
+) -> AuditEntry:
+    """Add one entry in the caller's transaction (it commits with the change it records)."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar()
+    if head is None:
+        raise StationError("the audit log has no head row: run `station db upgrade`")
+    at = dt.datetime.now(dt.UTC)
+    entry_id = head.last_id + 1
+    clean_detail = json.loads(json.dumps(detail or {}, default=str))
+    digest = entry_hash(
+        head.last_hash, entry_id, at, actor, action, object_type, object_id, recipient, clean_detail
+    )
+    entry = AuditEntry(
+        id=entry_id,
+        at=at,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        recipient=recipient,
+        detail=clean_detail,
+        prev_hash=head.last_hash,
+        hash=digest,
+    )
+    session.add(entry)
+    head.last_id = entry_id
+    head.last_hash = digest
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    ok: bool
+    first_broken_id: int | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "ok": self.ok,
+            "first_broken_id": self.first_broken_id,
+            "reason": self.reason,
+        }
+
+
+def verify_entries(entries: Iterable[AuditEntry], head: AuditHead | None = None) -> ChainReport:
+    """Recompute the chain over entries in id order."""
+    prev = GENESIS
+    expected_id = 1
+    count = 0
+    for e in entries:
+        count += 1
+        if e.id != expected_id:
+            return ChainReport(count, False, e.id, f"entry {expected_id} is missing (found {e.id})")
+        if e.prev_hash != prev:
+            return ChainReport(count, False, e.id, "prev_hash does not match the entry before it")
+        digest = entry_hash(
+            prev, e.id, e.at, e.actor, e.action, e.object_type, e.object_id, e.recipient, e.detail
+        )
+        if digest != e.hash:
+            return ChainReport(count, False, e.id, "entry content was changed after it was written")
+        prev = e.hash
+        expected_id += 1
+    if head is not None and (head.last_id != expected_id - 1 or head.last_hash != prev):
+        return ChainReport(
+            count,
+            False,
+            expected_id,
+            f"the log ends at entry {expected_id - 1} but the head "
+            f"records entry {head.last_id}: entries were removed from the end",
+        )
+    return ChainReport(count, True)
+
+
+def verify(session: Session, batch: int = 5000) -> ChainReport:
+    """Verify the whole chain stored in the database."""
+    head = session.get(AuditHead, 1)
+    rows = session.execute(
+        select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=batch)
+    )
+    return verify_entries(rows.scalars(), head)

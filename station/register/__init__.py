@@ -1,0 +1,1 @@
+"""Register files: parsing and validation before anything is stored."""

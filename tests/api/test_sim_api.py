@@ -1,0 +1,91 @@
+"""Scans on the in-process simulator through the API: images, overlays, conditions, evidence."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from station.evidence import verify_bundle
+from station.settings import StationSettings
+from tests.api.conftest import Station, make_station
+
+
+@pytest.fixture
+def sim_station(settings: StationSettings, tmp_path: Path) -> Iterator[Station]:
+    settings.sim = True
+    yield from make_station(settings, tmp_path)
+
+
+def test_scan_stores_frames_and_serves_them_with_overlays(sim_station: Station) -> None:
+    st = sim_station
+    r = st.call("custody", "POST", "/api/checks?wait=true", json={"purpose": "forensic"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["state"] == "complete" and doc["verdict"] == "match" and doc["marked"] is True
+    assert {i["role"] for i in doc["images"]} >= {"white", "uv"}
+    # lamp and camera settings and the last self-test are on the record
+    assert doc["conditions"]["uv_level"] == st.state.ctx.settings.devices.uv_level
+    assert "last_self_test" in doc["conditions"]
+    for image in doc["images"]:
+        if image["role"] not in ("white", "uv"):
+            continue
+        raw = st.call("custody", "GET", f"/api/checks/{doc['id']}/images/{image['role']}")
+        assert raw.headers["content-type"] == "image/png"
+        assert hashlib.sha256(raw.content).hexdigest() == image["sha256"]
+        assert raw.headers["X-Content-SHA256"] == image["sha256"]
+        over = st.call(
+            "custody", "GET", f"/api/checks/{doc['id']}/images/{image['role']}?overlay=true"
+        )
+        pic = cv2.imdecode(np.frombuffer(over.content, np.uint8), cv2.IMREAD_COLOR)
+        assert pic is not None and pic.shape[1] <= 960
+        assert hashlib.sha256(over.content).hexdigest() != image["sha256"]
+    assert st.call("custody", "GET", f"/api/checks/{doc['id']}/images/uv_long").status_code == 404
+    assert st.call("custody", "GET", f"/api/checks/{doc['id']}/images/thermal").status_code == 422
+
+
+def test_evidence_bundle_carries_the_frames(sim_station: Station) -> None:
+    st = sim_station
+    doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
+    r = st.call("admin", "GET", f"/api/checks/{doc['id']}/evidence?recipient=court")
+    report = verify_bundle(r.content)
+    assert report.ok, report.problems
+    names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    assert sum(n.startswith("images/") for n in names) == len(doc["images"])
+    # swap the UV frame for another picture: the verifier says which file
+    src = zipfile.ZipFile(io.BytesIO(r.content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for n in src.namelist():
+            data = src.read(n)
+            if n.startswith("images/uv-"):
+                data = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+            dst.writestr(n, data)
+    bad = verify_bundle(out.getvalue())
+    assert not bad.ok
+    assert any(p.startswith("images/uv-") for p in bad.problems)
+
+
+def test_station_status_and_health_on_the_simulator(sim_station: Station) -> None:
+    st = sim_station
+    status = st.call("custody", "GET", "/api/station/status").json()
+    assert status == {
+        "connected": True,
+        "lid_closed": True,
+        "item_present": True,
+        "busy": False,
+        "sim": True,
+    }
+    health = st.call("engineer", "GET", "/api/health").json()
+    assert health["devices"]["connected"] is True
+    assert health["devices"]["lamp_link_stats"]["crc_errors"] == 0
+    events = st.client.stream("GET", "/api/station/events", headers=st.headers("custody"))
+    with events as resp:
+        first = next(resp.iter_lines())
+    assert first == "event: status"
