@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+import pytesseract
 
 from station.domain import BBox, Identifier, IdentifierKind
 from station.errors import IdentifierRejected
@@ -169,15 +170,15 @@ class OcrUnavailable(RuntimeError):
 def _tesseract_tsv(image: np.ndarray) -> list[dict[str, str]]:
     """Run Tesseract once on a grey image; its TSV word table.
 
-    Called directly (not via pytesseract) to pass ``OMP_THREAD_LIMIT=1`` to this process
-    only: Tesseract's own threads halve its speed on a busy two-core box.
+    Run as a subprocess (pytesseract only names the binary) to pass ``OMP_THREAD_LIMIT=1``
+    to this process alone: Tesseract's own threads halve its speed on a busy two-core box.
     """
     ok, png = cv2.imencode(".png", image)
     if not ok:
         raise OcrUnavailable("could not encode the text montage")
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     cmd = [
-        "tesseract",
+        pytesseract.pytesseract.tesseract_cmd,
         "stdin",
         "stdout",
         "--psm",
