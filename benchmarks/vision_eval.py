@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/vision_eval.py                      # everything
     .venv/bin/python benchmarks/vision_eval.py --scenes 100 --no-speed
     .venv/bin/python benchmarks/vision_eval.py --photos ../shared/testdata/barcodes --scenes 0
+    .venv/bin/python benchmarks/vision_eval.py --scenes 0 --no-photos   # speed only
 
 Targets (issue 4): on real photographs every symbology at least as many as the best single
 decoder with zero wrong; on >= 500 scenes marking recall >= 0.98, <= 0.02 false marks per
@@ -35,6 +36,7 @@ def main() -> int:
     parser.add_argument(
         "--photos", type=Path, action="append", help="photograph folder (repeatable)"
     )
+    parser.add_argument("--no-photos", action="store_true", help="skip the real photographs")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args()
@@ -43,6 +45,8 @@ def main() -> int:
     from station.vision.evaluation import run_eval
 
     photos = args.photos if args.photos else [p for p in DEFAULT_PHOTOS if p.is_dir()]
+    if args.no_photos:
+        photos = []
     summary = run_eval(photos, scenes=args.scenes, seed=args.seed, speed=not args.no_speed)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))

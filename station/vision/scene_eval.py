@@ -84,6 +84,8 @@ class SceneReport:
     seconds: list[float] = field(default_factory=list)
     ocr: dict[str, Counts] = field(default_factory=dict)
     ocr_wrong: list[tuple[str, float]] = field(default_factory=list)
+    #: wrong OCR reads that equal the truth up to the usual confusions (0/O, 1/I/L, ...)
+    ocr_confusable: int = 0
 
 
 def score_scene(
@@ -155,6 +157,14 @@ def _ocr_truth(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
+_CONFUSIONS = str.maketrans("OILSBZG", "0115826")
+
+
+def _fold(value: str) -> str:
+    """A serial with each usual reading confusion (0/O, 1/I/L, 5/S, 8/B, 2/Z, 6/G) folded."""
+    return value.upper().translate(_CONFUSIONS)
+
+
 def _score_ocr(report: SceneReport, objects: list[dict[str, Any]], result: ReadResult) -> None:
     truth = _ocr_truth(objects)
     read = [i for i in result.identifiers if i.source == "ocr"]
@@ -169,6 +179,8 @@ def _score_ocr(report: SceneReport, objects: list[dict[str, Any]], result: ReadR
         c.correct += ok
         if not ok:
             report.ocr_wrong.append((f"{i.kind} {i.value!r}", i.confidence))
+            folded = _fold(i.value)
+            report.ocr_confusable += any(_fold(v) == folded for _, v in truth)
 
 
 def evaluate_scenes(
@@ -239,6 +251,10 @@ def format_report(report: SceneReport) -> str:
     lines.append(
         f"wrong OCR reads: {len(report.ocr_wrong)}, of them with high confidence "
         f"(>= {HIGH_CONFIDENCE}): {high}; highest confidence of a wrong read {top:.2f}"
+    )
+    lines.append(
+        f"  of the wrong OCR reads, {report.ocr_confusable} equal the truth up to the usual "
+        "confusions (0/O, 1/I/L, 5/S, 8/B, 2/Z, 6/G) the matcher tolerates"
     )
     for w, c_ in report.ocr_wrong[:10]:
         lines.append(f"  wrong: {w} confidence {c_:.2f}")
