@@ -5,6 +5,7 @@ finished, read the live status and the recent-checks list, and now and then type
 identifier (manual check). Scans queue on the one simulated tray; reads must stay fast.
 
     .venv/bin/python benchmarks/load_bench.py --clients 20 --seconds 30
+    .venv/bin/python benchmarks/load_bench.py --db postgresql://postgres@127.0.0.1:5432/bench
 
 Prints p50/p95/p99/max latency per request kind and the error count. Target (issue 6):
 20 clients, reads p99 < 1 s, no errors.
@@ -34,8 +35,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STATION_DATA_DIR": str(data_dir), "STATION_DB_URL": ""}
+def start(data_dir: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "STATION_DATA_DIR": str(data_dir), "STATION_DB_URL": db_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "serve", "--sim", "--port", str(port)],
         env=env,
@@ -124,10 +125,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--db", default="", help="database URL (default: a fresh SQLite file)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        proc = start(Path(tmp) / "data", port)
+        proc = start(Path(tmp) / "data", port, args.db)
         try:
             rec = Recorder()
             stop = time.monotonic() + args.seconds
@@ -152,7 +154,7 @@ def main() -> None:
             proc.wait(timeout=20)
     print(
         f"\nload_bench: {args.clients} desk clients, {wall:.1f} s, loopback, station serve --sim "
-        f"(SQLite), {os.cpu_count()} CPUs"
+        f"({args.db.split('://')[0] if args.db else 'SQLite'}), {os.cpu_count()} CPUs"
     )
     print(
         f"{'request':<22}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
