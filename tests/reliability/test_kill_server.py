@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.ui.conftest import free_port, start_server, stop_server
+
 #: each test starts and kills real server processes
 pytestmark = pytest.mark.slow
-
-from tests.ui.conftest import free_port, start_server, stop_server
 
 TOKEN = "demo-admin-token"
 
