@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -60,9 +61,12 @@ class CheckList(BaseModel):
 def _run_scan(state: State, check_id: str, actor: str) -> None:
     service = state.service()
     state.metrics.running.inc()
+    t0 = time.perf_counter()
     try:
         service.run_scan(check_id, actor)
-        state.metrics.checks.labels("complete", "-").inc()
+        doc = service.get(check_id, audit_read=False)
+        state.metrics.checks.labels("complete", doc["verdict"] or "no_match").inc()
+        state.metrics.scan_seconds.observe(time.perf_counter() - t0)
     except Exception:
         state.metrics.checks.labels("incomplete", "-").inc()
         raise

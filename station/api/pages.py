@@ -109,12 +109,13 @@ def outcomes_page(
 
 @router.get("/engineer", response_class=HTMLResponse)
 def engineer_page(request: Request, state: State, who: Who) -> Response:
-    from station.api.station_routes import device_health
+    from station.api.station_routes import device_health, lamp_usage
 
     context: dict[str, Any] = {}
     if who is not None:
         context = {
             "devices": device_health(state),
+            "usage": lamp_usage(state),
             "self_test": state.ctx.last_self_test,
             "settings": state.ctx.settings.devices.model_dump(),
             "station_id": state.ctx.settings.station_id,

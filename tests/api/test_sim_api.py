@@ -85,6 +85,15 @@ def test_station_status_and_health_on_the_simulator(sim_station: Station) -> Non
     health = st.call("engineer", "GET", "/api/health").json()
     assert health["devices"]["connected"] is True
     assert health["devices"]["lamp_link_stats"]["crc_errors"] == 0
+    usage = health["lamp_usage"]
+    assert usage["scans"] == 0
+    st.call("custody", "POST", "/api/checks?wait=true", json={})
+    again = st.call("engineer", "GET", "/api/health").json()
+    assert again["lamp_usage"]["scans"] == 1 and again["lamp_usage"]["uv_on_s_estimate"] > 0
+    assert again["devices"]["lamps"]["uv"]["fault"] is None
+    metrics = st.call("engineer", "GET", "/metrics").text
+    assert 'station_checks_total{state="complete",verdict="match"} 1.0' in metrics
+    assert "station_scan_seconds_count 1.0" in metrics
     events = st.client.stream("GET", "/api/station/events", headers=st.headers("custody"))
     with events as resp:
         first = next(resp.iter_lines())
