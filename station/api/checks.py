@@ -195,8 +195,15 @@ def list_checks(
 def get_check(
     check_id: str, state: State, who: Annotated[Principal, Depends(require(P.CHECK_READ))]
 ) -> dict[str, Any]:
-    """One check record: identifiers, marks, matches, images, conditions, earlier checks."""
-    doc = state.service().get(check_id, actor=who.username)
+    """One check record: identifiers, marks, matches, images, conditions, earlier checks.
+
+    Reading a finished record is a consultation and is audited; polling a check that is
+    still running is not (there is nothing recorded yet to consult).
+    """
+    doc = state.service().get(check_id, audit_read=False)
+    if doc["state"] != "started":
+        with state.ctx.db.writer() as s:
+            audit.append(s, who.username, "consultation", "check", check_id)
     doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
     return doc
 
