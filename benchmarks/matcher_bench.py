@@ -222,10 +222,8 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
     index = RegisterIndex.load(Path(args.workdir) / "index")
     index.lookup("356938035643809")
     cold_s = time.perf_counter() - t0
-    reg = {
-        k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
-        for k in ("value", "voff")
-    }
+    reg = {k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
+           for k in ("value", "voff")}
     queries, truth, edits = generate_queries(reg, args.queries, args.seed + 1)
     del reg
     single = queries[: args.single]
@@ -269,10 +267,8 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
     from station.matcher.arrays import ArrayIndex
     from station.matcher.index import RegisterIndex
 
-    reg_full = {
-        k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
-        for k in ("value", "voff")
-    }
+    reg_full = {k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
+                for k in ("value", "voff")}
     m = min(args.compare_register, reg_full["voff"].size - 1)
     words = [identifier(reg_full, s) for s in range(m)]
     queries, truth, edits = generate_queries(reg_full, args.compare_queries, args.seed + 2, m)
@@ -302,10 +298,8 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
             rf_hits_e.append(idx + 1)
     out["rapidfuzz_qps"] = len(sample) / (time.perf_counter() - t)
     out["rapidfuzz_recall"] = _recall(
-        np.array(rf_hits_q, dtype=np.int64),
-        np.array(rf_hits_e, dtype=np.int64),
-        truth[: len(sample)],
-        edits[: len(sample)],
+        np.array(rf_hits_q, dtype=np.int64), np.array(rf_hits_e, dtype=np.int64),
+        truth[: len(sample)], edits[: len(sample)],
     )
 
     try:
@@ -330,10 +324,8 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
             se.append(slot_of[item.term])
     out["symspell_qps"] = len(sample) / (time.perf_counter() - t)
     out["symspell_recall"] = _recall(
-        np.array(sq, dtype=np.int64),
-        np.array(se, dtype=np.int64),
-        truth[: len(sample)],
-        edits[: len(sample)],
+        np.array(sq, dtype=np.int64), np.array(se, dtype=np.int64),
+        truth[: len(sample)], edits[: len(sample)],
     )
     return out
 
@@ -343,10 +335,8 @@ def phase_full_extract(args: argparse.Namespace) -> dict[str, Any]:
     from rapidfuzz import process
     from rapidfuzz.distance import Levenshtein
 
-    reg = {
-        k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
-        for k in ("value", "voff")
-    }
+    reg = {k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
+           for k in ("value", "voff")}
     n = reg["voff"].size - 1
     words = bytes(reg["value"]).decode()
     voff = reg["voff"].tolist()
@@ -355,10 +345,8 @@ def phase_full_extract(args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     for q in queries:
         process.extract(q, choices, scorer=Levenshtein.distance, score_cutoff=2, limit=None)
-    return {
-        "full_extract_queries": len(queries),
-        "full_extract_s_per_query": (time.perf_counter() - t) / len(queries),
-    }
+    return {"full_extract_queries": len(queries),
+            "full_extract_s_per_query": (time.perf_counter() - t) / len(queries)}
 
 
 # -- driver ---------------------------------------------------------------------------------------
@@ -398,12 +386,7 @@ def main() -> None:
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"cores": os.cpu_count()}
     try:
-        for phase in (
-            "build",
-            "serve",
-            "compare",
-            *(["full_extract"] if args.full_extract else []),
-        ):
+        for phase in ("build", "serve", "compare", *(["full_extract"] if args.full_extract else [])):
             print(f"... {phase}", file=sys.stderr, flush=True)
             results.update(run_phase(args, phase))
     finally:
@@ -435,16 +418,11 @@ def print_table(r: dict[str, Any]) -> None:
     row("extra candidates per present query", r["extra_candidates_per_query"])
     row("absent queries with any candidate", r["absent_with_candidates"])
     row("verdicts (explained sample)", json.dumps(r["verdicts"]))
-    print(
-        f"\n  same queries on a {r['compare_register']:,}-entry sub-register "
-        f"({r['compare_queries']:,} queries; brute-force tools on a sample)"
-    )
+    print(f"\n  same queries on a {r['compare_register']:,}-entry sub-register "
+          f"({r['compare_queries']:,} queries; brute-force tools on a sample)")
     print(f"  {'tool':<22}{'build s':>10}{'queries/s':>14}{'recall d0/d1/d2':>22}")
-    for name, key in (
-        ("this index", "ours"),
-        ("rapidfuzz extract", "rapidfuzz"),
-        ("symspellpy", "symspell"),
-    ):
+    for name, key in (("this index", "ours"), ("rapidfuzz extract", "rapidfuzz"),
+                      ("symspellpy", "symspell")):
         if f"{key}_qps" not in r:
             continue
         rec = r[f"{key}_recall"]
@@ -455,17 +433,12 @@ def print_table(r: dict[str, Any]) -> None:
     if "symspell_build_rss_growth_mb" in r:
         row("symspellpy memory growth while building", r["symspell_build_rss_growth_mb"], "MB")
     if "ours_qps" in r and "rapidfuzz_qps" in r:
-        row(
-            "speed-up over rapidfuzz extract (sub-register)",
-            r["ours_qps"] / r["rapidfuzz_qps"],
-            "x",
-        )
+        row("speed-up over rapidfuzz extract (sub-register)", r["ours_qps"] / r["rapidfuzz_qps"], "x")
     if "symspell_qps" in r:
         row("speed-up over symspellpy (sub-register)", r["ours_qps"] / r["symspell_qps"], "x")
     if "full_extract_s_per_query" in r:
-        row(
-            f"rapidfuzz extract over all {r['entries']:,}", r["full_extract_s_per_query"], "s/query"
-        )
+        row(f"rapidfuzz extract over all {r['entries']:,}", r["full_extract_s_per_query"],
+            "s/query")
         row("speed-up over it at full size", r["bulk_qps"] * r["full_extract_s_per_query"], "x")
 
 
