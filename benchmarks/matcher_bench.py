@@ -222,8 +222,10 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
     index = RegisterIndex.load(Path(args.workdir) / "index")
     index.lookup("356938035643809")
     cold_s = time.perf_counter() - t0
-    reg = {k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
-           for k in ("value", "voff")}
+    reg = {
+        k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
+        for k in ("value", "voff")
+    }
     queries, truth, edits = generate_queries(reg, args.queries, args.seed + 1)
     del reg
     single = queries[: args.single]
@@ -235,8 +237,10 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
     lat_ms = np.array(lat) * 1000
     index.search_many(queries[:1000])  # warm the parallel kernel's thread pool
     t = time.perf_counter()
+    cpu = time.process_time()
     hits = index.search_many(queries)
     bulk_s = time.perf_counter() - t
+    bulk_cpu = time.process_time() - cpu
     t = time.perf_counter()
     results = index.lookup_many(queries[: args.explained])
     explained_s = time.perf_counter() - t
@@ -250,6 +254,8 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
         "single_max_ms": float(lat_ms.max()),
         "bulk_queries": len(queries),
         "bulk_qps": len(queries) / bulk_s,
+        "bulk_cpu_us_per_query": bulk_cpu / len(queries) * 1e6,
+        "load_average": os.getloadavg()[0],
         "explained_queries": len(results),
         "explained_qps": len(results) / explained_s,
         "verdicts": verdicts,
@@ -267,8 +273,10 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
     from station.matcher.arrays import ArrayIndex
     from station.matcher.index import RegisterIndex
 
-    reg_full = {k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
-                for k in ("value", "voff")}
+    reg_full = {
+        k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
+        for k in ("value", "voff")
+    }
     m = min(args.compare_register, reg_full["voff"].size - 1)
     words = [identifier(reg_full, s) for s in range(m)]
     queries, truth, edits = generate_queries(reg_full, args.compare_queries, args.seed + 2, m)
@@ -298,8 +306,10 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
             rf_hits_e.append(idx + 1)
     out["rapidfuzz_qps"] = len(sample) / (time.perf_counter() - t)
     out["rapidfuzz_recall"] = _recall(
-        np.array(rf_hits_q, dtype=np.int64), np.array(rf_hits_e, dtype=np.int64),
-        truth[: len(sample)], edits[: len(sample)],
+        np.array(rf_hits_q, dtype=np.int64),
+        np.array(rf_hits_e, dtype=np.int64),
+        truth[: len(sample)],
+        edits[: len(sample)],
     )
 
     try:
@@ -310,7 +320,7 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
     rss0 = peak_rss_mb()
     t = time.perf_counter()
     sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-    slot_of = {}
+    slot_of: dict[str, int] = {}
     for i, w in enumerate(words):
         sym.create_dictionary_entry(w.lower(), 1)
         slot_of.setdefault(w.lower(), i + 1)
@@ -324,10 +334,46 @@ def phase_compare(args: argparse.Namespace) -> dict[str, Any]:
             se.append(slot_of[item.term])
     out["symspell_qps"] = len(sample) / (time.perf_counter() - t)
     out["symspell_recall"] = _recall(
-        np.array(sq, dtype=np.int64), np.array(se, dtype=np.int64),
-        truth[: len(sample)], edits[: len(sample)],
+        np.array(sq, dtype=np.int64),
+        np.array(se, dtype=np.int64),
+        truth[: len(sample)],
+        edits[: len(sample)],
     )
     return out
+
+
+def phase_import(args: argparse.Namespace) -> dict[str, Any]:
+    """A register CSV through parse_register_file and the record-by-record index build."""
+    from station.matcher.index import RegisterIndex
+    from station.matcher.records import RegisterRecord
+    from station.register.importer import parse_register_file
+
+    reg = generate_register(args.import_rows, args.seed + 5)
+    path = Path(args.workdir) / "register.csv"
+    statuses = ["stolen", "lost", "registered-owner", "recovered"]
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("identifier,kind,status,category,brand,model,crime_ref,force,reported_on\n")
+        for slot in range(args.import_rows):
+            kind = "imei" if reg["kind"][slot] == 0 else "serial"
+            fh.write(
+                f"{identifier(reg, slot)},{kind},{statuses[reg['status'][slot]]},laptop,Dell,"
+                f"XPS 13,CR/{slot}/24,Met,2024-01-02\n"
+            )
+    t, cpu = time.perf_counter(), time.process_time()
+    parsed = parse_register_file(path, source="bench")
+    parse_s, parse_cpu = time.perf_counter() - t, time.process_time() - cpu
+    t = time.perf_counter()
+    RegisterIndex.build(
+        RegisterRecord(i + 1, r.identifier, r.kind, r.status or "", r.crime_ref, "bench")
+        for i, r in enumerate(parsed.rows)
+    )
+    return {
+        "import_rows": len(parsed.rows),
+        "import_parse_s": parse_s,
+        "import_parse_cpu_s": parse_cpu,
+        "import_index_build_s": time.perf_counter() - t,
+        "import_peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def phase_full_extract(args: argparse.Namespace) -> dict[str, Any]:
@@ -335,8 +381,10 @@ def phase_full_extract(args: argparse.Namespace) -> dict[str, Any]:
     from rapidfuzz import process
     from rapidfuzz.distance import Levenshtein
 
-    reg = {k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
-           for k in ("value", "voff")}
+    reg = {
+        k: np.load(Path(args.workdir) / "index" / "base" / f"{k}.npy", mmap_mode="r")
+        for k in ("value", "voff")
+    }
     n = reg["voff"].size - 1
     words = bytes(reg["value"]).decode()
     voff = reg["voff"].tolist()
@@ -345,8 +393,10 @@ def phase_full_extract(args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     for q in queries:
         process.extract(q, choices, scorer=Levenshtein.distance, score_cutoff=2, limit=None)
-    return {"full_extract_queries": len(queries),
-            "full_extract_s_per_query": (time.perf_counter() - t) / len(queries)}
+    return {
+        "full_extract_queries": len(queries),
+        "full_extract_s_per_query": (time.perf_counter() - t) / len(queries),
+    }
 
 
 # -- driver ---------------------------------------------------------------------------------------
@@ -371,13 +421,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--workdir", default="/tmp/station-matcher-bench")
     ap.add_argument("--keep", action="store_true", help="keep the built index in --workdir")
-    ap.add_argument("--phase", choices=["build", "serve", "compare", "full_extract"])
+    ap.add_argument("--import-rows", type=int, default=1_000_000, help="0 skips the CSV import")
+    ap.add_argument("--phase", choices=["build", "serve", "compare", "full_extract", "import"])
     args = ap.parse_args()
     phases = {
         "build": phase_build,
         "serve": phase_serve,
         "compare": phase_compare,
         "full_extract": phase_full_extract,
+        "import": phase_import,
     }
     if args.phase:
         print(json.dumps(phases[args.phase](args)))
@@ -386,7 +438,10 @@ def main() -> None:
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"cores": os.cpu_count()}
     try:
-        for phase in ("build", "serve", "compare", *(["full_extract"] if args.full_extract else [])):
+        phases_run = ["build", "serve", "compare"]
+        phases_run += ["full_extract"] if args.full_extract else []
+        phases_run += ["import"] if args.import_rows else []
+        for phase in phases_run:
             print(f"... {phase}", file=sys.stderr, flush=True)
             results.update(run_phase(args, phase))
     finally:
@@ -412,17 +467,24 @@ def print_table(r: dict[str, Any]) -> None:
     row("single look-up p99", r["single_p99_ms"], "ms")
     row("single look-up max", r["single_max_ms"], "ms")
     row(f"bulk search, {r['bulk_queries']:,} queries", r["bulk_qps"], "queries/s")
+    row("  CPU time per bulk query (all threads)", r["bulk_cpu_us_per_query"], "us")
+    row("  machine load average during the run", r["load_average"])
     row(f"bulk with explanations, {r['explained_queries']:,}", r["explained_qps"], "queries/s")
     for e in (0, 1, 2):
         row(f"recall, queries with {e} edit(s)", r[f"recall_d{e}"])
     row("extra candidates per present query", r["extra_candidates_per_query"])
     row("absent queries with any candidate", r["absent_with_candidates"])
     row("verdicts (explained sample)", json.dumps(r["verdicts"]))
-    print(f"\n  same queries on a {r['compare_register']:,}-entry sub-register "
-          f"({r['compare_queries']:,} queries; brute-force tools on a sample)")
+    print(
+        f"\n  same queries on a {r['compare_register']:,}-entry sub-register "
+        f"({r['compare_queries']:,} queries; brute-force tools on a sample)"
+    )
     print(f"  {'tool':<22}{'build s':>10}{'queries/s':>14}{'recall d0/d1/d2':>22}")
-    for name, key in (("this index", "ours"), ("rapidfuzz extract", "rapidfuzz"),
-                      ("symspellpy", "symspell")):
+    for name, key in (
+        ("this index", "ours"),
+        ("rapidfuzz extract", "rapidfuzz"),
+        ("symspellpy", "symspell"),
+    ):
         if f"{key}_qps" not in r:
             continue
         rec = r[f"{key}_recall"]
@@ -433,13 +495,24 @@ def print_table(r: dict[str, Any]) -> None:
     if "symspell_build_rss_growth_mb" in r:
         row("symspellpy memory growth while building", r["symspell_build_rss_growth_mb"], "MB")
     if "ours_qps" in r and "rapidfuzz_qps" in r:
-        row("speed-up over rapidfuzz extract (sub-register)", r["ours_qps"] / r["rapidfuzz_qps"], "x")
+        row(
+            "speed-up over rapidfuzz extract (sub-register)",
+            r["ours_qps"] / r["rapidfuzz_qps"],
+            "x",
+        )
     if "symspell_qps" in r:
         row("speed-up over symspellpy (sub-register)", r["ours_qps"] / r["symspell_qps"], "x")
     if "full_extract_s_per_query" in r:
-        row(f"rapidfuzz extract over all {r['entries']:,}", r["full_extract_s_per_query"],
-            "s/query")
+        row(
+            f"rapidfuzz extract over all {r['entries']:,}", r["full_extract_s_per_query"], "s/query"
+        )
         row("speed-up over it at full size", r["bulk_qps"] * r["full_extract_s_per_query"], "x")
+    if "import_rows" in r:
+        print(f"\n  register CSV import, {r['import_rows']:,} rows")
+        row("parse + validate every row (wall)", r["import_parse_s"], "s")
+        row("parse + validate every row (CPU)", r["import_parse_cpu_s"], "s")
+        row("index build from the parsed rows", r["import_index_build_s"], "s")
+        row("peak RSS", r["import_peak_rss_mb"], "MB")
 
 
 if __name__ == "__main__":

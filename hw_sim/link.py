@@ -103,17 +103,18 @@ class FaultyLink:
         if f.fires("truncate", k, "in"):
             unit = unit[: max(1, len(unit) // 2)]
         copies = 2 if f.fires("duplicate", k, "in") else 1
+        self._lid_during_uv(k)
         for _ in range(copies):
             self.controller.feed(unit)
-        self._lid_during_uv(k)
+        if self.controller.uv and self._uv_on_at is None and f.has("lid_during_uv"):
+            self._uv_on_at = k
 
     def _lid_during_uv(self, k: int) -> None:
+        """Open the lid *before* host frame k is handled, ``frames`` frames after UV came on."""
         faults = self.faults.of("lid_during_uv")
-        if not faults:
+        if not faults or self._uv_on_at is None:
             return
-        if self.controller.uv and self._uv_on_at is None:
-            self._uv_on_at = k
-        if self._uv_on_at is not None and k - self._uv_on_at >= int(faults[0].param("frames", "1")):
+        if k - self._uv_on_at >= int(faults[0].param("frames", "1")):
             self.faults.fired["lid_during_uv"] = self.faults.fired.get("lid_during_uv", 0) + 1
             self.world.open_lid()
             self.faults.faults = [x for x in self.faults.faults if x.kind != "lid_during_uv"]

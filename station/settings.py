@@ -71,7 +71,8 @@ class VisionSettings(BaseModel):
 class MatcherSettings(BaseModel):
     """Verdict rules for the register matcher."""
 
-    max_edits: int = 2
+    #: 0-3; the compiled probe plan is sized for at most 3
+    max_edits: int = Field(default=2, ge=0, le=3)
     match_score: float = 0.95
     possible_match_score: float = 0.6
     min_partial_length: int = 6

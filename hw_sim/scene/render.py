@@ -32,6 +32,7 @@ REFERENCE_GLOW = 0.8
 #: noise banks above this many pixels are not precomputed (memory); noise is drawn per frame
 _MAX_NOISE_BANK_PX = 4_000_000
 _NOISE_PAD_ROWS = 61
+_NOISE_PAD_COLS = 37
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class SceneLayers:
 
     reflectance: np.ndarray  # float32 HxWx3, 0..1
     emission: np.ndarray  # float32 HxWx3, 0..1 at full UV
-    #: standard-normal noise bank, (H + pad) x W x 3 float32, sliced per frame; None = per frame
+    #: standard-normal noise bank, (H + pad) x (W + pad) x 3 float32, a random window of it is
+    #: added per frame; None = drawn per frame
     noise: np.ndarray | None = None
     #: ground truth: every object with its box in frame pixels (see ``scene_truth``)
     objects: tuple[dict[str, Any], ...] = field(default=())
@@ -299,7 +301,9 @@ def build_layers(scene: Scene) -> SceneLayers:
     noise = None
     if h * w <= _MAX_NOISE_BANK_PX:
         bank_rng = np.random.default_rng(w * 100_003 + h)
-        noise = bank_rng.standard_normal((h + _NOISE_PAD_ROWS, w, 3), dtype=np.float32)
+        noise = bank_rng.standard_normal(
+            (h + _NOISE_PAD_ROWS, w + _NOISE_PAD_COLS, 3), dtype=np.float32
+        )
     return SceneLayers(
         reflectance=np.ascontiguousarray(refl),
         emission=np.ascontiguousarray(np.clip(emis, 0.0, 1.0)),
@@ -340,11 +344,10 @@ def render(
     if noise_sigma > 0:
         h = img.shape[0]
         if layers.noise is not None:
+            w = img.shape[1]
             off = int(rng.integers(0, layers.noise.shape[0] - h + 1))
-            col = int(rng.integers(0, 3))
-            bank = layers.noise[off : off + h]
-            if col:
-                bank = np.roll(bank, col * 97, axis=1)
+            col = int(rng.integers(0, layers.noise.shape[1] - w + 1))
+            bank = layers.noise[off : off + h, col : col + w]
             img = cv2.scaleAdd(bank, noise_sigma * max(1.0, gain**0.5), img)
         else:
             img += rng.standard_normal(img.shape, dtype=np.float32) * noise_sigma

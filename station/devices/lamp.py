@@ -397,7 +397,7 @@ class LampController:
     def _handshake(self) -> None:
         self._seq = 0
         self._needs_handshake = False
-        reply = self._exchange("HELLO", {"proto": PROTOCOL_VERSION, "host": self._host}, 0)
+        reply = self._exchange("HELLO", {"proto": PROTOCOL_VERSION, "host": self._host})
         their = reply.args.get("proto", "?")
         if reply.verb == "NAK" and reply.args.get("code") != "VERSION":
             self._raise_nak("HELLO", reply)
@@ -471,7 +471,7 @@ class LampController:
             if self._needs_handshake and verb != "HELLO":
                 self._handshake()
             try:
-                return self._exchange(verb, args, None)
+                return self._exchange(verb, args)
             except _Relinked:
                 if time.monotonic() > deadline:
                     raise LinkTimeout(
@@ -489,7 +489,7 @@ class LampController:
         self._seq = self._seq + 1 if self._seq < 65535 else 1
         return self._seq
 
-    def _exchange(self, verb: str, args: dict[str, str], seq: int | None) -> Frame:
+    def _exchange(self, verb: str, args: dict[str, str]) -> Frame:
         """One command with retries (§5); raises LinkTimeout after the last attempt."""
         s = self._settings
         seq = self._next_seq()

@@ -81,7 +81,8 @@ class SerialTransport:
             with self._write_lock:
                 port.write(data)
                 port.flush()
-        except _PORT_ERRORS as exc:
+        except (*_PORT_ERRORS, TypeError, AttributeError) as exc:
+            # TypeError/AttributeError: the reader thread closed the port to reopen it
             raise LinkLost(f"writing to lamp-controller port {self.url} failed: {exc}") from exc
 
     def read(self) -> bytes:

@@ -232,44 +232,45 @@ def packed_distance(qc, n, w0, w1, m, k, prev, cur):  # type: ignore[no-untyped-
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _window_misses(peq, w0, w1, m, k, offset):  # type: ignore[no-untyped-def]
+def _window_misses(peq, w0, w1, m, k, offset, skip_lo, skip_hi):  # type: ignore[no-untyped-def]
     """Entry characters with no equal query character within k positions (a lower bound).
 
     In an alignment with at most k edits every kept character moves at most k places, so
     more than k such characters rule the entry out without the quadratic table. Query
-    position p is bit p + max_edits of ``peq[code]``; ``offset`` is max_edits - k.
+    position p is bit p + max_edits of ``peq[code]``; ``offset`` is max_edits - k. The
+    segment the probe matched (``skip_lo:skip_hi``) cannot miss and is not looked at.
     """
     window = np.uint64((1 << (2 * k + 1)) - 1)
     misses = 0
+    w = w0
     for j in range(m):
-        c = _code_at(w0, w1, j)
+        if j == 10:
+            w = w1
+        c = w & _SIX
+        w = w >> np.uint64(6)
+        if skip_lo <= j < skip_hi:
+            continue
         if (peq[c] >> np.uint64(j + offset)) & window == 0:
             misses += 1
+            if misses > k:
+                break
     return misses
+
+
+#: most probes one query makes: 2k+1 lengths x (k+1) segments x (2k+1) shifts, k <= 3
+MAX_PROBES = 7 * 4 * 7
 
 
 @njit(cache=True, nogil=True)
 def _fuzzy_one(  # type: ignore[no-untyped-def]
-    q,
-    q0,
-    n,
-    value,
-    voff,
-    fold,
-    pack,
-    dirs,
-    post,
-    bits,
-    dead,
-    max_edits,
-    out_s,
-    out_d,
-    qc,
-    peq,
-    prev,
-    cur,
+    q, q0, n, value, voff, fold, pack, dirs, post, bits, dead, max_edits, out_s, out_d, scratch
 ):
-    """Candidates of one query; returns how many were written (-1 when out_s overflowed)."""
+    """Candidates of one query; returns how many were written (-1 when out_s overflowed).
+
+    Three passes so the memory reads of different probes overlap instead of waiting on each
+    other: hash every probe, read every directory slot, then scan the postings.
+    """
+    qc, peq, prev, cur, probe_h, probe_lo, probe_hi, probe_len, probe_k, probe_seg = scratch
     cap = out_s.size
     shift = np.uint64(64 - bits)
     q_slow = n > PACKED_CHARS
@@ -280,62 +281,88 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
             q_slow = True
         elif j < 60 - 2 * max_edits:
             peq[qc[j]] |= np.uint64(1) << np.uint64(j + max_edits)
-    count = 0
+    probes = 0
     for total in range(max(1, n - max_edits), n + max_edits + 1):
         k = _allowed(total, max_edits)
         delta = n - total
-        if abs(delta) > k:
+        if abs(delta) > k or total < k + 1:
             continue
         parts = k + 1
-        if total < parts:
-            continue
         base, extra = total // parts, total % parts
         start = 0
         for i in range(parts):
             seg_len = base + (1 if i >= parts - extra else 0)
             for sh in range(-k, k + 1):
-                if max(i, abs(sh)) + abs(delta - sh) > k:
-                    continue
                 qs = start + sh
-                if qs < 0 or qs + seg_len > n:
+                if max(i, abs(sh)) + abs(delta - sh) > k or qs < 0 or qs + seg_len > n:
                     continue
-                h = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
-                b = np.int64(h >> shift)
-                fp = (h & _LOW32) << _S32
-                for e in range(dirs[b], dirs[b + 1]):
-                    tag = post[e, 2]
-                    if tag & _HIGH32 != fp:
-                        continue
-                    w1 = post[e, 1]
-                    if q_slow or w1 & _SLOW:
-                        s = np.int64(tag & _LOW32)
-                        if voff[s + 1] - voff[s] != total:
-                            continue
-                        d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
-                    else:
-                        w0 = post[e, 0]
-                        if _window_misses(peq, w0, w1, total, k, max_edits - k) > k:
-                            continue
-                        d = packed_distance(qc, n, w0, w1, total, k, prev, cur)
-                    if d > k:
-                        continue
-                    s = np.int64(tag & _LOW32)
-                    if dead[s] or voff[s + 1] - voff[s] != total:
-                        continue
-                    seen = False
-                    for c in range(count):
-                        if out_s[c] == s:
-                            seen = True
-                            break
-                    if seen:
-                        continue
-                    if count == cap:
-                        return -1
-                    out_s[count] = s
-                    out_d[count] = d
-                    count += 1
+                probe_h[probes] = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
+                probe_len[probes] = total
+                probe_k[probes] = k
+                probe_seg[probes] = start * 1024 + seg_len
+                probes += 1
             start += seg_len
+    for p in range(probes):
+        b = np.int64(probe_h[p] >> shift)
+        probe_lo[p] = dirs[b]
+        probe_hi[p] = dirs[b + 1]
+    count = 0
+    for p in range(probes):
+        fp = (probe_h[p] & _LOW32) << _S32
+        total = probe_len[p]
+        k = probe_k[p]
+        seg_lo = probe_seg[p] // 1024
+        seg_hi = seg_lo + probe_seg[p] % 1024
+        for e in range(probe_lo[p], probe_hi[p]):
+            tag = post[e, 2]
+            if tag & _HIGH32 != fp:
+                continue
+            w1 = post[e, 1]
+            if q_slow or w1 & _SLOW:
+                s = np.int64(tag & _LOW32)
+                if voff[s + 1] - voff[s] != total:
+                    continue
+                d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
+            else:
+                w0 = post[e, 0]
+                if _window_misses(peq, w0, w1, total, k, max_edits - k, seg_lo, seg_hi) > k:
+                    continue
+                d = packed_distance(qc, n, w0, w1, total, k, prev, cur)
+            if d > k:
+                continue
+            s = np.int64(tag & _LOW32)
+            if dead[s] or voff[s + 1] - voff[s] != total:
+                continue
+            seen = False
+            for c in range(count):
+                if out_s[c] == s:
+                    seen = True
+                    break
+            if seen:
+                continue
+            if count == cap:
+                return -1
+            out_s[count] = s
+            out_d[count] = d
+            count += 1
     return count
+
+
+@njit(cache=True, nogil=True)
+def _scratch(longest, max_edits):  # type: ignore[no-untyped-def]
+    """Per-thread work arrays of :func:`_fuzzy_one`."""
+    return (
+        np.empty(longest + 1, dtype=np.uint8),
+        np.empty(64, dtype=np.uint64),
+        np.empty(longest + max_edits + 2, dtype=np.int64),
+        np.empty(longest + max_edits + 2, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.uint64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_PROBES, dtype=np.int64),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -343,10 +370,7 @@ def fuzzy_one(q, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap
     """One query (no thread start-up cost): (slots, distances, overflowed)."""
     out_s = np.empty(cap, dtype=np.int64)
     out_d = np.empty(cap, dtype=np.int8)
-    qc = np.empty(q.size, dtype=np.uint8)
-    peq = np.empty(64, dtype=np.uint64)
-    prev = np.empty(q.size + max_edits + 2, dtype=np.int64)
-    cur = np.empty(q.size + max_edits + 2, dtype=np.int64)
+    scratch = _scratch(q.size, max_edits)
     c = _fuzzy_one(
         q,
         0,
@@ -362,10 +386,7 @@ def fuzzy_one(q, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap
         max_edits,
         out_s,
         out_d,
-        qc,
-        peq,
-        prev,
-        cur,
+        scratch,
     )
     if c < 0:
         return out_s, out_d, True
@@ -384,10 +405,7 @@ def fuzzy_many(qbuf, qoff, value, voff, fold, pack, dirs, post, bits, dead, max_
         longest = max(longest, qoff[i + 1] - qoff[i])
     chunk = 256
     for c in prange((nq + chunk - 1) // chunk):
-        qc = np.empty(longest + 1, dtype=np.uint8)
-        peq = np.empty(64, dtype=np.uint64)
-        prev = np.empty(longest + max_edits + 2, dtype=np.int64)
-        cur = np.empty(longest + max_edits + 2, dtype=np.int64)
+        scratch = _scratch(longest, max_edits)
         for i in range(c * chunk, min(nq, (c + 1) * chunk)):
             counts[i] = _fuzzy_one(
                 qbuf,
@@ -404,10 +422,7 @@ def fuzzy_many(qbuf, qoff, value, voff, fold, pack, dirs, post, bits, dead, max_
                 max_edits,
                 out_s[i],
                 out_d[i],
-                qc,
-                peq,
-                prev,
-                cur,
+                scratch,
             )
     return out_s, out_d, counts
 

@@ -14,11 +14,12 @@ import io
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from station.errors import InputError, RegisterImportError
-from station.identifiers import classify
+from station.identifiers import Classified, classify
 from station.matcher.normalise import normal_value
 from station.matcher.ranges import parse_range
 
@@ -357,29 +358,48 @@ def _cell(value: object) -> str:
 # -- validation ------------------------------------------------------------------------------
 
 
-def _text(raw: Mapping[str, str], name: str) -> str | None:
-    value = " ".join((raw.get(name) or "").split())
-    if len(value) > MAX_FIELD_LENGTH:
-        raise _RowProblem(f"{name} is longer than {MAX_FIELD_LENGTH} characters")
-    if any(not c.isprintable() for c in value):
-        raise _RowProblem(f"{name} contains a non-printable character")
-    return value or None
+def _fields(raw: Mapping[str, str]) -> dict[str, str]:
+    """The row's non-empty fields, whitespace runs collapsed; _RowProblem for unusable text."""
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if not value:
+            continue
+        if not value.isprintable() or value != value.strip():
+            value = " ".join(value.split())  # line breaks and tabs inside a field become spaces
+            if not value.isprintable():
+                raise _RowProblem(f"{name} contains a non-printable character")
+            if not value:
+                continue
+        if len(value) > MAX_FIELD_LENGTH:
+            raise _RowProblem(f"{name} is longer than {MAX_FIELD_LENGTH} characters")
+        out[name] = value
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _date(text: str) -> dt.date:
+    """ISO date (registers repeat a few dates endlessly, hence the cache); ValueError if not."""
+    return dt.date.fromisoformat(text[:10])
 
 
 def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
     if "__error__" in raw:
         raise _RowProblem(raw["__error__"])
-    action = (_text(raw, "action") or "add").lower()
+    f = _fields(raw)
+    action = (f.get("action") or "add").lower()
     if action not in ACTIONS:
         raise _RowProblem(f"action {action!r} is not one of {', '.join(ACTIONS)}")
-    ident = _text(raw, "identifier")
+    ident = f.get("identifier")
     if ident is None:
         raise _RowProblem("identifier is empty")
-    kind_text = (_text(raw, "kind") or "").lower() or None
+    kind_text = (f.get("kind") or "").lower() or None
     if kind_text is not None and kind_text not in KINDS:
         raise _RowProblem(f"kind {kind_text!r} is not one of {', '.join(KINDS)}")
     try:
-        cls = classify(ident, kind_text)  # type: ignore[arg-type]
+        if kind_text == "serial" and ident.isascii() and ident.isalnum() and len(ident) <= 64:
+            cls = Classified("serial", ident.upper(), len(ident) >= 4)  # classify's result, fast
+        else:
+            cls = classify(ident, kind_text)  # type: ignore[arg-type]
     except InputError as exc:
         raise _RowProblem(f"identifier {ident[:40]!r}: {exc}") from None
     kind = kind_text or cls.kind
@@ -392,7 +412,7 @@ def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
     if kind == "serial" and not cls.valid:
         raise _RowProblem(f"serial {ident!r} is not at least 4 letters and digits")
     value = normal_value(kind, cls.value)
-    status = (_text(raw, "status") or "").lower() or None
+    status = (f.get("status") or "").lower() or None
     if action != "withdraw":
         if status is None:
             raise _RowProblem("status is empty")
@@ -400,16 +420,16 @@ def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
             raise _RowProblem(f"status {status!r} is not one of {', '.join(STATUSES)}")
     elif status is not None and status not in STATUSES:
         raise _RowProblem(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    reported = _text(raw, "reported_on")
+    reported = f.get("reported_on")
     reported_on = None
     if reported is not None:
         try:
-            reported_on = dt.date.fromisoformat(reported[:10])
+            reported_on = _date(reported)
         except ValueError:
             raise _RowProblem(f"reported_on {reported!r} is not a date (YYYY-MM-DD)") from None
         if reported_on > dt.date.today():
             raise _RowProblem(f"reported_on {reported} is in the future")
-    range_end = _text(raw, "range_end")
+    range_end = f.get("range_end")
     if range_end is not None:
         if kind not in ("serial", "barcode"):
             raise _RowProblem(f"a range is only allowed for serials, not {kind}")
@@ -424,22 +444,25 @@ def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
         identifier=value,
         kind=kind,
         status=status,
-        category=_text(raw, "category"),
-        brand=_text(raw, "brand"),
-        model=_text(raw, "model"),
-        crime_ref=_text(raw, "crime_ref"),
-        force=_text(raw, "force"),
+        category=f.get("category"),
+        brand=f.get("brand"),
+        model=f.get("model"),
+        crime_ref=f.get("crime_ref"),
+        force=f.get("force"),
         reported_on=reported_on,
-        owner_applied_number=_text(raw, "owner_applied_number"),
+        owner_applied_number=f.get("owner_applied_number"),
         range_end=range_end,
-        owner_ref=_text(raw, "owner_ref"),
-        kit_type=_text(raw, "kit_type"),
+        owner_ref=f.get("owner_ref"),
+        kit_type=f.get("kit_type"),
         valid=cls.valid,
     )
 
 
 def _owner(raw: Mapping[str, str], row: RegisterRow) -> OwnerRow | None:
-    values = {f: _text(raw, f) for f in OWNER_FIELDS}
+    if not any(raw.get(name) for name in OWNER_FIELDS):
+        return None
+    f = _fields(raw)
+    values = {name: f.get(name) for name in OWNER_FIELDS}
     if not any(values.values()):
         return None
     if row.owner_ref is None:

@@ -52,6 +52,34 @@ def glow_image(uv: np.ndarray, dark: np.ndarray | None) -> np.ndarray:
     return cv2.subtract(uv, dark)
 
 
+@dataclass(frozen=True)
+class GlowSource:
+    """UV minus dark, computed only where it is needed (a 12 Mpx difference costs time)."""
+
+    uv: np.ndarray
+    dark: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.uv.shape)
+
+    def crop(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        dark = None if self.dark is None else self.dark[y0:y1, x0:x1]
+        return glow_image(self.uv[y0:y1, x0:x1], dark)
+
+    def reduced(self, factor: int) -> np.ndarray:
+        """The glow shrunk by an integer factor (each frame shrunk first: same result)."""
+        if factor <= 1:
+            return glow_image(self.uv, self.dark)
+        h, w = self.uv.shape[:2]
+        size = (w // factor, h // factor)
+        uv = cv2.resize(self.uv, size, interpolation=cv2.INTER_AREA)
+        dark = (
+            None if self.dark is None else cv2.resize(self.dark, size, interpolation=cv2.INTER_AREA)
+        )
+        return glow_image(uv, dark)
+
+
 def _robust_noise(values: np.ndarray) -> tuple[float, float]:
     sample = values[::3, ::3].ravel()
     med = float(np.median(sample))
@@ -120,16 +148,8 @@ def find_marks(
     """Every fluorescent region in the capture, with class and score, biggest first."""
     p = params or MarkParams()
     h, w = uv.shape[:2]
-    glow = glow_image(uv, dark)
-    factor = -(-w // _WORK_WIDTH)  # integer: INTER_AREA's fast path
-    if factor > 1:
-        size = (w // factor, h // factor)
-        small = cv2.resize(glow, size, interpolation=cv2.INTER_AREA)
-        white_small = (
-            cv2.resize(white, size, interpolation=cv2.INTER_AREA) if white is not None else None
-        )
-    else:
-        small, white_small = glow, white
+    factor = max(1, round(w / _WORK_WIDTH))  # integer (ideally 2 or 4): INTER_AREA fast path
+    small = GlowSource(uv, dark).reduced(factor)
     scale = w / small.shape[1]
     smooth = cv2.GaussianBlur(small, (0, 0), 1.0).astype(np.float32)
     b, g, r = cv2.split(smooth)
@@ -166,10 +186,13 @@ def find_marks(
         return small[ys + reg.y0, xs + reg.x0].reshape(-1, 3).astype(np.float32).mean(axis=0)
 
     def white_level(reg: _Region) -> float | None:
-        if white_small is None:
+        if white is None:
             return None
         ys, xs = np.nonzero(reg.mask)
-        return float(white_small[ys + reg.y0, xs + reg.x0].max(axis=-1).mean())
+        # point samples of the full-size white frame at the region's pixels
+        wy = np.minimum((ys + reg.y0) * factor, h - 1)
+        wx = np.minimum((xs + reg.x0) * factor, w - 1)
+        return float(white[wy, wx].max(axis=-1).mean())
 
     for colour_regions, expected in ((forensic, "forensic_liquid"), (pens, "uv_pen")):
         for reg in colour_regions:

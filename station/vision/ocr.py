@@ -22,9 +22,12 @@ import numpy as np
 from station.domain import BBox, Identifier, IdentifierKind
 from station.errors import IdentifierRejected
 from station.identifiers import classify, parse_postcode_mark
+from station.vision.marks import GlowSource
 
 _LINE_HEIGHT = 56
 _GAP = 24
+#: Tesseract page segmentation: 4 = one column of lines of varying size (the montage)
+_PSM = "4"
 _MAX_LINES = 6
 #: mean word confidence (0..1) below which a reading is dropped
 MIN_CONFIDENCE = 0.6
@@ -108,18 +111,18 @@ def crops_from_white(gray: np.ndarray, boxes: Sequence[BBox]) -> list[TextCrop]:
     return [TextCrop(b, "white", gray[b[1] : b[1] + b[3], b[0] : b[0] + b[2]]) for b in boxes]
 
 
-def crops_from_glow(glow: np.ndarray, boxes: Sequence[BBox]) -> list[TextCrop]:
+def crops_from_glow(glow: GlowSource, boxes: Sequence[BBox]) -> list[TextCrop]:
     """UV pen writing glows bright on dark: invert to dark-on-light for Tesseract."""
-    value = glow.max(axis=2) if glow.ndim == 3 else glow
     out: list[TextCrop] = []
-    h, w = value.shape[:2]
+    h, w = glow.shape[:2]
     for x, y, bw, bh in boxes:
         pad = max(4, bh // 4)
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
-        crop = value[y0:y1, x0:x1]
-        if crop.size == 0:
+        if x1 <= x0 or y1 <= y0:
             continue
+        b, g, r = cv2.split(glow.crop(x0, y0, x1, y1))
+        crop = cv2.max(cv2.max(b, g), r)
         lo, hi = float(crop.min()), float(crop.max())
         crop = cv2.convertScaleAbs(
             crop, alpha=255.0 / max(1.0, hi - lo), beta=-lo * 255.0 / max(1.0, hi - lo)
@@ -169,7 +172,7 @@ def _tesseract_tsv(image: np.ndarray) -> list[dict[str, str]]:
         "stdin",
         "stdout",
         "--psm",
-        "6",
+        _PSM,
         "--oem",
         "1",
         "-c",
@@ -300,7 +303,7 @@ _SCALES = (1.6, 2.6)
 
 def read_text(
     gray_white: np.ndarray,
-    glow: np.ndarray | None = None,
+    glow: GlowSource | None = None,
     pen_boxes: Sequence[BBox] = (),
     exclude: Sequence[BBox] = (),
 ) -> list[Identifier]:

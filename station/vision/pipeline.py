@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
+import cv2
 import numpy as np
 from stdnum import ean
 
@@ -17,7 +19,7 @@ from station.settings import VisionSettings
 from station.vision import gs1
 from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing
 from station.vision.frames import CaptureFrames
-from station.vision.marks import MarkParams, find_marks, glow_image
+from station.vision.marks import GlowSource, MarkParams, find_marks
 from station.vision.ocr import OcrUnavailable, read_text
 from station.vision.reference import measure_reference_patch, patch_box
 from station.vision.uvcodes import read_uv_codes
@@ -96,24 +98,34 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     warnings: list[str] = []
     t_start = time.perf_counter()
     gray = as_gray(frames.white)
+    # above ~4 Mpx the codes are big in pixels: decode at half size, boxes scaled back
+    factor = 2 if gray.size > _FULL_RES_DECODE_PX else 1
+    dec = (
+        cv2.resize(gray, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+        if factor > 1
+        else gray
+    )
     marks: list[FluorescentMark] = []
-    glow: np.ndarray | None = None
+    glow: GlowSource | None = None
     uv_reads: list[BarcodeRead] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         zbar_job = (
-            pool.submit(_timed, timings, "zbar", lambda: read_zbar(gray))
+            pool.submit(_timed, timings, "zbar", lambda: read_zbar(dec))
             if cfg.combine_decoders
             else None
         )
-        zx = _timed(timings, "zxing", lambda: read_zxing(gray))
+        zx = _timed(timings, "zxing", lambda: read_zxing(dec))
         if frames.uv is not None:
-            uv = frames.uv
-            glow = glow_image(uv, frames.dark)
+            short = frames.uv
             level = _timed(
                 timings,
                 "reference",
-                lambda: measure_reference_patch(uv, frames.dark, cfg.reference_patch),
+                lambda: measure_reference_patch(short, frames.dark, cfg.reference_patch),
             )
+            uv = short
+            if frames.uv_long is not None:
+                uv = _timed(timings, "uv_merge", lambda: merge_exposures(frames, level, cfg))
+            glow = GlowSource(uv, frames.dark)
             if level < cfg.reference_weak_fraction * cfg.reference_nominal:
                 warnings.append(
                     f"UV lamp weak: reference patch glows at {level / cfg.reference_nominal:.0%} "
@@ -136,7 +148,7 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
         ocr_job = None
         if cfg.ocr_enabled:
             pens = [m.bbox for m in marks if m.mark_class == "uv_pen" and m.score >= 0.3]
-            code_boxes = [r.bbox for r in zx]
+            code_boxes = [_scaled(r, factor).bbox for r in zx]
             ocr_job = pool.submit(
                 _timed, timings, "ocr", lambda: _ocr(gray, glow, pens, code_boxes, warnings)
             )
@@ -146,7 +158,8 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
             regions += [m.bbox for m in marks if m.mark_class == "brightener" and m.area_px > 2e4]
             uv_reads = _timed(timings, "uv_codes", lambda: read_uv_codes(g, regions))
         zb = zbar_job.result() if zbar_job is not None else []
-        reads = _timed(timings, "barcode_vote", lambda: combine([*zx, *zb], gray))
+        voted = _timed(timings, "barcode_vote", lambda: combine([*zx, *zb], dec))
+        reads = [_scaled(r, factor) for r in voted]
         ocr_ids = ocr_job.result() if ocr_job is not None else []
     identifiers: list[Identifier] = []
     for r in reads:
@@ -158,9 +171,44 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     return ReadResult(identifiers=identifiers, marks=marks, timings_ms=timings, warnings=warnings)
 
 
+def merge_exposures(frames: CaptureFrames, level: float, cfg: VisionSettings) -> np.ndarray:
+    """One UV frame from the short and the long exposure: the long one (less noise, faint
+    marks lifted) scaled down to the short one's level, except where it saturates.
+
+    The exposure ratio is measured on the reference patch, so no exposure setting has to
+    be trusted. Returns the short frame unchanged when the ratio cannot be measured.
+    """
+    if frames.uv is None or frames.uv_long is None:
+        raise ValueError("merge_exposures needs both UV exposures")
+    long_level = measure_reference_patch(frames.uv_long, frames.dark, cfg.reference_patch)
+    if level <= 0.02 or long_level >= 0.97:
+        return frames.uv  # patch too dim or saturated in the long exposure: no ratio
+    ratio = long_level / level
+    if ratio < 1.2:
+        return frames.uv
+    dark = frames.dark if frames.dark is not None else np.zeros_like(frames.uv)
+    glow_long = cv2.subtract(frames.uv_long, dark)
+    scaled = cv2.add(cv2.convertScaleAbs(glow_long, alpha=1.0 / ratio), dark)
+    saturated = cv2.inRange(frames.uv_long, (0, 0, 0), (250, 250, 250)) == 0
+    merged = scaled.copy()
+    merged[saturated] = frames.uv[saturated]
+    return merged
+
+
+#: frames above this many pixels are decoded for barcodes at half size
+_FULL_RES_DECODE_PX = 4_200_000
+
+
+def _scaled(read: BarcodeRead, factor: int) -> BarcodeRead:
+    if factor == 1:
+        return read
+    x, y, w, h = read.bbox
+    return replace(read, bbox=(x * factor, y * factor, w * factor, h * factor))
+
+
 def _ocr(
     gray: np.ndarray,
-    glow: np.ndarray | None,
+    glow: GlowSource | None,
     pens: list[BBox],
     exclude: list[BBox],
     warnings: list[str],

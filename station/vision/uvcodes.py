@@ -15,6 +15,7 @@ import numpy as np
 
 from station.domain import BBox
 from station.vision.barcodes import BarcodeRead, read_zxing
+from station.vision.marks import GlowSource
 
 _UV_FORMATS = "QRCode,MicroQRCode,DataMatrix,Aztec"
 
@@ -37,7 +38,7 @@ def _brightest_channel(img: np.ndarray) -> np.ndarray:
 
 
 def read_uv_codes(
-    glow: np.ndarray,
+    glow: np.ndarray | GlowSource,
     regions: Sequence[BBox] | None = None,
     max_regions: int = 8,
 ) -> list[BarcodeRead]:
@@ -47,10 +48,17 @@ def read_uv_codes(
     glow, so when they are given only they are searched (enlarged), which is much faster
     than the whole frame. A region too large to be a label falls back to the whole frame.
     """
-    h, w = glow.shape[:2]
+    source = glow if isinstance(glow, GlowSource) else GlowSource(glow)
+    h, w = source.shape[:2]
     boxes = list(regions) if regions is not None else []
     whole = regions is None or any(bw > w // 2 or bh > h // 2 for _, _, bw, bh in boxes)
-    reads = read_zxing(_prepare(glow), _UV_FORMATS) if whole else []
+    reads: list[BarcodeRead] = []
+    if whole:
+        factor = max(1, w // 2000)
+        for r in read_zxing(_prepare(source.reduced(factor)), _UV_FORMATS):
+            x, y, bw, bh = r.bbox
+            box = (x * factor, y * factor, bw * factor, bh * factor)
+            reads.append(BarcodeRead(r.symbology, r.text, box, r.decoders, r.confidence, r.gs1))
     found_boxes = [r.bbox for r in reads]
     regions = boxes
     for x, y, bw, bh in list(regions)[:max_regions]:
@@ -61,7 +69,7 @@ def read_uv_codes(
         pad = max(bw, bh) // 3 + 8
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
-        crop = _prepare(glow[y0:y1, x0:x1])
+        crop = _prepare(source.crop(x0, y0, x1, y1))
         scale = max(1.0, min(4.0, 240.0 / max(1, max(bw, bh))))
         if scale > 1.0:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -101,3 +102,28 @@ def test_uniform_frames_are_rejected(value: int, word: str) -> None:
 def test_opencv_camera_that_does_not_exist(dev_settings: DeviceSettings) -> None:
     with pytest.raises(CameraError, match="cannot open camera"):
         open_camera("/dev/video-none", dev_settings)
+
+
+def test_opencv_camera_over_a_video_file(tmp_path: Path, dev_settings: DeviceSettings) -> None:
+    """OpenCVCamera's real VideoCapture path (a file stands in for a device or stream URL)."""
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+    assert writer.isOpened()
+    for i in range(12):
+        img = np.full((48, 64, 3), 20 * i % 250, np.uint8)
+        img[10:20, 10:20] = 255
+        writer.write(img)
+    writer.release()
+    cam = open_camera(str(path), dev_settings)
+    try:
+        assert type(cam).__name__ == "OpenCVCamera"
+        after = time.monotonic() + 0.02
+        frame = cam.capture(after, 10, 1.0)
+        assert frame.timestamp >= after
+        assert frame.image.shape == (48, 64, 3) and frame.index == 1
+        assert frame.metadata["source"] == str(path)
+        with pytest.raises(CameraError, match="stopped delivering"):
+            for _ in range(20):
+                cam.capture(0, 10, 1.0)
+    finally:
+        cam.close()

@@ -44,8 +44,8 @@ def test_set_lamps_and_status(lamp: LampController, sim: SimStation) -> None:
 
 
 def test_lease_is_renewed_in_background(lamp: LampController, sim: SimStation) -> None:
-    lamp.set_lamps(0, 100, lease_ms=300)
-    time.sleep(1.3)  # more than four leases and longer than the 1 s silence watchdog
+    lamp.set_lamps(0, 100, lease_ms=600)
+    time.sleep(1.5)  # more than two leases and longer than the 1 s silence watchdog
     assert sim.world.drive("uv") == 100
     assert lamp.confirm_lamps().lamps["uv"].level == 100
 
@@ -55,7 +55,7 @@ def test_lamps_go_off_within_lease_when_host_stops_renewing(
 ) -> None:
     with lamp.renewal_suspended():
         lamp.set_lamps(50, 0, lease_ms=200)
-        assert wait_for(lambda: sim.world.drive("white") == 0, 0.6)
+        assert wait_for(lambda: sim.world.drive("white") == 0, 0.9)
         assert "lease_expired" in lamp.status().faults
 
 

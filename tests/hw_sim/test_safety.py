@@ -190,7 +190,8 @@ def test_real_link_uv_never_emitted_with_lid_open_and_dark_after_host_stops(
             with ctl.renewal_suspended():
                 stopped = time.monotonic()
                 while world.emitting("white") or world.emitting("uv"):
-                    assert time.monotonic() - stopped < 0.4 + 0.15, "lamp outlived its lease"
+                    # the lease, not the 1 s watchdog, must end it (slack for a loaded machine)
+                    assert time.monotonic() - stopped < 0.4 + 0.4, "lamp outlived its lease"
                     time.sleep(0.005)
         finally:
             ctl.close()

@@ -280,3 +280,58 @@ def test_queries_with_many_hits_are_complete_in_bulk() -> None:
     [many] = index.lookup_many(["ABCDEFGHW"])
     assert many.model_dump() == index.lookup("ABCDEFGHW").model_dump()
     assert len(many.candidates) == len(alphabet)
+
+
+def test_postcode_marks_match_households_and_bare_postcodes() -> None:
+    index = RegisterIndex.build(
+        [
+            RegisterRecord(1, "12 NN1 4AB", "postcode_mark", "registered-owner"),
+            RegisterRecord(2, "14 NN1 4AB", "postcode_mark", "registered-owner"),
+        ]
+    )
+    r = index.lookup("12 NN1 4A8")  # UV-pen OCR reads B as 8
+    assert r.verdict == "match"
+    assert r.candidates[0].entry_id == 1
+    households = index.lookup("NN1 4AB")  # house number smudged: every household there
+    assert {c.entry_id for c in households.candidates} == {1, 2}
+    assert households.verdict == "possible_match"
+
+
+def test_empty_register_answers_no_match(tmp_path: Path) -> None:
+    index = RegisterIndex.build([])
+    assert len(index) == 0
+    assert index.lookup("AB12CD34EF").verdict == "no_match"
+    assert index.lookup_many(["AB12CD34EF"])[0].verdict == "no_match"
+    index.save(tmp_path / "empty")
+    assert RegisterIndex.load(tmp_path / "empty").lookup("AB12CD34EF").verdict == "no_match"
+
+
+def test_long_and_symbol_identifiers_take_the_exact_slow_path() -> None:
+    """Identifiers over 20 characters or with symbols are verified from the stored bytes."""
+    rng = random.Random(5)
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTUVWXYZ+$%"
+    register = [
+        RegisterRecord(
+            i,
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(18, 30))),
+            "barcode",
+            "stolen",
+        )
+        for i in range(400)
+    ]
+    settings = MatcherSettings(max_candidates=1000, possible_match_score=0.0)
+    index = RegisterIndex.build(register, settings)
+    canon = {r.entry_id: canonical(r.identifier) for r in register}
+    for trial in range(150):
+        s = list(rng.choice(register).identifier)
+        for _ in range(trial % 4):
+            p = rng.randrange(len(s))
+            s[p] = rng.choice(alphabet)
+        query = "".join(s)
+        expected = {e for e, c in canon.items() if Levenshtein.distance(canonical(query), c) <= 2}
+        got = {
+            c.entry_id
+            for c in index.lookup(query, "barcode").candidates
+            if not any("truncated" in e for e in c.edits)
+        }
+        assert got == expected, query

@@ -89,3 +89,23 @@ def test_weak_lamp_is_reported_and_faint_mark_still_found() -> None:
     result = read_item(_capture(scene, uv_level=0.3))
     assert any("UV lamp weak" in w for w in result.warnings)
     assert [m.mark_class for m in result.marks] == ["forensic_liquid"]
+
+
+def test_long_uv_exposure_lifts_a_mark_lost_in_noise() -> None:
+    scene = Scene(
+        labels=(),
+        splashes=(Splash(kind="forensic_liquid", cx=640, cy=360, rx=7, ry=5, strength=0.12),),
+        noise_sigma=4.0,
+    )
+    layers = build_layers(scene)
+    rng = np.random.default_rng(11)
+    white = render(layers, Lighting(white=1.0), 8.0, 1.0, rng, noise_sigma=4.0)
+    uv = render(layers, Lighting(uv=0.4), 40.0, 1.0, rng, noise_sigma=4.0)
+    uv_long = render(layers, Lighting(uv=0.4), 160.0, 1.0, rng, noise_sigma=4.0)
+    dark = render(layers, Lighting(), 40.0, 1.0, rng, noise_sigma=4.0)
+    short_only = read_item(CaptureFrames(white=white, uv=uv, dark=dark))
+    both = read_item(CaptureFrames(white=white, uv=uv, dark=dark, uv_long=uv_long))
+    assert not [m for m in short_only.marks if _overlap(m.bbox, 640, 360)]
+    found = [m for m in both.marks if _overlap(m.bbox, 640, 360)]
+    assert [m.mark_class for m in found] == ["forensic_liquid"]
+    assert "uv_merge" in both.timings_ms
