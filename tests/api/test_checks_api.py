@@ -7,10 +7,12 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 from sqlalchemy import select, update
 
 from station.db.models import AuditEntry
+from station.evidence import main as evidence_main
 from station.evidence import verify_bundle
 from tests.api.conftest import Station
 
@@ -127,7 +129,9 @@ def test_every_read_of_a_check_is_audited(station: Station) -> None:
     assert ("supervisor-user", "consultation") in actions
 
 
-def test_evidence_bundle_verifies_offline_and_tampering_is_found(station: Station) -> None:
+def test_evidence_bundle_verifies_offline_and_tampering_is_found(
+    station: Station, tmp_path: Path
+) -> None:
     station.load_register()
     doc = station.manual_check("custody", "C02XK1ABJGH5")
     r = station.call("supervisor", "GET", f"/api/checks/{doc['id']}/evidence?recipient=CPS")
@@ -154,6 +158,13 @@ def test_evidence_bundle_verifies_offline_and_tampering_is_found(station: Statio
     bad = verify_bundle(out.getvalue())
     assert not bad.ok
     assert any("check.json" in p for p in bad.problems)
+    # the offline command line: exit 0 for the real bundle, 1 for the altered one
+    good_zip, bad_zip = tmp_path / "good.zip", tmp_path / "bad.zip"
+    good_zip.write_bytes(r.content)
+    bad_zip.write_bytes(out.getvalue())
+    assert evidence_main([str(good_zip)]) == 0
+    assert evidence_main([str(bad_zip)]) == 1
+    assert evidence_main([str(tmp_path / "missing.zip")]) == 1
 
 
 def test_audit_tamper_detection_names_the_entry(station: Station) -> None:
