@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -67,6 +67,33 @@ def desk(request: Request, state: State, who: Who) -> Response:
         "desk.html",
         {"check": doc, "sim": state.ctx.settings.sim, "purposes": PURPOSES},
     )
+
+
+@router.get("/checks", response_class=HTMLResponse)
+def checks_page(
+    request: Request,
+    state: State,
+    who: Who,
+    verdict: str | None = None,
+    marked: bool | None = None,
+    check_state: Annotated[str | None, Query(alias="state")] = None,
+) -> Response:
+    from station.api.checks import list_checks
+
+    rows: list[Any] = []
+    if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
+        listed = list_checks(
+            state,
+            who,
+            check_state=check_state
+            if check_state in ("started", "complete", "incomplete")
+            else None,  # type: ignore[arg-type]
+            verdict=verdict if verdict in ("match", "possible_match", "no_match") else None,  # type: ignore[arg-type]
+            marked=marked,
+            limit=100,
+        )
+        rows = [c.model_dump() for c in listed.checks]
+    return _page(request, who, P.CHECK_READ, "checks.html", {"checks": rows})
 
 
 @router.get("/checks/{check_id}", response_class=HTMLResponse)

@@ -234,3 +234,14 @@ def test_json_body_limit(station: Station) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 413
+
+
+def test_checks_page_lists_and_filters(station: Station) -> None:
+    station.load_register()
+    hit = station.manual_check("custody", "C02XK1ABJGH5")
+    miss = station.manual_check("custody", "NOTHING12345")
+    everything = station.call("supervisor", "GET", "/checks").text
+    assert hit["id"] in everything and miss["id"] in everything
+    matches = station.call("supervisor", "GET", "/checks?verdict=match").text
+    assert hit["id"] in matches and miss["id"] not in matches
+    assert station.call("dealer", "GET", "/checks").status_code == 403
