@@ -61,6 +61,11 @@ def create_app(settings: StationSettings) -> FastAPI:
                         password,
                         token,
                     )
+            elif state.users.count() == 0:
+                log.warning(
+                    "no users yet: create an admin with "
+                    "`station user add NAME --role admin`, then `station user token NAME`"
+                )
             for batch_id in state.batches.resume_unfinished():
                 log.warning("resuming interrupted batch %s", batch_id)
                 state.submit_batch(batch_id)
