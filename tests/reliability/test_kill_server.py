@@ -38,14 +38,23 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server_db(request: pytest.FixtureRequest) -> str:
+    """The server's database: its SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 def test_power_cut_mid_check_leaves_an_incomplete_record(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, server_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # slow controller replies keep the check on the tray long enough to cut the power
     monkeypatch.setenv("STATION_SIM_FAULTS", json.dumps(["latency:ms=300"]))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim")
+    proc = start_server(data_dir, port, "--sim", db_url=server_db)
     try:
         started = call(base, "POST", "/api/checks", json.dumps({"purpose": "forensic"}).encode())
         assert started["state"] == "started"
@@ -59,7 +68,7 @@ def test_power_cut_mid_check_leaves_an_incomplete_record(
     monkeypatch.delenv("STATION_SIM_FAULTS")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim")
+    proc = start_server(data_dir, port, "--sim", db_url=server_db)
     try:
         doc = call(base, "GET", started["href"])
         assert doc["state"] == "incomplete"
