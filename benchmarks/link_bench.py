@@ -11,6 +11,7 @@ import statistics
 import time
 
 from hw_sim.runner import SimStation
+from station.devices.codec import Frame, FrameDecoder, encode
 from station.devices.lamp import LampController
 from station.errors import StationError
 from station.settings import DeviceSettings
@@ -64,6 +65,38 @@ def throughput(corruption: float, n: int, seed: int) -> dict[str, float]:
         }
 
 
+def codec_rate(n: int) -> tuple[float, float, int]:
+    """Frames per second the pure codec encodes and decodes (a typical STATUS reply)."""
+    frame = Frame(
+        "R",
+        12345,
+        "OK",
+        {
+            "lid": "closed",
+            "item": "1",
+            "white": "80",
+            "uv": "0",
+            "iw": "280",
+            "iu": "0",
+            "fault": "00",
+            "up": "153200",
+            "evt": "12",
+            "lease": "640",
+            "boot": "5EED0001",
+        },
+    )
+    start = time.perf_counter()
+    for _ in range(n):
+        wire = encode(frame)
+    enc = n / (time.perf_counter() - start)
+    stream = wire * n
+    start = time.perf_counter()
+    decoded = FrameDecoder().feed(stream)
+    dec = n / (time.perf_counter() - start)
+    assert len(decoded) == n
+    return enc, dec, len(wire)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pings", type=int, default=1000)
@@ -71,6 +104,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
+    enc, dec, size = codec_rate(20000)
+    print(f"Codec (pure Python, a {size}-byte STATUS reply):")
+    print(f"  encode {enc:,.0f} frames/s, decode {dec:,.0f} frames/s")
+    print()
     print(f"Round-trip time, PING, {args.pings} samples (ms)")
     print(f"{'port':<16}{'min':>8}{'median':>8}{'p95':>8}{'p99':>8}{'max':>8}")
     for kind, label in (("pty", "pty + pyserial"), ("memory", "hwsim:// URL")):

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hw_sim.link import ScriptStep
-from hw_sim.scene import Label, Scene, Splash
+from hw_sim.scene import Scene
+from hw_sim.scene.generate import random_scene
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 ACTIONS = ("open_lid", "close_lid", "remove_item", "place_item")
@@ -34,16 +35,13 @@ def available() -> list[str]:
 
 
 def scene_from_dict(d: dict[str, Any]) -> Scene:
-    labels = tuple(Label(**lab) for lab in d.get("labels", []))
-    splashes = tuple(Splash(**s) for s in d.get("splashes", []))
-    kwargs: dict[str, Any] = {
-        k: d[k]
-        for k in ("width", "height", "item_grey", "reference_patch", "noise_sigma", "truth")
-        if k in d
-    }
-    if "item_box" in d:
-        kwargs["item_box"] = tuple(d["item_box"])
-    return Scene(labels=labels, splashes=splashes, **kwargs)
+    """A Scene from its JSON form, or ``{"random_seed": N}`` for a generated item."""
+    if "random_seed" in d:
+        extra = set(d) - {"random_seed"}
+        if extra:
+            raise ScenarioError(f"a random item takes only random_seed, not {sorted(extra)}")
+        return random_scene(int(d["random_seed"]))
+    return Scene.from_json(d)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:

@@ -251,6 +251,9 @@ class LampController:
                 self._want_white = self._want_uv = 0
                 self._request("OFF", {})
                 self._raise_if_reset()
+                # confirm_lamps() covers the time since the last set_lamps only
+                self._interlock_tripped = False
+                self._lamps_cut = None
                 return time.monotonic()
             reply = self._request("LAMP", {"white": str(white), "uv": str(uv), "lease": str(lease)})
             self._raise_if_reset()
@@ -282,7 +285,7 @@ class LampController:
             return st
 
     def confirm_lamps(self) -> ControllerStatus:
-        """Check that the lamps are still as last set; call after each capture.
+        """Check that the lamps stayed as last set since ``set_lamps``; call after each capture.
 
         Raises InterlockOpen if the lid opened, LampFault if a lamp was cut or failed to light,
         ControllerReset if the controller rebooted.
@@ -341,6 +344,8 @@ class LampController:
                     self._handshake()
                 self._reset_seen = None
                 self._c.resets_absorbed += 1
+            self._interlock_tripped = False
+            self._lamps_cut = None
         try:
             yield self
         finally:

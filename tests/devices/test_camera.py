@@ -11,6 +11,7 @@ import pytest
 
 from hw_sim.runner import SimStation
 from station.devices.camera import FolderCamera, check_frame, open_camera
+from station.devices.errors import CameraDisconnected, CameraTimeout
 from station.devices.lamp import LampController
 from station.errors import CameraError, ConfigError
 from station.settings import DeviceSettings
@@ -127,3 +128,26 @@ def test_opencv_camera_over_a_video_file(tmp_path: Path, dev_settings: DeviceSet
                 cam.capture(0, 10, 1.0)
     finally:
         cam.close()
+
+
+@pytest.mark.parametrize(
+    "fault, error, word",
+    [
+        ("cam_timeout:at=1", CameraTimeout, "timed out"),
+        ("cam_disconnect:at=1", CameraDisconnected, "HTTP 503"),
+        ("cam_black:at=1", CameraError, "black"),
+    ],
+)
+def test_http_snapshot_camera_faults(
+    fault: str, error: type[Exception], word: str, dev_settings: DeviceSettings
+) -> None:
+    with SimStation("demo", [fault], http_camera=True) as sim:
+        cam = open_camera(sim.camera_source, dev_settings)
+        with pytest.raises(error, match=word):
+            cam.capture(time.monotonic(), 10, 1.0, timeout_s=0.3)
+
+
+def test_http_snapshot_camera_unreachable(dev_settings: DeviceSettings) -> None:
+    cam = open_camera("snapshot+http://127.0.0.1:9", dev_settings)
+    with pytest.raises(CameraDisconnected, match="unreachable"):
+        cam.capture(0, 10, 1.0, timeout_s=0.5)

@@ -302,3 +302,15 @@ def test_check_session_absorbs_a_reset_while_idle_but_not_during_the_check() -> 
         assert sim.world.drive("uv") == 0
         stats = ctl.link_stats()
         assert stats.controller_resets == 2
+
+
+def test_brief_silence_is_ridden_out_by_retries() -> None:
+    with (
+        SimStation("demo", ["silent:from=4,count=3"]) as sim,
+        LampController.connect(sim.serial_port, SETTINGS) as ctl,
+    ):
+        for _ in range(6):
+            ctl.ping()
+        stats = ctl.link_stats()
+        assert stats.timeouts >= 3 and stats.retries >= 3
+        assert sim.faults.fired["silent"] == 3

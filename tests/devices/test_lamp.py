@@ -135,3 +135,18 @@ def test_close_switches_lamps_off(sim: SimStation, dev_settings: DeviceSettings)
 
 def test_events_queue_is_a_queue(lamp: LampController) -> None:
     assert isinstance(lamp.events, queue.Queue)
+
+
+def test_confirm_covers_the_time_since_the_last_set_lamps(
+    lamp: LampController, sim: SimStation
+) -> None:
+    lamp.set_lamps(0, 100)
+    sim.world.open_lid()
+    assert wait_for(lambda: not lamp.lamps_on)
+    with pytest.raises(InterlockOpen):
+        lamp.confirm_lamps()
+    sim.world.close_lid()
+    lamp.set_lamps(0, 0)  # the next shot of a new check: the old trip is not its problem
+    assert lamp.confirm_lamps().lid_closed
+    lamp.set_lamps(0, 100)
+    assert lamp.confirm_lamps().lamps["uv"].level == 100

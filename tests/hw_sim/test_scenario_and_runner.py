@@ -6,6 +6,7 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hw_sim.clock import ManualClock
@@ -22,9 +23,13 @@ from station.settings import DeviceSettings
 
 
 def test_bundled_scenarios_load() -> None:
-    assert {"demo", "empty", "property_store"} <= set(available())
+    assert {"demo", "empty", "property_store", "random_items"} <= set(available())
     store = load_scenario("property_store")
     assert len(store.items) == 3 and store.items[0].labels[1].ink == "uv"
+    assert store.items[1].pen_marks[0].text == "12 AB1 2CD"
+    generated = load_scenario("random_items")
+    assert len(generated.items) == 5 and generated.items[0] != generated.items[1]
+    assert generated.items[0] == load_scenario("random_items").items[0]  # reproducible
     assert [s.action for s in store.script][:3] == ["open_lid", "place_item:1", "close_lid"]
 
 
@@ -41,6 +46,19 @@ def test_scenario_errors_name_the_problem(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"items": [{"labels": [{"txt": "x"}]}]}))
     with pytest.raises(ScenarioError, match="bad field"):
         load_scenario(bad)
+    bad.write_text(json.dumps({"items": [{"random_seed": 1, "labels": []}]}))
+    with pytest.raises(ScenarioError, match="only random_seed"):
+        load_scenario(bad)
+
+
+@pytest.mark.parametrize("name", ["demo", "property_store", "random_items"])
+def test_every_bundled_item_renders(name: str) -> None:
+    from hw_sim.scene import Lighting, build_layers, render
+
+    for item in load_scenario(name).items:
+        layers = build_layers(item)
+        image = render(layers, Lighting(white=0.8), 8.0, 1.0, np.random.default_rng(0))
+        assert image.shape == (item.height, item.width, 3) and image.std() > 5
 
 
 def test_script_steps_fire_at_host_frame_numbers() -> None:
