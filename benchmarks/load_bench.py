@@ -177,7 +177,7 @@ def main() -> None:
     )
     scans = len(rec.lat.get("POST scan (202)", []))
     print(
-        f"scans started {scans}, complete checks on record (<=500 listed) {listed}; "
+        f"scans started {scans}, complete checks on record (scans + manual) {listed}; "
         f"scan throughput {scans / wall:.2f}/s (one tray: scans queue)"
     )
     ok = pct(all_reads, 99) < 1.0 and errors == 0

@@ -150,3 +150,25 @@ def test_zip_of_photographs_is_read_and_matched(sqlite_station: Station) -> None
     assert [(h["label"], h["entry_identifier"]) for h in doc["hits_detail"]] == [
         ("laptop.png", "C02XK1ABJGH5")
     ]
+
+
+def test_declared_2gb_upload_is_refused_before_reading(sqlite_station: Station) -> None:
+    def body():  # type: ignore[no-untyped-def]
+        yield b"identifier\n"
+
+    r = sqlite_station.call(
+        "store",
+        "POST",
+        "/api/batches?filename=huge.csv",
+        content=body(),
+        headers={"Content-Length": str(2 * 1024**3)},
+    )
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
+
+
+def test_corrupt_xlsx_is_a_clear_error(sqlite_station: Station) -> None:
+    r = _upload(sqlite_station, "serials.xlsx", b"PK\x03\x04 this is not a workbook")
+    assert r.status_code == 422
+    assert "XLSX" in r.json()["detail"]
+    assert sqlite_station.call("store", "GET", "/api/batches").json() == []
