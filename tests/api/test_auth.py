@@ -113,3 +113,22 @@ def test_demo_users_only_seed_an_empty_table(sqlite_station: Station) -> None:
 def test_login_page_shows_demo_accounts_only_in_sim(sqlite_station: Station) -> None:
     page = sqlite_station.client.get("/login").text
     assert "demo-custody" not in page
+
+
+def test_suspended_user_loses_access_at_once(sqlite_station: Station) -> None:
+    st = sqlite_station
+    headers = st.headers("custody")
+    assert st.client.get("/api/me", headers=headers).status_code == 200
+    r = st.call("admin", "PATCH", "/api/users/custody-user", json={"active": False})
+    assert r.status_code == 200
+    assert st.client.get("/api/me", headers=headers).status_code == 401
+    assert st.state.users.authenticate("custody-user", "custody-password") is None
+    st.call("admin", "PATCH", "/api/users/custody-user", json={"active": True})
+    assert st.client.get("/api/me", headers=headers).status_code == 200
+    assert st.call("admin", "PATCH", "/api/users/ghost", json={"active": False}).status_code == 404
+    assert (
+        st.call(
+            "supervisor", "PATCH", "/api/users/custody-user", json={"active": False}
+        ).status_code
+        == 403
+    )
