@@ -153,3 +153,24 @@ def engineer_page(request: Request, state: State, who: Who) -> Response:
 @router.get("/dealer", response_class=HTMLResponse)
 def dealer_page(request: Request, who: Who) -> Response:
     return _page(request, who, P.DEALER_CHECK, "dealer.html")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    state: State,
+    who: Who,
+    action: str | None = None,
+    actor: str | None = None,
+) -> Response:
+    from station.api.audit_routes import list_audit
+    from station.records import audit
+
+    context: dict[str, Any] = {"action": action, "actor": actor}
+    if who is not None and P.AUDIT_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
+        with state.ctx.db.session() as s:
+            context["chain"] = audit.verify(s).as_dict()
+        context["entries"] = list_audit(
+            state, who, action=action or None, actor=actor or None, limit=200
+        )
+    return _page(request, who, P.AUDIT_READ, "audit.html", context)

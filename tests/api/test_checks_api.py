@@ -245,3 +245,13 @@ def test_checks_page_lists_and_filters(station: Station) -> None:
     matches = station.call("supervisor", "GET", "/checks?verdict=match").text
     assert hit["id"] in matches and miss["id"] not in matches
     assert station.call("dealer", "GET", "/checks").status_code == 403
+
+
+def test_audit_page_shows_chain_state_and_entries(station: Station) -> None:
+    doc = station.manual_check("custody", "ABC12345")
+    page = station.call("supervisor", "GET", "/audit?actor=custody-user").text
+    assert "chain intact" in page and doc["id"][:8] in page
+    with station.state.ctx.db.writer() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.id == 1).values(action="erasure"))
+    assert "chain BROKEN at entry 1" in station.call("supervisor", "GET", "/audit").text
+    assert station.call("custody", "GET", "/audit").status_code == 403
