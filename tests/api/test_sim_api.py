@@ -98,3 +98,17 @@ def test_station_status_and_health_on_the_simulator(sim_station: Station) -> Non
     with events as resp:
         first = next(resp.iter_lines())
     assert first == "event: status"
+
+
+def test_self_test_is_recorded_and_travels_with_later_checks(sim_station: Station) -> None:
+    st = sim_station
+    r = st.call("engineer", "POST", "/api/doctor")
+    assert r.status_code == 200, r.text
+    report = r.json()
+    names = {p["name"] for p in report["parts"]}
+    assert {"link", "interlock", "watchdog"} <= names
+    health = st.call("engineer", "GET", "/api/health").json()
+    assert health["last_self_test"]["status"] == ("passed" if report["passed"] else "failed")
+    doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
+    assert doc["conditions"]["last_self_test"]["id"] == health["last_self_test"]["id"]
+    assert st.call("custody", "POST", "/api/doctor").status_code == 403
