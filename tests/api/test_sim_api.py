@@ -112,3 +112,15 @@ def test_self_test_is_recorded_and_travels_with_later_checks(sim_station: Statio
     doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
     assert doc["conditions"]["last_self_test"]["id"] == health["last_self_test"]["id"]
     assert st.call("custody", "POST", "/api/doctor").status_code == 403
+
+
+def test_a_changed_image_file_in_the_store_shows_in_the_bundle(sim_station: Station) -> None:
+    st = sim_station
+    doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
+    white = next(i for i in doc["images"] if i["role"] == "white")
+    path = st.state.ctx.images.path_for(white["sha256"])
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    r = st.call("supervisor", "GET", f"/api/checks/{doc['id']}/evidence?recipient=CPS")
+    report = verify_bundle(r.content)
+    assert not report.ok
+    assert any(f"white-{white['sha256']}" in p and "hash" in p for p in report.problems)
