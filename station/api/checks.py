@@ -205,6 +205,39 @@ def get_check(
         with state.ctx.db.writer() as s:
             audit.append(s, who.username, "consultation", "check", check_id)
     doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
+    return describe_entries(state, doc)
+
+
+def describe_entries(state: State, doc: dict[str, Any]) -> dict[str, Any]:
+    """Add what the register says about each candidate's item (category, make, force) so the
+    officer can compare it with the item in hand. No owner data: that lives elsewhere."""
+    ids = {c["entry_id"] for m in doc.get("matches", []) for c in m.get("candidates", [])}
+    if not ids:
+        return doc
+    with state.ctx.db.session() as s:
+        rows = s.execute(
+            select(
+                RegisterEntry.id,
+                RegisterEntry.category,
+                RegisterEntry.brand,
+                RegisterEntry.model,
+                RegisterEntry.force,
+                RegisterEntry.reported_on,
+            ).where(RegisterEntry.id.in_(ids))
+        ).all()
+    entries = {
+        r[0]: {
+            "category": r[1],
+            "brand": r[2],
+            "model": r[3],
+            "force": r[4],
+            "reported_on": r[5].isoformat() if r[5] else None,
+        }
+        for r in rows
+    }
+    for m in doc.get("matches", []):
+        for c in m.get("candidates", []):
+            c["entry"] = entries.get(c["entry_id"])
     return doc
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from station.api.checks import describe_entries
 from station.api.deps import State, optional_principal
 from station.api.templating import templates
 from station.auth.roles import GRANTS, HOME, Permission
@@ -60,6 +61,8 @@ def desk(request: Request, state: State, who: Who) -> Response:
                 .limit(1)
             ).scalar()
         doc = state.service().get(last, audit_read=False) if last else None
+        if doc is not None:
+            doc = describe_entries(state, doc)
     return _page(
         request,
         who,
@@ -100,7 +103,7 @@ def checks_page(
 def check_page(check_id: str, request: Request, state: State, who: Who) -> Response:
     doc = None
     if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
-        doc = state.service().get(check_id, actor=who.username)
+        doc = describe_entries(state, state.service().get(check_id, actor=who.username))
         doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
     return _page(request, who, P.CHECK_READ, "check.html", {"check": doc})
 

@@ -39,6 +39,16 @@ def test_manual_check_records_officer_purpose_and_matches(station: Station) -> N
     assert all(i["source"] == "manual" for i in doc["identifiers"])
     hit = next(m for m in doc["matches"] if m["verdict"] == "match")
     assert hit["candidates"][0]["crime_ref"] == "NN/004211/26"
+    # reading the record adds what the register says about the item, for comparison by eye
+    read = station.call("custody", "GET", f"/api/checks/{doc['id']}").json()
+    entry = next(m for m in read["matches"] if m["verdict"] == "match")["candidates"][0]["entry"]
+    assert entry == {
+        "category": "laptop",
+        "brand": "Acme",
+        "model": "Book Pro 14",
+        "force": "Northamptonshire",
+        "reported_on": "2026-09-14",
+    }
     again = station.manual_check("store", "C02XK1ABJGH5")
     assert [e["check_id"] for e in again["earlier_checks"]] == [doc["id"]]
 
