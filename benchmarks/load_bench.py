@@ -95,9 +95,14 @@ def desk_client(base: str, rec: Recorder, stop: float, n: int) -> None:
                 time.sleep(0.2)
                 continue
             href = r.json()["href"]
+            t_scan = time.perf_counter()
             while time.monotonic() < stop + 30:
                 doc = rec.timed("GET check (poll)", c, "GET", href)
-                if doc is None or doc.status_code != 200 or doc.json()["state"] != "started":
+                if doc is None or doc.status_code != 200:
+                    break
+                if doc.json()["state"] != "started":
+                    with rec.lock:
+                        rec.lat["scan to result (e2e)"].append(time.perf_counter() - t_scan)
                     break
                 rec.timed("GET station status", c, "GET", "/api/station/status")
                 time.sleep(0.25)
@@ -163,7 +168,7 @@ def main() -> None:
     all_reads: list[float] = []
     for kind in sorted(rec.lat):
         v = rec.lat[kind]
-        if kind.startswith("GET"):
+        if kind.startswith("GET") and "e2e" not in kind:
             all_reads.extend(v)
         print(
             f"{kind:<22}{len(v):>7}{pct(v, 50) * 1000:>9.1f}{pct(v, 95) * 1000:>9.1f}"
