@@ -141,15 +141,25 @@ def test_zip_of_photographs_is_read_and_matched(sqlite_station: Station) -> None
     r = _upload(
         sqlite_station,
         "photos.zip",
-        _zip({"shelf/laptop.png": labelled.tobytes(), "shelf/box.png": blank.tobytes()}),
+        _zip(
+            {
+                "shelf/laptop.png": labelled.tobytes(),
+                "shelf/box.png": blank.tobytes(),
+                "shelf/broken.png": b"\x89PNG\r\n\x1a\n but the rest is missing",
+            }
+        ),
     )
     assert r.status_code == 202, r.text
     doc = _finish(sqlite_station, r.json()["id"])
     assert doc["state"] == "complete", doc
-    assert (doc["kind"], doc["total"], doc["hits"]) == ("captures", 2, 1)
+    assert (doc["kind"], doc["total"], doc["hits"]) == ("captures", 3, 1)
     assert [(h["label"], h["entry_identifier"]) for h in doc["hits_detail"]] == [
         ("laptop.png", "C02XK1ABJGH5")
     ]
+    # the broken photograph is reported, not silently passed as "no match"
+    assert [u["label"] for u in doc["unreadable"]] == ["broken.png"]
+    report = sqlite_station.call("store", "GET", f"/api/batches/{doc['id']}/report.html").text
+    assert "1 item(s) could not be checked" in report and "broken.png" in report
 
 
 def test_declared_2gb_upload_is_refused_before_reading(sqlite_station: Station) -> None:
