@@ -45,25 +45,31 @@ class CaptureSequence:
     def _shot(self, white: int, uv: int, exposure_ms: float) -> Frame:
         self.lamp.set_lamps(white=white, uv=uv)
         after = time.monotonic() + self.settings.lamp_settle_ms / 1000.0
-        return self.camera.capture(after=after, exposure_ms=exposure_ms, gain=self.settings.gain)
+        frame = self.camera.capture(after=after, exposure_ms=exposure_ms, gain=self.settings.gain)
+        # A lid opened or a lamp cut during the exposure makes the frame worthless (a dark UV
+        # frame would read as "no marking"): the controller tells us, and the check aborts.
+        self.lamp.confirm_lamps()
+        return frame
 
     def run(self, on_frame: FrameSink | None = None) -> CapturedFrames:
         """Capture dark, white, UV; ``on_frame(role, frame)`` sees each as it arrives, so
         storing can overlap the wait for the next one."""
         s = self.settings
-        status = self.lamp.status()
-        if not status.lid_closed:
-            raise InterlockOpen("the lid is open: close the lid to start the UV check")
         sink = on_frame or (lambda _role, _frame: None)
-        try:
-            dark = self._shot(0, 0, s.exposure_uv_ms)
-            sink("dark", dark)
-            white = self._shot(s.white_level, 0, s.exposure_white_ms)
-            sink("white", white)
-            uv = self._shot(0, s.uv_level, s.exposure_uv_ms)
-            sink("uv", uv)
-        finally:
-            self.lamp.all_off()
+        # A reset while idle is absorbed here; one during the session raises ControllerReset
+        # and the check is aborted, never resumed.
+        with self.lamp.check_session():
+            if not self.lamp.status().lid_closed:
+                raise InterlockOpen("the lid is open: close the lid to start the UV check")
+            try:
+                dark = self._shot(0, 0, s.exposure_uv_ms)
+                sink("dark", dark)
+                white = self._shot(s.white_level, 0, s.exposure_white_ms)
+                sink("white", white)
+                uv = self._shot(0, s.uv_level, s.exposure_uv_ms)
+                sink("uv", uv)
+            finally:
+                self.lamp.all_off()
         conditions = {
             "white_level": s.white_level,
             "uv_level": s.uv_level,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -67,7 +69,15 @@ class StationContext:
     def matcher(self) -> RegisterMatcher:
         from station.registry import RegisterMatcher
 
-        return RegisterMatcher(self.db, self.settings.matcher)
+        return RegisterMatcher(self.db, self.settings.matcher, self.index_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the register index persists; one per database, so two never mix."""
+        if self.settings.matcher.index_dir:
+            return Path(self.settings.matcher.index_dir)
+        tag = hashlib.sha256(self.db.url.encode()).hexdigest()[:12]
+        return self.settings.data_dir / "index" / tag
 
     def check_service(self) -> CheckService:
         from station.checks import CheckService, Scanner

@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from station.db.engine import Database
 from station.db.models import Owner, RegisterEntry, RegisterImport
 from station.domain import MatchResult
+from station.errors import StationError
 from station.matcher.index import RegisterIndex
-from station.matcher.records import RegisterRecord
+from station.matcher.pgsource import RegisterColumns, build_from_db, sync_from_db
 from station.records import audit
 from station.register.importer import OwnerRow, ParsedRegister, RegisterRow, parse_register_file
 from station.settings import MatcherSettings
 
+log = logging.getLogger(__name__)
+COLUMNS = RegisterColumns(table="register_entries", version="version")
 DEMO_REGISTER = Path(__file__).with_name("data") / "demo_register.csv"
 DEMO_OWNERS = Path(__file__).with_name("data") / "demo_owners.csv"
 ENTRY_COLUMNS = (
@@ -35,24 +39,16 @@ ENTRY_COLUMNS = (
 _CHUNK = 5000
 
 
-def _record(e: Any) -> RegisterRecord:
-    return RegisterRecord(
-        entry_id=e.id,
-        identifier=e.identifier,
-        kind=e.kind,
-        status=e.status,
-        crime_ref=e.crime_ref,
-        source=e.source,
-        range_end=e.range_end,
-    )
-
-
 class RegisterMatcher:
     """Look-ups against the registers; thread-safe, catching up with imports as they land."""
 
-    def __init__(self, db: Database, settings: MatcherSettings) -> None:
+    def __init__(
+        self, db: Database, settings: MatcherSettings, index_dir: Path | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
+        #: where the memory-mappable index is kept between runs (None: never saved)
+        self.index_dir = index_dir
         self._index: RegisterIndex | None = None
         self._lock = threading.Lock()
 
@@ -70,32 +66,49 @@ class RegisterMatcher:
         return self.index().version
 
     def index(self) -> RegisterIndex:
+        """The index, loaded from disk or built once, then caught up with the database."""
         with self._lock:
-            with self.db.session() as s:
-                current = self.db_version(s)
+            with self.db.engine.connect() as conn:
+                current = self.db_version_conn(conn)
+                dirty = False
                 if self._index is None:
-                    rows = s.execute(
-                        select(RegisterEntry)
-                        .where(RegisterEntry.withdrawn.is_(False))
-                        .execution_options(yield_per=_CHUNK)
-                    ).scalars()
-                    index = RegisterIndex.build((_record(e) for e in rows), self.settings)
-                    index.apply_delta(version=current)
-                    self._index = index
-                elif self._index.version < current:
-                    changed = (
-                        s.execute(
-                            select(RegisterEntry).where(RegisterEntry.version > self._index.version)
-                        )
-                        .scalars()
-                        .all()
-                    )
-                    self._index.apply_delta(
-                        added=[_record(e) for e in changed if not e.withdrawn],
-                        withdrawn=[e.id for e in changed if e.withdrawn],
-                        version=current,
-                    )
-            return self._index
+                    self._index, dirty = self._load_or_build(conn, current)
+                if self._index.version < current:
+                    sync_from_db(self._index, conn, COLUMNS)
+                    if self._index.version < current:  # an import that changed no rows
+                        self._index.apply_delta(version=current)
+                    dirty = True
+            index = self._index
+            if index.needs_compaction:
+                index.compact()
+                dirty = True
+            if dirty:
+                self._persist(index)
+            return index
+
+    def db_version_conn(self, conn: Connection) -> int:
+        query = select(func.coalesce(func.max(RegisterImport.id), 0))
+        return int(conn.execute(query).scalar_one())
+
+    def _load_or_build(self, conn: Connection, current: int) -> tuple[RegisterIndex, bool]:
+        if self.index_dir is not None and self.index_dir.is_dir():
+            try:
+                index = RegisterIndex.load(self.index_dir, self.settings)
+                if index.version <= current:
+                    return index, False
+                log.warning("index at %s is newer than the database; rebuilding", self.index_dir)
+            except StationError as exc:
+                log.warning("index at %s cannot be used (%s); rebuilding", self.index_dir, exc)
+        return build_from_db(conn, COLUMNS, self.settings), True
+
+    def _persist(self, index: RegisterIndex) -> None:
+        if self.index_dir is None:
+            return
+        try:
+            self.index_dir.parent.mkdir(parents=True, exist_ok=True)
+            index.save(self.index_dir)
+        except OSError as exc:  # a read-only or full disk costs a rebuild at next start, no more
+            log.warning("could not save the register index to %s: %s", self.index_dir, exc)
 
     def lookup(self, value: str, kind: str | None = None) -> MatchResult:
         return self.index().lookup(value, _kind_hint(kind))

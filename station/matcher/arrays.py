@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from station.errors import InputError, StationError
 from station.matcher import kernels
 from station.matcher.scoring import EntryView
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _FIELDS = (
     "value",
     "voff",
@@ -39,6 +40,10 @@ _FIELDS = (
     "id_sorted",
     "id_slot",
 )
+#: numba's parallel thread pool is one per process and must not be entered from two Python
+#: threads at once (it hangs or aborts), so bulk searches take turns; single look-ups do not
+#: use the pool and run concurrently
+_PARALLEL_POOL = threading.Lock()
 FOLD = kernels.fold_table()
 CODES = kernels.key_codes()
 PACK = kernels.pack_codes()
@@ -261,20 +266,21 @@ class ArrayIndex:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised :meth:`fuzzy` on all cores: (slots[nq, cap], dists[nq, cap], counts)."""
         a = self.arrays
-        return kernels.fuzzy_many(  # type: ignore[no-any-return]
-            qbuf,
-            qoff,
-            a["value"],
-            a["voff"],
-            FOLD,
-            PACK,
-            a["seg_dir"],
-            a["seg_post"],
-            self.bits,
-            dead,
-            self.max_edits,
-            cap,
-        )
+        with _PARALLEL_POOL:
+            return kernels.fuzzy_many(  # type: ignore[no-any-return]
+                qbuf,
+                qoff,
+                a["value"],
+                a["voff"],
+                FOLD,
+                PACK,
+                a["seg_dir"],
+                a["seg_post"],
+                self.bits,
+                dead,
+                self.max_edits,
+                cap,
+            )
 
     def partial(self, query: bytes, dead: np.ndarray, cap: int) -> list[tuple[int, str]]:
         """(slot, "prefix"|"suffix") of entries a truncated label could be."""

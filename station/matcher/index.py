@@ -109,11 +109,13 @@ class RegisterIndex:
         sources: list[str | None] = []
         ranges: list[Prepared] = []
         for record in records:
-            item = prepare(record)
-            if item.span is not None:
-                ranges.append(item)
+            if record.range_end:
+                ranges.append(prepare(record))
                 continue
-            values.append(item.value)
+            value = normal_value(record.kind, record.identifier)
+            if not value:
+                raise InputError(f"register entry {record.entry_id} has an empty identifier")
+            values.append(value)
             ids.append(record.entry_id)
             kinds.append(record.kind)
             statuses.append(record.status)

@@ -23,13 +23,23 @@ _S31 = np.uint64(31)
 _S8 = np.uint64(8)
 _S32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
-_HIGH32 = np.uint64(0xFFFFFFFF00000000)
+_S48 = np.uint64(48)
+_LOW16 = np.uint64(0xFFFF)
+_FP16 = np.uint64(0xFFFF000000000000)
 _SIX = np.uint64(63)
 _SLOW = np.uint64(1 << 63)
 #: identifiers up to this length are verified from the posting (6 bits a character)
 PACKED_CHARS = 20
 #: characters per prefix/suffix sort key: 37**12 < 2**63
 KEY_CHARS = 12
+
+
+def signature_bits() -> np.ndarray:
+    """6-bit code -> its class bit: one class per digit, six shared by the letters."""
+    bits = np.zeros(64, dtype=np.uint64)
+    for code in range(1, 37):
+        bits[code] = 1 << (code - 1 if code <= 10 else 10 + code % 6)
+    return bits
 
 
 def fold_table() -> np.ndarray:
@@ -77,6 +87,26 @@ def _seg_hash(buf, start, length, fold, total_len, seg):  # type: ignore[no-unty
     return h ^ (h >> _S31)
 
 
+_SIG_BITS = signature_bits()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _signature(buf, start, length, pack):  # type: ignore[no-untyped-def]
+    """16-bit set of the character classes an identifier contains."""
+    sig = np.uint64(0)
+    for j in range(start, start + length):
+        sig |= _SIG_BITS[pack[buf[j]]]
+    return sig
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _over(x, k):  # type: ignore[no-untyped-def]
+    """True when more than k bits of x are set."""
+    for _ in range(k):
+        x &= x - np.uint64(1)
+    return x != 0
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _pack(buf, start, length, pack):  # type: ignore[no-untyped-def]
     """First 20 canonical characters as 6-bit codes in two words; bit 63 of w1 = slow path."""
@@ -102,7 +132,7 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
 
     A posting is three words: the entry's packed canonical identifier (so candidates are
     verified from the posting itself, without a random read of the entry) and
-    fingerprint << 32 | slot.
+    16-bit fingerprint << 48 | 16-bit character-class signature << 32 | slot.
     """
     n = voff.size - 1
     nb = 1 << bits
@@ -133,6 +163,7 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
         if total < parts:
             continue
         w0, w1 = _pack(value, voff[s], total, pack)
+        sig = _signature(value, voff[s], total, pack) << _S32
         base, extra = total // parts, total % parts
         pos = voff[s]
         for i in range(parts):
@@ -142,7 +173,7 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
             at = fill[b]
             post[at, 0] = w0
             post[at, 1] = w1
-            post[at, 2] = ((h & _LOW32) << _S32) | np.uint64(s)
+            post[at, 2] = ((h & _LOW16) << _S48) | sig | np.uint64(s)
             fill[b] = at + 1
             pos += seg_len
     return counts.astype(np.uint32), post
@@ -306,16 +337,21 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
         b = np.int64(probe_h[p] >> shift)
         probe_lo[p] = dirs[b]
         probe_hi[p] = dirs[b + 1]
+    sig_q = _signature(q, q0, n, pack)
     count = 0
     for p in range(probes):
-        fp = (probe_h[p] & _LOW32) << _S32
+        fp = (probe_h[p] & _LOW16) << _S48
         total = probe_len[p]
         k = probe_k[p]
         seg_lo = probe_seg[p] // 1024
         seg_hi = seg_lo + probe_seg[p] % 1024
         for e in range(probe_lo[p], probe_hi[p]):
             tag = post[e, 2]
-            if tag & _HIGH32 != fp:
+            if tag & _FP16 != fp:
+                continue
+            # a character class on one side only costs an edit each: a cheap lower bound
+            sig_e = (tag >> _S32) & _LOW16
+            if _over(sig_e & ~sig_q, k) or _over(sig_q & ~sig_e, k):
                 continue
             w1 = post[e, 1]
             if q_slow or w1 & _SLOW:

@@ -50,7 +50,9 @@ def canonical(value: str) -> str:
 
 def normal_value(kind: str, value: str) -> str:
     """Kind rules on top of :func:`compact`: IMEISV -> IMEI, GTIN leading zeros dropped."""
-    flat = compact(value)
+    # stored register identifiers are already compact: skip the regex for them (index builds)
+    plain = value.isalnum() and value.isascii() and (value.isupper() or value.isdigit())
+    flat = value if plain else compact(value)
     if kind == "imei":
         return imei_from(flat) or flat
     if kind == "barcode" and flat.isdigit():
@@ -104,11 +106,6 @@ def allowed_edits(length: int, max_edits: int) -> int:
     if length < 8:
         return min(1, max_edits)
     return max_edits
-
-
-def is_confusion(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` are distinct characters readers mistake for each other."""
-    return a != b and canonical(a) == canonical(b)
 
 
 @dataclass(frozen=True, slots=True)

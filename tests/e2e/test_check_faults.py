@@ -8,7 +8,7 @@ from sqlalchemy import select
 from station.checks import CheckRequest
 from station.context import StationContext, hardware
 from station.db.models import Check, CheckImage
-from station.errors import DeviceError, InterlockOpen
+from station.errors import ControllerReset, DeviceError, InterlockOpen
 from station.records import audit
 from station.settings import StationSettings
 
@@ -93,3 +93,24 @@ def test_interrupted_check_is_marked_incomplete_on_restart(
         ctx.close()
     check = _state(sqlite_settings, check_id)
     assert check.state == "incomplete" and "interrupted" in (check.error or "")
+
+
+def test_lid_opened_during_uv_aborts_instead_of_reading_a_dark_frame(
+    sqlite_settings: StationSettings,
+) -> None:
+    sqlite_settings.sim_faults = ["lid_during_uv:frames=1"]
+    check_id, error, roles, lamps = _run(sqlite_settings)
+    assert isinstance(error, InterlockOpen)
+    assert "uv" not in roles  # the spoiled UV frame is not kept as if it were evidence
+    assert all(level == 0 for level in lamps.values()), lamps
+    check = _state(sqlite_settings, check_id)
+    assert check.state == "incomplete" and "lid" in (check.error or "")
+
+
+def test_controller_reset_mid_check_aborts_it(sqlite_settings: StationSettings) -> None:
+    sqlite_settings.sim_faults = ["reset:at=5"]  # a few frames into the capture session
+    check_id, error, _roles, lamps = _run(sqlite_settings)
+    assert isinstance(error, ControllerReset)
+    assert all(level == 0 for level in lamps.values()), lamps
+    check = _state(sqlite_settings, check_id)
+    assert check.state == "incomplete" and "reset" in (check.error or "")

@@ -335,3 +335,25 @@ def test_long_and_symbol_identifiers_take_the_exact_slow_path() -> None:
             if not any("truncated" in e for e in c.edits)
         }
         assert got == expected, query
+
+
+def test_bulk_searches_from_several_threads_take_turns_safely() -> None:
+    """The compiled bulk search shares one thread pool per process; callers must not collide."""
+    index = RegisterIndex.build(
+        [RegisterRecord(i, f"AB{i:08d}", "serial", "stolen") for i in range(3000)]
+    )
+    queries = [f"AB{i:08d}" for i in range(0, 3000, 3)]
+    counts: list[int] = []
+
+    def run() -> None:
+        for _ in range(3):
+            counts.append(int(index.search_many(queries).entry_id.size))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert len(counts) == 9
+    assert len(set(counts)) == 1 and counts[0] >= len(queries)
