@@ -418,5 +418,12 @@ def db_upgrade(db: DbOpt = None, config: ConfigOpt = None) -> None:
     print(f"database at revision {_run(go)}")
 
 
+# service-side tools (users, evidence bundles) live in their own module
+from station.cli_service import evidence_app, user_app  # noqa: E402
+
+app.add_typer(user_app, name="user")
+app.add_typer(evidence_app, name="evidence")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
