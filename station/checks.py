@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from station.db.engine import Database
 from station.db.models import Check, CheckIdentifier, CheckImage, CheckMatch
 from station.domain import Identifier, MatchResult, ReadResult
-from station.errors import NotFound, StationError
+from station.errors import IdentifierRejected, NotFound, StationError
 from station.identifiers import classify
 from station.records import audit
 from station.records.images import ImageStore, StoredImage
@@ -295,8 +295,12 @@ class CheckService:
     def manual(self, request: CheckRequest) -> dict[str, Any]:
         """Match typed identifiers and record them as a check (source ``manual``)."""
         idents = []
-        for raw in request.identifiers:
-            c = classify(raw)
+        for pos, raw in enumerate(request.identifiers, start=1):
+            try:
+                c = classify(raw)
+            except IdentifierRejected as exc:  # nothing recorded: say which one and why
+                where = f"identifier {pos} ({raw[:40]!r})" if len(request.identifiers) > 1 else ""
+                raise IdentifierRejected(f"{where + ': ' if where else ''}{exc}") from exc
             idents.append(
                 Identifier(
                     kind=c.kind,
