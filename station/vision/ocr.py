@@ -141,6 +141,15 @@ def crops_from_glow(glow: GlowSource, boxes: Sequence[BBox]) -> list[TextCrop]:
     return out
 
 
+def _stretch(crop: np.ndarray) -> np.ndarray:
+    """Paper to white, ink to black: a grey label on the white montage otherwise reads as
+    one dark block to Tesseract's global threshold."""
+    lo, hi = np.percentile(crop, (2.0, 98.0))
+    if hi - lo < 8:
+        return crop
+    return cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+
+
 def _montage(crops: Sequence[TextCrop]) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Stack crops, each scaled to one text height, with white gaps; (top, bottom) rows."""
     rows: list[np.ndarray] = []
@@ -151,7 +160,9 @@ def _montage(crops: Sequence[TextCrop]) -> tuple[np.ndarray, list[tuple[int, int
         lines_in_crop = max(1, round(ch / 45))
         s = c.scale * 30.0 * lines_in_crop / max(1, ch)
         img = cv2.resize(
-            c.image, (max(1, int(cw * s)), max(1, int(ch * s))), interpolation=cv2.INTER_CUBIC
+            _stretch(c.image),
+            (max(1, int(cw * s)), max(1, int(ch * s))),
+            interpolation=cv2.INTER_CUBIC,
         )
         rows.append(img)
         spans.append((y, y + img.shape[0]))
@@ -187,6 +198,10 @@ def _tesseract_tsv(image: np.ndarray) -> list[dict[str, str]]:
         "1",
         "-c",
         "tessedit_do_invert=0",
+        "-c",
+        "load_system_dawg=0",  # serials are not words: no dictionary pull towards words
+        "-c",
+        "load_freq_dawg=0",
         "tsv",
     ]
     try:
