@@ -239,6 +239,8 @@ class BatchService:
             read = read_files([path], uv=None, dark=None, settings=self.settings.vision)[0]
         except InputError as exc:
             return [], {"error": str(exc)}
+        except Exception as exc:  # one unreadable photograph must not stop the other 500
+            return [], {"error": f"could not read {path.name}: {type(exc).__name__}: {exc}"}
         seen: set[str] = set()
         results = []
         for ident in read.identifiers:
@@ -297,6 +299,18 @@ class BatchService:
                             }
                         )
         return out
+
+    def unreadable(self, batch_id: str) -> list[dict[str, Any]]:
+        """Items that could not be checked (an unreadable photograph), with the reason."""
+        with self.db.session() as s:
+            items = s.execute(
+                select(BatchItem).where(BatchItem.batch_id == batch_id).order_by(BatchItem.seq)
+            ).scalars()
+            return [
+                {"line": it.line, "label": it.label, "error": it.result["error"]}
+                for it in items
+                if it.result.get("error")
+            ]
 
     def report_csv(self, batch_id: str) -> str:
         rows = self.hits(batch_id)

@@ -14,7 +14,11 @@ def render_report_html(service: BatchService, batch_id: str) -> str:
     from station.api.templating import templates
 
     template = templates.env.get_template("batch_report.html")
-    return template.render(batch=service.get(batch_id), hits=service.hits(batch_id))
+    return template.render(
+        batch=service.get(batch_id),
+        hits=service.hits(batch_id),
+        unreadable=service.unreadable(batch_id),
+    )
 
 
 def run_batch(
@@ -52,4 +56,5 @@ def run_batch(
         csv_out.write_text(service.report_csv(batch_id), encoding="utf-8")
     summary = service.get(batch_id)
     summary["hits_detail"] = service.hits(batch_id)
+    summary["unreadable"] = service.unreadable(batch_id)
     return summary

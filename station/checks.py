@@ -98,6 +98,11 @@ class CheckService:
         self.self_test = self_test or (lambda: {})
         self._tray = threading.Lock()
 
+    @property
+    def tray(self) -> threading.Lock:
+        """Held while the tray is in use: scans take it, and so does the self-test."""
+        return self._tray
+
     # -- lifecycle of one record -------------------------------------------------------------
 
     def start(self, request: CheckRequest, mode: str = "scan") -> str:

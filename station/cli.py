@@ -398,6 +398,41 @@ def audit_verify(json_out: JsonOpt = False, db: DbOpt = None, config: ConfigOpt 
         raise typer.Exit(5)
 
 
+@eval_app.command("vision")
+def eval_vision(
+    photos: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="photo suites: a folder with one <symbology>-<n> subfolder per set, each "
+            "image beside its expected text (N.txt), e.g. ../shared/testdata/barcodes"
+        ),
+    ] = None,
+    scenes: Annotated[int, typer.Option(help="generated scenes to score (0 = none)")] = 0,
+    seed: Annotated[int, typer.Option(help="first scene seed")] = 1000,
+) -> None:
+    """Precision/recall of the vision pipeline: real photographs (this pipeline, zbar alone and
+    zxing-cpp alone, side by side) and generated scenes with ground truth."""
+
+    def go() -> None:
+        from station.errors import InputError
+        from station.vision.photo_eval import format_table, score
+        from station.vision.scene_eval import evaluate_scenes, format_report
+
+        if not photos and scenes <= 0:
+            raise InputError("give a folder of photographs and/or --scenes N")
+        for folder in photos or []:
+            if not folder.is_dir():
+                raise InputError(f"{folder} is not a folder of photographs")
+            table, unreadable = score(folder)
+            print(format_table(table, f"real photographs in {folder}"))
+            for problem in unreadable:
+                print(f"  unreadable: {problem}")
+        if scenes > 0:
+            print(format_report(evaluate_scenes(scenes, seed=seed)))
+
+    _run(go)
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None, config: ConfigOpt = None) -> None:
     """Apply database migrations up to the newest schema."""
@@ -416,6 +451,13 @@ def db_upgrade(db: DbOpt = None, config: ConfigOpt = None) -> None:
             database.dispose()
 
     print(f"database at revision {_run(go)}")
+
+
+# service-side tools (users, evidence bundles) live in their own module
+from station.cli_service import evidence_app, user_app  # noqa: E402
+
+app.add_typer(user_app, name="user")
+app.add_typer(evidence_app, name="evidence")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

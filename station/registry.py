@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from station.db.engine import Database
@@ -37,6 +37,7 @@ ENTRY_COLUMNS = (
     "owner_applied_number", "range_end", "owner_ref", "kit_type",
 )  # fmt: skip
 _CHUNK = 5000
+_FULL_SCAN_ROWS = 20_000
 
 
 class RegisterMatcher:
@@ -232,22 +233,7 @@ def _apply_rows(
 ) -> dict[str, int]:
     """Add, update or withdraw in bulk; re-applying the same file changes nothing."""
     rows = list(rows)
-    existing: dict[tuple[str, str], Any] = {}
-    keys = [(r.kind, r.identifier) for r in rows]
-    idents = sorted({k[1] for k in keys})
-    for i in range(0, len(idents), _CHUNK):
-        chunk = idents[i : i + _CHUNK]
-        for e in s.execute(
-            select(
-                RegisterEntry.id,
-                RegisterEntry.kind,
-                RegisterEntry.identifier,
-                RegisterEntry.status,
-                RegisterEntry.withdrawn,
-                *[getattr(RegisterEntry, c) for c in ENTRY_COLUMNS],
-            ).where(RegisterEntry.source == source, RegisterEntry.identifier.in_(chunk))
-        ):
-            existing[(e.kind, e.identifier)] = e
+    existing = _existing_entries(s, rows, source)
     now = dt.datetime.now(dt.UTC)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -285,11 +271,72 @@ def _apply_rows(
             updates.append(
                 {"id": old.id, "withdrawn": False, "version": version, "updated_at": now, **changed}
             )
-    for i in range(0, len(inserts), _CHUNK):
-        s.execute(insert(RegisterEntry), inserts[i : i + _CHUNK])
+    _bulk_insert(s, inserts)
     for i in range(0, len(updates), _CHUNK):  # ORM bulk UPDATE by primary key
         s.execute(update(RegisterEntry), updates[i : i + _CHUNK])
     return {"added": len(inserts), "updated": len(updates) - withdrawn, "withdrawn": withdrawn}
+
+
+def _existing_entries(
+    s: Session, rows: list[RegisterRow], source: str
+) -> dict[tuple[str, str], Any]:
+    """The stored entries a file's rows refer to, keyed by (kind, identifier)."""
+    columns = (
+        RegisterEntry.id,
+        RegisterEntry.kind,
+        RegisterEntry.identifier,
+        RegisterEntry.status,
+        RegisterEntry.withdrawn,
+        *[getattr(RegisterEntry, c) for c in ENTRY_COLUMNS],
+    )
+    wanted = {(r.kind, r.identifier) for r in rows}
+    existing: dict[tuple[str, str], Any] = {}
+    if len(wanted) > _FULL_SCAN_ROWS:
+        # a big file: one streamed pass over the source beats thousands of IN (...) probes
+        result = s.execute(
+            select(*columns)
+            .where(RegisterEntry.source == source)
+            .execution_options(yield_per=50_000)
+        )
+        for e in result:
+            key = (e.kind, e.identifier)
+            if key in wanted:
+                existing[key] = e
+        return existing
+    idents = sorted({k[1] for k in wanted})
+    for i in range(0, len(idents), _CHUNK):
+        query = select(*columns).where(
+            RegisterEntry.source == source, RegisterEntry.identifier.in_(idents[i : i + _CHUNK])
+        )
+        for e in s.execute(query):
+            existing[(e.kind, e.identifier)] = e
+    return existing
+
+
+def _bulk_insert(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert through the driver's executemany: the ORM's per-row work would dominate a
+    million-row import. Values go through each column's own bind processing."""
+    if not rows:
+        return
+    conn = s.connection()
+    dialect = conn.dialect
+    table = RegisterEntry.__table__
+    # key order turns random b-tree inserts into appends on the identifier indexes
+    rows = sorted(rows, key=lambda r: (r["source"], r["kind"], r["identifier"]))
+    names = list(rows[0])
+    processors = [table.c[n].type.bind_processor(dialect) for n in names]
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {RegisterEntry.__tablename__} ({', '.join(names)}) VALUES ({', '.join(marker for _ in names)})"
+    convert = [(k, p) for k, p in enumerate(processors) if p is not None]
+    for i in range(0, len(rows), _CHUNK):
+        params = []
+        for r in rows[i : i + _CHUNK]:
+            values = [r[n] for n in names]
+            for k, p in convert:
+                if values[k] is not None:
+                    values[k] = p(values[k])
+            params.append(tuple(values))
+        conn.exec_driver_sql(sql, params)
 
 
 def _apply_owners(s: Session, owners: Iterable[OwnerRow]) -> None:

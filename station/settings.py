@@ -97,9 +97,6 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: int = 200
-    #: when true, requests without a token act as the demo officer (only with --sim)
-    demo_auth: bool = False
-    session_secret: str = ""
 
 
 class StationSettings(BaseSettings):

@@ -20,6 +20,7 @@ from station.api import (
     checks,
     pages,
     register,
+    resumable,
     station_routes,
 )
 from station.api.deps import AppState, current_principal
@@ -61,6 +62,11 @@ def create_app(settings: StationSettings) -> FastAPI:
                         password,
                         token,
                     )
+            elif state.users.count() == 0:
+                log.warning(
+                    "no users yet: create an admin with "
+                    "`station user add NAME --role admin`, then `station user token NAME`"
+                )
             for batch_id in state.batches.resume_unfinished():
                 log.warning("resuming interrupted batch %s", batch_id)
                 state.submit_batch(batch_id)
@@ -121,7 +127,7 @@ def create_app(settings: StationSettings) -> FastAPI:
         declared = request.headers.get("content-length", "")
         limit = (
             settings.api.max_upload_mb * 1024 * 1024
-            if request.url.path in UPLOAD_PATHS
+            if request.url.path in UPLOAD_PATHS or request.url.path.startswith("/api/uploads/")
             else JSON_BODY_LIMIT
         )
         if declared.isdigit() and int(declared) > limit:
@@ -142,6 +148,15 @@ def create_app(settings: StationSettings) -> FastAPI:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    for module in (checks, batches, register, audit_routes, station_routes, auth_routes, pages):
+    for module in (
+        checks,
+        batches,
+        resumable,
+        register,
+        audit_routes,
+        station_routes,
+        auth_routes,
+        pages,
+    ):
         app.include_router(module.router)
     return app

@@ -137,3 +137,19 @@ def create_token(
     """A new API token; shown once in this response and stored only as a hash."""
     token = state.users.issue_token(username, name=body.name, actor=who.username)
     return {"username": username, "token": token}
+
+
+class UserPatch(BaseModel):
+    active: bool
+
+
+@router.patch("/api/users/{username}", tags=["users"])
+def update_user(
+    username: str,
+    body: UserPatch,
+    state: State,
+    who: Annotated[Principal, Depends(require(Permission.USER_ADMIN))],
+) -> dict[str, Any]:
+    """Suspend or restore an account (a leaver's tokens stop working at once)."""
+    state.users.set_active(username, body.active, actor=who.username)
+    return {"username": username, "active": body.active}

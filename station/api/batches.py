@@ -65,7 +65,9 @@ def get_batch(
     batch_id: str, state: State, who: Annotated[Principal, Depends(require(P.BATCH_READ))]
 ) -> dict[str, Any]:
     doc = state.batches.get(batch_id)
-    doc["hits_detail"] = state.batches.hits(batch_id) if doc["state"] == "complete" else []
+    finished = doc["state"] == "complete"
+    doc["hits_detail"] = state.batches.hits(batch_id) if finished else []
+    doc["unreadable"] = state.batches.unreadable(batch_id) if finished else []
     return doc
 
 
@@ -127,6 +129,9 @@ def batch_report_html(
     batch = state.batches.get(batch_id)
     hits = state.batches.hits(batch_id)
     _audit_report(state, who, batch_id, "html")
+    unreadable = state.batches.unreadable(batch_id)
     return templates.TemplateResponse(
-        request, "batch_report.html", {"batch": batch, "hits": hits, "user": who}
+        request,
+        "batch_report.html",
+        {"batch": batch, "hits": hits, "unreadable": unreadable, "user": who},
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -60,9 +61,12 @@ class CheckList(BaseModel):
 def _run_scan(state: State, check_id: str, actor: str) -> None:
     service = state.service()
     state.metrics.running.inc()
+    t0 = time.perf_counter()
     try:
         service.run_scan(check_id, actor)
-        state.metrics.checks.labels("complete", "-").inc()
+        doc = service.get(check_id, audit_read=False)
+        state.metrics.checks.labels("complete", doc["verdict"] or "no_match").inc()
+        state.metrics.scan_seconds.observe(time.perf_counter() - t0)
     except Exception:
         state.metrics.checks.labels("incomplete", "-").inc()
         raise
@@ -191,9 +195,49 @@ def list_checks(
 def get_check(
     check_id: str, state: State, who: Annotated[Principal, Depends(require(P.CHECK_READ))]
 ) -> dict[str, Any]:
-    """One check record: identifiers, marks, matches, images, conditions, earlier checks."""
-    doc = state.service().get(check_id, actor=who.username)
+    """One check record: identifiers, marks, matches, images, conditions, earlier checks.
+
+    Reading a finished record is a consultation and is audited; polling a check that is
+    still running is not (there is nothing recorded yet to consult).
+    """
+    doc = state.service().get(check_id, audit_read=False)
+    if doc["state"] != "started":
+        with state.ctx.db.writer() as s:
+            audit.append(s, who.username, "consultation", "check", check_id)
     doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
+    return describe_entries(state, doc)
+
+
+def describe_entries(state: State, doc: dict[str, Any]) -> dict[str, Any]:
+    """Add what the register says about each candidate's item (category, make, force) so the
+    officer can compare it with the item in hand. No owner data: that lives elsewhere."""
+    ids = {c["entry_id"] for m in doc.get("matches", []) for c in m.get("candidates", [])}
+    if not ids:
+        return doc
+    with state.ctx.db.session() as s:
+        rows = s.execute(
+            select(
+                RegisterEntry.id,
+                RegisterEntry.category,
+                RegisterEntry.brand,
+                RegisterEntry.model,
+                RegisterEntry.force,
+                RegisterEntry.reported_on,
+            ).where(RegisterEntry.id.in_(ids))
+        ).all()
+    entries = {
+        r[0]: {
+            "category": r[1],
+            "brand": r[2],
+            "model": r[3],
+            "force": r[4],
+            "reported_on": r[5].isoformat() if r[5] else None,
+        }
+        for r in rows
+    }
+    for m in doc.get("matches", []):
+        for c in m.get("candidates", []):
+            c["entry"] = entries.get(c["entry_id"])
     return doc
 
 

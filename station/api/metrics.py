@@ -30,6 +30,12 @@ class Metrics:
         self.logins = Counter(
             "station_logins", "Login attempts by result", ["result"], registry=self.registry
         )
+        self.scan_seconds = Histogram(
+            "station_scan_seconds",
+            "Time from start to recorded result of a tray scan",
+            buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+            registry=self.registry,
+        )
         self.running = Gauge("station_checks_running", "Checks running now", registry=self.registry)
 
     def render(self) -> bytes:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from station.api.checks import describe_entries
 from station.api.deps import State, optional_principal
 from station.api.templating import templates
 from station.auth.roles import GRANTS, HOME, Permission
@@ -60,6 +61,8 @@ def desk(request: Request, state: State, who: Who) -> Response:
                 .limit(1)
             ).scalar()
         doc = state.service().get(last, audit_read=False) if last else None
+        if doc is not None:
+            doc = describe_entries(state, doc)
     return _page(
         request,
         who,
@@ -69,11 +72,38 @@ def desk(request: Request, state: State, who: Who) -> Response:
     )
 
 
+@router.get("/checks", response_class=HTMLResponse)
+def checks_page(
+    request: Request,
+    state: State,
+    who: Who,
+    verdict: str | None = None,
+    marked: bool | None = None,
+    check_state: Annotated[str | None, Query(alias="state")] = None,
+) -> Response:
+    from station.api.checks import list_checks
+
+    rows: list[Any] = []
+    if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
+        listed = list_checks(
+            state,
+            who,
+            check_state=check_state
+            if check_state in ("started", "complete", "incomplete")
+            else None,  # type: ignore[arg-type]
+            verdict=verdict if verdict in ("match", "possible_match", "no_match") else None,  # type: ignore[arg-type]
+            marked=marked,
+            limit=100,
+        )
+        rows = [c.model_dump() for c in listed.checks]
+    return _page(request, who, P.CHECK_READ, "checks.html", {"checks": rows})
+
+
 @router.get("/checks/{check_id}", response_class=HTMLResponse)
 def check_page(check_id: str, request: Request, state: State, who: Who) -> Response:
     doc = None
     if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
-        doc = state.service().get(check_id, actor=who.username)
+        doc = describe_entries(state, state.service().get(check_id, actor=who.username))
         doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
     return _page(request, who, P.CHECK_READ, "check.html", {"check": doc})
 
@@ -109,12 +139,13 @@ def outcomes_page(
 
 @router.get("/engineer", response_class=HTMLResponse)
 def engineer_page(request: Request, state: State, who: Who) -> Response:
-    from station.api.station_routes import device_health
+    from station.api.station_routes import device_health, lamp_usage
 
     context: dict[str, Any] = {}
     if who is not None:
         context = {
             "devices": device_health(state),
+            "usage": lamp_usage(state),
             "self_test": state.ctx.last_self_test,
             "settings": state.ctx.settings.devices.model_dump(),
             "station_id": state.ctx.settings.station_id,
@@ -125,3 +156,24 @@ def engineer_page(request: Request, state: State, who: Who) -> Response:
 @router.get("/dealer", response_class=HTMLResponse)
 def dealer_page(request: Request, who: Who) -> Response:
     return _page(request, who, P.DEALER_CHECK, "dealer.html")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    state: State,
+    who: Who,
+    action: str | None = None,
+    actor: str | None = None,
+) -> Response:
+    from station.api.audit_routes import list_audit
+    from station.records import audit
+
+    context: dict[str, Any] = {"action": action, "actor": actor}
+    if who is not None and P.AUDIT_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
+        with state.ctx.db.session() as s:
+            context["chain"] = audit.verify(s).as_dict()
+        context["entries"] = list_audit(
+            state, who, action=action or None, actor=actor or None, limit=200
+        )
+    return _page(request, who, P.AUDIT_READ, "audit.html", context)

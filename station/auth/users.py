@@ -171,6 +171,15 @@ class UserStore:
                     return None
             return Principal(user.id, user.username, user.role, user.display_name, tok.kind)
 
+    def set_active(self, username: str, active: bool, actor: str = "system") -> None:
+        """Suspend (or restore) an account: its tokens and sessions stop working at once."""
+        with self.db.writer() as s:
+            user = s.execute(select(User).where(User.username == username)).scalar()
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            user.active = active
+            audit.append(s, actor, "alteration", "user", username, {"active": active})
+
     def revoke(self, token: str) -> None:
         with self.db.writer() as s:
             tok = s.execute(

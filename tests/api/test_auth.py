@@ -10,8 +10,8 @@ from station.auth.users import DEMO_USERS, UserStore
 from tests.api.conftest import Station
 
 
-def test_login_sets_session_and_logout_revokes_it(sqlite_station: Station) -> None:
-    st = sqlite_station
+def test_login_sets_session_and_logout_revokes_it(station: Station) -> None:
+    st = station
     st.state.users.create_user("pc-smith", "custody", "correct horse")
     r = st.client.post(
         "/login", data={"username": "pc-smith", "password": "correct horse"}, follow_redirects=False
@@ -74,8 +74,8 @@ def test_passwords_and_tokens_are_stored_hashed(sqlite_station: Station) -> None
     assert st.state.users.authenticate("nobody", "s3cret-pass") is None
 
 
-def test_admin_creates_users_and_tokens(sqlite_station: Station) -> None:
-    st = sqlite_station
+def test_admin_creates_users_and_tokens(station: Station) -> None:
+    st = station
     r = st.call(
         "admin",
         "POST",
@@ -113,3 +113,22 @@ def test_demo_users_only_seed_an_empty_table(sqlite_station: Station) -> None:
 def test_login_page_shows_demo_accounts_only_in_sim(sqlite_station: Station) -> None:
     page = sqlite_station.client.get("/login").text
     assert "demo-custody" not in page
+
+
+def test_suspended_user_loses_access_at_once(station: Station) -> None:
+    st = station
+    headers = st.headers("custody")
+    assert st.client.get("/api/me", headers=headers).status_code == 200
+    r = st.call("admin", "PATCH", "/api/users/custody-user", json={"active": False})
+    assert r.status_code == 200
+    assert st.client.get("/api/me", headers=headers).status_code == 401
+    assert st.state.users.authenticate("custody-user", "custody-password") is None
+    st.call("admin", "PATCH", "/api/users/custody-user", json={"active": True})
+    assert st.client.get("/api/me", headers=headers).status_code == 200
+    assert st.call("admin", "PATCH", "/api/users/ghost", json={"active": False}).status_code == 404
+    assert (
+        st.call(
+            "supervisor", "PATCH", "/api/users/custody-user", json={"active": False}
+        ).status_code
+        == 403
+    )

@@ -141,12 +141,44 @@ def test_zip_of_photographs_is_read_and_matched(sqlite_station: Station) -> None
     r = _upload(
         sqlite_station,
         "photos.zip",
-        _zip({"shelf/laptop.png": labelled.tobytes(), "shelf/box.png": blank.tobytes()}),
+        _zip(
+            {
+                "shelf/laptop.png": labelled.tobytes(),
+                "shelf/box.png": blank.tobytes(),
+                "shelf/broken.png": b"\x89PNG\r\n\x1a\n but the rest is missing",
+            }
+        ),
     )
     assert r.status_code == 202, r.text
     doc = _finish(sqlite_station, r.json()["id"])
     assert doc["state"] == "complete", doc
-    assert (doc["kind"], doc["total"], doc["hits"]) == ("captures", 2, 1)
+    assert (doc["kind"], doc["total"], doc["hits"]) == ("captures", 3, 1)
     assert [(h["label"], h["entry_identifier"]) for h in doc["hits_detail"]] == [
         ("laptop.png", "C02XK1ABJGH5")
     ]
+    # the broken photograph is reported, not silently passed as "no match"
+    assert [u["label"] for u in doc["unreadable"]] == ["broken.png"]
+    report = sqlite_station.call("store", "GET", f"/api/batches/{doc['id']}/report.html").text
+    assert "1 item(s) could not be checked" in report and "broken.png" in report
+
+
+def test_declared_2gb_upload_is_refused_before_reading(sqlite_station: Station) -> None:
+    def body():  # type: ignore[no-untyped-def]
+        yield b"identifier\n"
+
+    r = sqlite_station.call(
+        "store",
+        "POST",
+        "/api/batches?filename=huge.csv",
+        content=body(),
+        headers={"Content-Length": str(2 * 1024**3)},
+    )
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
+
+
+def test_corrupt_xlsx_is_a_clear_error(sqlite_station: Station) -> None:
+    r = _upload(sqlite_station, "serials.xlsx", b"PK\x03\x04 this is not a workbook")
+    assert r.status_code == 422
+    assert "XLSX" in r.json()["detail"]
+    assert sqlite_station.call("store", "GET", "/api/batches").json() == []

@@ -7,10 +7,12 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 from sqlalchemy import select, update
 
 from station.db.models import AuditEntry
+from station.evidence import main as evidence_main
 from station.evidence import verify_bundle
 from tests.api.conftest import Station
 
@@ -37,6 +39,16 @@ def test_manual_check_records_officer_purpose_and_matches(station: Station) -> N
     assert all(i["source"] == "manual" for i in doc["identifiers"])
     hit = next(m for m in doc["matches"] if m["verdict"] == "match")
     assert hit["candidates"][0]["crime_ref"] == "NN/004211/26"
+    # reading the record adds what the register says about the item, for comparison by eye
+    read = station.call("custody", "GET", f"/api/checks/{doc['id']}").json()
+    entry = next(m for m in read["matches"] if m["verdict"] == "match")["candidates"][0]["entry"]
+    assert entry == {
+        "category": "laptop",
+        "brand": "Acme",
+        "model": "Book Pro 14",
+        "force": "Northamptonshire",
+        "reported_on": "2026-09-14",
+    }
     again = station.manual_check("store", "C02XK1ABJGH5")
     assert [e["check_id"] for e in again["earlier_checks"]] == [doc["id"]]
 
@@ -127,7 +139,9 @@ def test_every_read_of_a_check_is_audited(station: Station) -> None:
     assert ("supervisor-user", "consultation") in actions
 
 
-def test_evidence_bundle_verifies_offline_and_tampering_is_found(station: Station) -> None:
+def test_evidence_bundle_verifies_offline_and_tampering_is_found(
+    station: Station, tmp_path: Path
+) -> None:
     station.load_register()
     doc = station.manual_check("custody", "C02XK1ABJGH5")
     r = station.call("supervisor", "GET", f"/api/checks/{doc['id']}/evidence?recipient=CPS")
@@ -154,6 +168,13 @@ def test_evidence_bundle_verifies_offline_and_tampering_is_found(station: Statio
     bad = verify_bundle(out.getvalue())
     assert not bad.ok
     assert any("check.json" in p for p in bad.problems)
+    # the offline command line: exit 0 for the real bundle, 1 for the altered one
+    good_zip, bad_zip = tmp_path / "good.zip", tmp_path / "bad.zip"
+    good_zip.write_bytes(r.content)
+    bad_zip.write_bytes(out.getvalue())
+    assert evidence_main([str(good_zip)]) == 0
+    assert evidence_main([str(bad_zip)]) == 1
+    assert evidence_main([str(tmp_path / "missing.zip")]) == 1
 
 
 def test_audit_tamper_detection_names_the_entry(station: Station) -> None:
@@ -223,3 +244,24 @@ def test_json_body_limit(station: Station) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 413
+
+
+def test_checks_page_lists_and_filters(station: Station) -> None:
+    station.load_register()
+    hit = station.manual_check("custody", "C02XK1ABJGH5")
+    miss = station.manual_check("custody", "NOTHING12345")
+    everything = station.call("supervisor", "GET", "/checks").text
+    assert hit["id"] in everything and miss["id"] in everything
+    matches = station.call("supervisor", "GET", "/checks?verdict=match").text
+    assert hit["id"] in matches and miss["id"] not in matches
+    assert station.call("dealer", "GET", "/checks").status_code == 403
+
+
+def test_audit_page_shows_chain_state_and_entries(station: Station) -> None:
+    doc = station.manual_check("custody", "ABC12345")
+    page = station.call("supervisor", "GET", "/audit?actor=custody-user").text
+    assert "chain intact" in page and doc["id"][:8] in page
+    with station.state.ctx.db.writer() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.id == 1).values(action="erasure"))
+    assert "chain BROKEN at entry 1" in station.call("supervisor", "GET", "/audit").text
+    assert station.call("custody", "GET", "/audit").status_code == 403

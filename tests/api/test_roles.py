@@ -44,6 +44,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], set[str]]] = [
         {"content": b"identifier\nABC12345\n"},
         {"store", "admin"},
     ),
+    ("POST", "/api/uploads?filename=a.csv&size=20", {}, {"store", "admin"}),
     ("GET", "/api/register/stats", {}, {"custody", "store", "engineer", "supervisor", "admin"}),
     ("GET", "/api/register/lookup?q=ABC12345", {}, {"custody", "store", "admin"}),
     (

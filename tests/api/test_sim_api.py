@@ -85,7 +85,42 @@ def test_station_status_and_health_on_the_simulator(sim_station: Station) -> Non
     health = st.call("engineer", "GET", "/api/health").json()
     assert health["devices"]["connected"] is True
     assert health["devices"]["lamp_link_stats"]["crc_errors"] == 0
+    usage = health["lamp_usage"]
+    assert usage["scans"] == 0
+    st.call("custody", "POST", "/api/checks?wait=true", json={})
+    again = st.call("engineer", "GET", "/api/health").json()
+    assert again["lamp_usage"]["scans"] == 1 and again["lamp_usage"]["uv_on_s_estimate"] > 0
+    assert again["devices"]["lamps"]["uv"]["fault"] is None
+    metrics = st.call("engineer", "GET", "/metrics").text
+    assert 'station_checks_total{state="complete",verdict="match"} 1.0' in metrics
+    assert "station_scan_seconds_count 1.0" in metrics
     events = st.client.stream("GET", "/api/station/events", headers=st.headers("custody"))
     with events as resp:
         first = next(resp.iter_lines())
     assert first == "event: status"
+
+
+def test_self_test_is_recorded_and_travels_with_later_checks(sim_station: Station) -> None:
+    st = sim_station
+    r = st.call("engineer", "POST", "/api/doctor")
+    assert r.status_code == 200, r.text
+    report = r.json()
+    names = {p["name"] for p in report["parts"]}
+    assert {"link", "interlock", "watchdog"} <= names
+    health = st.call("engineer", "GET", "/api/health").json()
+    assert health["last_self_test"]["status"] == ("passed" if report["passed"] else "failed")
+    doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
+    assert doc["conditions"]["last_self_test"]["id"] == health["last_self_test"]["id"]
+    assert st.call("custody", "POST", "/api/doctor").status_code == 403
+
+
+def test_a_changed_image_file_in_the_store_shows_in_the_bundle(sim_station: Station) -> None:
+    st = sim_station
+    doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
+    white = next(i for i in doc["images"] if i["role"] == "white")
+    path = st.state.ctx.images.path_for(white["sha256"])
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    r = st.call("supervisor", "GET", f"/api/checks/{doc['id']}/evidence?recipient=CPS")
+    report = verify_bundle(r.content)
+    assert not report.ok
+    assert any(f"white-{white['sha256']}" in p and "hash" in p for p in report.problems)

@@ -14,6 +14,9 @@ import pytest
 
 from tests.ui.conftest import free_port, start_server, stop_server
 
+#: each test starts and kills real server processes
+pytestmark = pytest.mark.slow
+
 TOKEN = "demo-admin-token"
 
 
@@ -35,14 +38,23 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server_db(request: pytest.FixtureRequest) -> str:
+    """The server's database: its SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 def test_power_cut_mid_check_leaves_an_incomplete_record(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, server_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # slow controller replies keep the check on the tray long enough to cut the power
     monkeypatch.setenv("STATION_SIM_FAULTS", json.dumps(["latency:ms=300"]))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim")
+    proc = start_server(data_dir, port, "--sim", db_url=server_db)
     try:
         started = call(base, "POST", "/api/checks", json.dumps({"purpose": "forensic"}).encode())
         assert started["state"] == "started"
@@ -56,7 +68,7 @@ def test_power_cut_mid_check_leaves_an_incomplete_record(
     monkeypatch.delenv("STATION_SIM_FAULTS")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim")
+    proc = start_server(data_dir, port, "--sim", db_url=server_db)
     try:
         doc = call(base, "GET", started["href"])
         assert doc["state"] == "incomplete"
@@ -73,10 +85,10 @@ def test_power_cut_mid_check_leaves_an_incomplete_record(
 
 
 def test_power_cut_mid_batch_resumes_without_losing_or_repeating_rows(data_dir: Path) -> None:
-    rows = [f"NOTONFILE{i:06d}" for i in range(30_000)]
+    rows = [f"NOTONFILE{i:06d}" for i in range(12_000)]
     rows[100] = "C02XK1ABJGH5"
-    rows[15_000] = "WX7Q2284115"
-    rows[29_999] = "356938035643809"
+    rows[6_000] = "WX7Q2284115"
+    rows[11_999] = "356938035643809"
     body = ("identifier\n" + "\n".join(rows) + "\n").encode()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -103,8 +115,8 @@ def test_power_cut_mid_batch_resumes_without_losing_or_repeating_rows(data_dir: 
                 break
             time.sleep(0.1)
         assert doc["state"] == "complete", doc
-        assert (doc["done"], doc["total"], doc["hits"]) == (30_000, 30_000, 3)
-        assert sorted(h["line"] for h in doc["hits_detail"]) == [102, 15_002, 30_001]
+        assert (doc["done"], doc["total"], doc["hits"]) == (12_000, 12_000, 3)
+        assert sorted(h["line"] for h in doc["hits_detail"]) == [102, 6_002, 12_001]
     finally:
         stop_server(proc)
     # the raw upload was only a temporary file; the validated rows live in the database

@@ -43,8 +43,12 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
     raise RuntimeError(f"station serve did not listen on {port} within {timeout} s")
 
 
-def start_server(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STATION_DATA_DIR": str(data_dir), "STATION_DB_URL": ""}
+def start_server(
+    data_dir: Path, port: int, *extra: str, db_url: str = ""
+) -> subprocess.Popen[bytes]:
+    """`station serve` on ``port`` (SQLite in ``data_dir`` unless ``db_url`` is given)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "STATION_DATA_DIR": str(data_dir), "STATION_DB_URL": db_url}
     log = open(data_dir.parent / f"serve-{port}.log", "ab")  # noqa: SIM115 - lives with proc
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "serve", "--port", str(port), *extra],

@@ -51,6 +51,7 @@ def test_custody_scans_the_item_on_the_tray(browser: Any, sim_server: str) -> No
     idents = page.locator("#identifiers tr.identifier").all_inner_texts()
     assert any("C02XK1ABJGH5" in r and "match" in r for r in idents)
     assert "NN/004211/26" in page.inner_text(".candidate")
+    assert "laptop Acme Book Pro 14" in page.inner_text(".candidate")
     assert "prisoner property" in page.inner_text("#result")
     assert "officer demo-custody" in page.inner_text("#result")
     # both frames arrive and decode, with overlays

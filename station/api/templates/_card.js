@@ -39,8 +39,12 @@ function renderCheck(box, doc) {
   for (const m of doc.matches || []) {
     for (const c of m.candidates || []) {
       const edits = (c.edits || []).length ? ' — assuming ' + c.edits.join(', ') : '';
+      const e = c.entry || {};
+      const item = [e.category, e.brand, e.model].filter(Boolean).join(' ');
       box.append(el('p', {class: 'candidate'}, el('b', {}, c.status.toUpperCase()), ' ', el('code', {}, c.identifier),
-        c.crime_ref ? ' — crime ref ' + c.crime_ref : '', c.source ? ' (' + c.source + ')' : '', edits));
+        item ? ' — ' + item : '', c.crime_ref ? ' — crime ref ' + c.crime_ref : '',
+        e.force ? ' — ' + e.force : '', e.reported_on ? ' (reported ' + e.reported_on + ')' : '',
+        c.source ? ' [' + c.source + ']' : '', edits));
     }
   }
   box.append(el('p', {class: 'muted'}, 'Check ', el('a', {href: '/checks/' + doc.id, id: 'check-id'}, doc.id),
