@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -27,8 +28,8 @@ from station.vision.marks import GlowSource
 
 _LINE_HEIGHT = 56
 _GAP = 24
-#: Tesseract page segmentation: 4 = one column of lines of varying size (the montage)
-_PSM = "4"
+#: Tesseract page segmentation: 6 = one uniform block of text (each crop is its own page)
+_PSM = "6"
 _MAX_LINES = 6
 #: mean word confidence (0..1) below which a reading is dropped
 MIN_CONFIDENCE = 0.6
@@ -141,60 +142,71 @@ def crops_from_glow(glow: GlowSource, boxes: Sequence[BBox]) -> list[TextCrop]:
     return out
 
 
-def _montage(crops: Sequence[TextCrop]) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Stack crops, each scaled to one text height, with white gaps; (top, bottom) rows."""
-    rows: list[np.ndarray] = []
-    spans: list[tuple[int, int]] = []
-    y = _GAP
-    for c in crops:
-        ch, cw = c.image.shape[:2]
-        lines_in_crop = max(1, round(ch / 45))
-        s = c.scale * 30.0 * lines_in_crop / max(1, ch)
-        img = cv2.resize(
-            c.image, (max(1, int(cw * s)), max(1, int(ch * s))), interpolation=cv2.INTER_CUBIC
-        )
-        rows.append(img)
-        spans.append((y, y + img.shape[0]))
-        y += img.shape[0] + _GAP
-    width = max(r.shape[1] for r in rows) + 2 * _GAP
-    canvas = np.full((y, width), 255, np.uint8)
-    for r, (top, bottom) in zip(rows, spans, strict=True):
-        canvas[top:bottom, _GAP : _GAP + r.shape[1]] = r
-    return canvas, spans
+def _stretch(crop: np.ndarray) -> np.ndarray:
+    """Paper to white, ink to black: a grey label on the white montage otherwise reads as
+    one dark block to Tesseract's global threshold."""
+    lo, hi = np.percentile(crop, (2.0, 98.0))
+    if hi - lo < 8:
+        return crop
+    return cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+
+
+def _prepared(crop: TextCrop) -> np.ndarray:
+    """The crop as Tesseract should see it: stretched, scaled to its line height, framed."""
+    ch, cw = crop.image.shape[:2]
+    lines_in_crop = max(1, round(ch / 45))
+    s = crop.scale * 30.0 * lines_in_crop / max(1, ch)
+    img = cv2.resize(
+        _stretch(crop.image),
+        (max(1, int(cw * s)), max(1, int(ch * s))),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    return cv2.copyMakeBorder(img, _GAP, _GAP, _GAP, _GAP, cv2.BORDER_CONSTANT, value=255)
 
 
 class OcrUnavailable(RuntimeError):
     """Tesseract is not installed or failed to run."""
 
 
-def _tesseract_tsv(image: np.ndarray) -> list[dict[str, str]]:
-    """Run Tesseract once on a grey image; its TSV word table.
+def _tesseract_pages(images: Sequence[np.ndarray]) -> list[dict[str, str]]:
+    """Run Tesseract once over several images (one page each); its TSV word table.
 
-    Run as a subprocess (pytesseract only names the binary) to pass ``OMP_THREAD_LIMIT=1``
-    to this process alone: Tesseract's own threads halve its speed on a busy two-core box.
+    One process for all pages pays Tesseract's start-up (~80 ms) once per check, while each
+    crop stays its own page so one line can never swallow or hide another. Run as a
+    subprocess (pytesseract only names the binary) to give ``OMP_THREAD_LIMIT=1`` to this
+    process alone: Tesseract's own threads halve its speed on a busy two-core box.
     """
-    ok, png = cv2.imencode(".png", image)
-    if not ok:
-        raise OcrUnavailable("could not encode the text montage")
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    cmd = [
-        pytesseract.pytesseract.tesseract_cmd,
-        "stdin",
-        "stdout",
-        "--psm",
-        _PSM,
-        "--oem",
-        "1",
-        "-c",
-        "tessedit_do_invert=0",
-        "tsv",
-    ]
-    try:
-        proc = subprocess.run(
-            cmd, input=png.tobytes(), capture_output=True, env=env, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise OcrUnavailable(f"tesseract could not run: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="station-ocr-") as tmp:
+        names = []
+        for i, img in enumerate(images):
+            name = os.path.join(tmp, f"{i:03d}.png")
+            if not cv2.imwrite(name, img):
+                raise OcrUnavailable("could not write a text crop for Tesseract")
+            names.append(name)
+        listing = os.path.join(tmp, "pages.txt")
+        with open(listing, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(names) + "\n")
+        cmd = [
+            pytesseract.pytesseract.tesseract_cmd,
+            listing,
+            "stdout",
+            "--psm",
+            _PSM,
+            "--oem",
+            "1",
+            "-c",
+            "tessedit_do_invert=0",
+            "-c",
+            "load_system_dawg=0",  # serials are not words: no dictionary pull towards words
+            "-c",
+            "load_freq_dawg=0",
+            "tsv",
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, env=env, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise OcrUnavailable(f"tesseract could not run: {exc}") from exc
     if proc.returncode != 0:
         raise OcrUnavailable(f"tesseract failed: {proc.stderr.decode(errors='replace')[:200]}")
     rows = proc.stdout.decode("utf-8", errors="replace").splitlines()
@@ -208,29 +220,26 @@ def read_lines(crops: Sequence[TextCrop]) -> list[OcrLine]:
     """One Tesseract run over all crops; the words of each crop, with their confidences."""
     if not crops:
         return []
-    canvas, spans = _montage(crops)
-    words: list[list[tuple[int, str, float]]] = [[] for _ in crops]
-    for row in _tesseract_tsv(canvas):
+    words: list[list[tuple[int, int, str, float]]] = [[] for _ in crops]
+    for row in _tesseract_pages([_prepared(c) for c in crops]):
         t = row.get("text", "").strip()
         try:
             c = float(row.get("conf", "-1"))
-            top, height, left = int(row["top"]), int(row["height"]), int(row["left"])
+            page = int(row["page_num"]) - 1
+            line, left = int(row["line_num"]), int(row["left"])
         except (KeyError, ValueError):
             continue
-        if not t or c < 0:
+        if not t or c < 0 or not 0 <= page < len(crops):
             continue
-        mid = top + height / 2
-        for i, (a, b) in enumerate(spans):
-            if a - _GAP / 2 <= mid <= b + _GAP / 2:
-                words[i].append((left, t, c / 100.0))
-                break
+        words[page].append((line, left, t, c / 100.0))
     out: list[OcrLine] = []
     for crop, ws in zip(crops, words, strict=True):
-        ws.sort()
         if not ws:
             continue
-        confs = tuple(c for _, _, c in ws)
-        out.append(OcrLine(crop, " ".join(t for _, t, _ in ws), float(np.mean(confs)), confs))
+        ws.sort()
+        confs = tuple(c for _, _, _, c in ws)
+        text = " ".join(t for _, _, t, _ in ws)
+        out.append(OcrLine(crop, text, float(np.mean(confs)), confs))
     return out
 
 
