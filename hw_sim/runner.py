@@ -78,6 +78,12 @@ class SimStation:
             self.world.set_health(
                 f.param("lamp", "uv"), output_factor=float(f.param("factor", "0.4"))
             )
+        for f in self.faults.of("aged"):
+            self.world.set_health(
+                f.param("lamp", "uv"),
+                output_factor=float(f.param("factor", "0.4")),
+                current_factor=1.0,
+            )
         for f in self.faults.of("stuck"):
             sensor = f.param("sensor", "item")
             value = f.param("value", "1").lower() in ("1", "true", "closed", "present")

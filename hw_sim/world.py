@@ -30,6 +30,9 @@ class LampHealth:
 
     strikes: bool = True
     output_factor: float = 1.0
+    #: an aged LED draws its full current but gives less light: only the reference patch
+    #: shows it (None: the current follows the light, as for a failing driver)
+    current_factor: float | None = None
 
 
 class World:
@@ -162,7 +165,8 @@ class World:
         h = self.health[lamp]
         if not level or not h.strikes:
             return 0
-        return round(NOMINAL_MA[lamp] * level / 100.0 * h.output_factor)
+        factor = h.output_factor if h.current_factor is None else h.current_factor
+        return round(NOMINAL_MA[lamp] * level / 100.0 * factor)
 
     def lighting_at(self, t: float) -> Lighting:
         """Light at time ``t``, ramping linearly over LAMP_RISE_S after each change."""
@@ -179,7 +183,13 @@ class World:
         u = prev[1] + (cur[1] - prev[1]) * frac
         return Lighting(white=w, uv=u)
 
-    def set_health(self, lamp: str, strikes: bool = True, output_factor: float = 1.0) -> None:
+    def set_health(
+        self,
+        lamp: str,
+        strikes: bool = True,
+        output_factor: float = 1.0,
+        current_factor: float | None = None,
+    ) -> None:
         with self._lock:
-            self.health[lamp] = LampHealth(strikes, output_factor)
+            self.health[lamp] = LampHealth(strikes, output_factor, current_factor)
             self.drive_lamps(self._drive["white"], self._drive["uv"])

@@ -11,6 +11,7 @@ from station.domain import ReadResult
 from station.settings import StationSettings
 from station.vision.frames import CaptureFrames
 from station.vision.pipeline import read_item
+from station.vision.reference import measure_reference_patch
 
 
 class DeviceScanner:
@@ -32,4 +33,14 @@ class DeviceScanner:
         )
         read = read_item(frames, self.settings.vision)
         read.timings_ms["capture_ms"] = round((t1 - t0) * 1000, 1)
-        return read, captured.arrays(), captured.conditions
+        # the UV lamp's strength on the tray's reference patch, with the result: a court may
+        # ask whether a "no marking" came from a weak lamp
+        vision = self.settings.vision
+        level = measure_reference_patch(captured.uv.image, frames.dark, vision.reference_patch)
+        conditions = {
+            **captured.conditions,
+            "uv_reference_level": round(level, 4),
+            "uv_reference_nominal": vision.reference_nominal,
+            "uv_lamp_weak": level < vision.reference_nominal * vision.reference_weak_fraction,
+        }
+        return read, captured.arrays(), conditions

@@ -48,6 +48,8 @@ def test_full_check_through_the_simulator(settings: StationSettings) -> None:
     assert any(m["class"] == "forensic_liquid" for m in doc["marks"])
     assert doc["purpose"] == "prisoner_property" and doc["officer"] == "PC 101"
     assert doc["conditions"]["controller"]  # who lit the lamps, for court
+    assert doc["conditions"]["uv_lamp_weak"] is False
+    assert doc["conditions"]["uv_reference_level"] > 0
     assert doc["register_version"] >= 1
 
     # the stored record, read back from the database, with image hashes that match the files
@@ -92,3 +94,20 @@ def test_scan_cli_json(tmp_path: Path) -> None:
     assert {"kind", "value", "raw", "source", "confidence", "valid", "bbox", "frame"} <= set(
         doc["identifiers"][0]
     )
+
+
+def test_weak_uv_lamp_is_recorded_with_the_check(sqlite_settings: StationSettings) -> None:
+    sqlite_settings.sim = True
+    sqlite_settings.sim_faults = ["aged:lamp=uv,factor=0.3"]
+    ctx = StationContext(sqlite_settings)
+    try:
+        ctx.matcher.seed_demo_if_empty()
+        with hardware(ctx, sim=True):
+            weak = ctx.check_service().scan(CheckRequest(officer="PC 1"))
+    finally:
+        ctx.close()
+    assert weak["conditions"]["uv_lamp_weak"] is True
+    assert (
+        weak["conditions"]["uv_reference_level"] < 0.6 * weak["conditions"]["uv_reference_nominal"]
+    )
+    assert any("weak" in w.lower() for w in weak["warnings"])
