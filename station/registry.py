@@ -235,7 +235,7 @@ def _apply_rows(
     rows = list(rows)
     existing = _existing_entries(s, rows, source)
     now = dt.datetime.now(dt.UTC)
-    inserts: list[dict[str, Any]] = []
+    inserts: list[RegisterRow] = []
     updates: list[dict[str, Any]] = []
     withdrawn = 0
     for r in rows:
@@ -247,20 +247,10 @@ def _apply_rows(
                 )
                 withdrawn += 1
             continue
-        values = {**_values(r), "status": r.status or "stolen"}
         if old is None:
-            inserts.append(
-                {
-                    "identifier": r.identifier,
-                    "kind": r.kind,
-                    "source": source,
-                    "withdrawn": False,
-                    "version": version,
-                    "updated_at": now,
-                    **values,
-                }
-            )
+            inserts.append(r)
             continue
+        values = {**_values(r), "status": r.status or "stolen"}
         same = not old.withdrawn and all(
             getattr(old, k) == v for k, v in values.items() if r.action == "add" or v is not None
         )
@@ -271,7 +261,7 @@ def _apply_rows(
             updates.append(
                 {"id": old.id, "withdrawn": False, "version": version, "updated_at": now, **changed}
             )
-    _bulk_insert(s, inserts)
+    _bulk_insert(s, inserts, source, version, now)
     for i in range(0, len(updates), _CHUNK):  # ORM bulk UPDATE by primary key
         s.execute(update(RegisterEntry), updates[i : i + _CHUNK])
     return {"added": len(inserts), "updated": len(updates) - withdrawn, "withdrawn": withdrawn}
@@ -313,25 +303,33 @@ def _existing_entries(
     return existing
 
 
-def _bulk_insert(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert through the driver's executemany: the ORM's per-row work would dominate a
-    million-row import. Values go through each column's own bind processing."""
+def _bulk_insert(
+    s: Session, rows: list[RegisterRow], source: str, version: int, now: dt.datetime
+) -> None:
+    """Insert new entries through the driver's executemany, a chunk at a time: the ORM's
+    per-row work (and a dict per row) would dominate a million-row import. Values go through
+    each column's own bind processing, so both databases store them as the ORM would."""
     if not rows:
         return
     conn = s.connection()
     dialect = conn.dialect
     table = RegisterEntry.__table__
-    # key order turns random b-tree inserts into appends on the identifier indexes
-    rows = sorted(rows, key=lambda r: (r["source"], r["kind"], r["identifier"]))
-    names = list(rows[0])
+    names = ["source", "kind", "identifier", "status", "withdrawn", "version", "updated_at",
+             *ENTRY_COLUMNS]  # fmt: skip
     processors = [table.c[n].type.bind_processor(dialect) for n in names]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {RegisterEntry.__tablename__} ({', '.join(names)}) VALUES ({', '.join(marker for _ in names)})"
     convert = [(k, p) for k, p in enumerate(processors) if p is not None]
-    for i in range(0, len(rows), _CHUNK):
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {RegisterEntry.__tablename__} ({', '.join(names)}) "
+        f"VALUES ({', '.join(marker for _ in names)})"
+    )
+    # key order turns random b-tree inserts into appends on the identifier indexes
+    ordered = sorted(rows, key=lambda r: (r.kind, r.identifier))
+    for i in range(0, len(ordered), _CHUNK):
         params = []
-        for r in rows[i : i + _CHUNK]:
-            values = [r[n] for n in names]
+        for r in ordered[i : i + _CHUNK]:
+            values: list[Any] = [source, r.kind, r.identifier, r.status or "stolen", False,
+                                 version, now, *(getattr(r, c) for c in ENTRY_COLUMNS)]  # fmt: skip
             for k, p in convert:
                 if values[k] is not None:
                     values[k] = p(values[k])
