@@ -26,11 +26,11 @@ class SimCameraError(Exception):
 
 
 class SimCameraTimeout(SimCameraError):
-    pass
+    """No frame arrived in time."""
 
 
 class SimCameraGone(SimCameraError):
-    pass
+    """The simulated camera is unplugged."""
 
 
 @dataclass

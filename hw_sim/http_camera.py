@@ -24,7 +24,7 @@ class SnapshotServer:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:
-                pass
+                """Quiet: one line per frame would drown the simulator's own output."""
 
             def do_GET(self) -> None:
                 url = urllib.parse.urlparse(self.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import tempfile
@@ -147,11 +148,9 @@ def serve_forever(
         with SimStation(scenario, faults, seed, http_camera=True) as sim:
             if on_ready is not None:
                 on_ready(sim.serial_port, sim.camera_source)
-            try:
-                while not stop.wait(0.2):
-                    pass
-            except KeyboardInterrupt:
-                pass
+            # Ctrl-C ends the simulator like `kill` does: the with-block cleans up either way
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

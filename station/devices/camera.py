@@ -114,7 +114,7 @@ class SimCameraClient:
             return Frame(image, raw.timestamp, raw.exposure_ms, raw.gain, raw.index, meta)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the frames come from elsewhere."""
 
 
 class HttpSnapshotCamera:
@@ -169,7 +169,7 @@ class HttpSnapshotCamera:
             )
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the frames come from elsewhere."""
 
 
 # ---------------------------------------------------------------------- real cameras
@@ -255,7 +255,7 @@ class FolderCamera:
         return Frame(image, time.monotonic(), exposure_ms, gain, index, meta)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the frames come from elsewhere."""
 
 
 def open_camera(source: str, settings: DeviceSettings, sim: SimStation | None = None) -> Camera:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import text
 
 from station.db.engine import Database
@@ -57,12 +58,9 @@ def test_truncated_tail_is_detected(db: Database) -> None:
 
 def test_rolled_back_change_leaves_no_entry(db: Database) -> None:
     _fill(db, 2)
-    try:
-        with db.writer() as s:
-            audit.append(s, "x", "alteration", "check", "c9")
-            raise RuntimeError("the change failed")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError), db.writer() as s:
+        audit.append(s, "x", "alteration", "check", "c9")
+        raise RuntimeError("the change failed")
     with db.session() as s:
         report = audit.verify(s)
     assert report.ok and report.entries == 2
