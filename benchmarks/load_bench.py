@@ -14,6 +14,7 @@ Prints p50/p95/p99/max latency per request kind and the error count. Target (iss
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
@@ -45,7 +46,8 @@ def start(data_dir: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        try:
+        # not listening yet is the normal case while the server starts: try again
+        with contextlib.suppress(httpx.HTTPError):
             r = httpx.get(
                 f"http://127.0.0.1:{port}/api/me",
                 headers={"Authorization": f"Bearer {TOKEN}"},
@@ -53,8 +55,6 @@ def start(data_dir: Path, port: int, db_url: str) -> subprocess.Popen[bytes]:
             )
             if r.status_code == 200:
                 return proc
-        except httpx.HTTPError:
-            pass
         time.sleep(0.3)
     proc.kill()
     raise SystemExit("station serve did not come up")
