@@ -39,6 +39,8 @@ PURPOSES: tuple[str, ...] = (
     "dealer_check",
 )
 MARKING_CLASSES = ("forensic_liquid", "uv_pen", "unknown")
+#: identifiers in one manual check record; longer lists are split into several records
+MAX_MANUAL_IDENTIFIERS = 500
 
 
 class CheckRequest(BaseModel):
@@ -48,7 +50,7 @@ class CheckRequest(BaseModel):
     officer: str = Field(default="demo", min_length=1, max_length=100)
     location: str | None = None
     #: identifiers typed or pasted by the officer (manual checks)
-    identifiers: list[str] = Field(default_factory=list, max_length=500)
+    identifiers: list[str] = Field(default_factory=list, max_length=MAX_MANUAL_IDENTIFIERS)
 
 
 class Matcher(Protocol):

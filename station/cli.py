@@ -220,8 +220,8 @@ def check(
         else:
             values.append(item)
 
-    def go() -> dict[str, Any]:
-        from station.checks import CheckRequest
+    def go() -> list[dict[str, Any]]:
+        from station.checks import MAX_MANUAL_IDENTIFIERS, CheckRequest
         from station.context import StationContext
         from station.errors import InputError
 
@@ -229,28 +229,36 @@ def check(
             raise InputError("no identifiers given")
         ctx = StationContext(_settings(config, db_url=db))
         try:
-            request = CheckRequest(
-                purpose=purpose,  # type: ignore[arg-type]
-                officer=officer or _officer(),
-                identifiers=values,
-            )
-            return ctx.check_service().manual(request)
+            service = ctx.check_service()
+            # a long list is recorded as one manual check per chunk of identifiers
+            return [
+                service.manual(
+                    CheckRequest(
+                        purpose=purpose,  # type: ignore[arg-type]
+                        officer=officer or _officer(),
+                        identifiers=values[start : start + MAX_MANUAL_IDENTIFIERS],
+                    )
+                )
+                for start in range(0, len(values), MAX_MANUAL_IDENTIFIERS)
+            ]
         finally:
             ctx.close()
 
-    doc = _run(go)
+    docs = _run(go)
+    matches = [m for doc in docs for m in doc["matches"]]
     if json_out:
         _print_json(
             {
-                "record_id": doc["id"],
-                "register_version": doc["register_version"],
-                "results": doc["matches"],
+                "record_id": docs[0]["id"],
+                "record_ids": [doc["id"] for doc in docs],
+                "register_version": docs[-1]["register_version"],
+                "results": matches,
             }
         )
     else:
         from station.report import print_matches
 
-        print_matches(doc["matches"])
+        print_matches(matches)
 
 
 # --- bulk ------------------------------------------------------------------------------------
