@@ -69,10 +69,11 @@ ISR(USART_UDRE_vect) {
 
 static uint8_t lid_pin_open(void) { return (uint8_t)((PIN_OF(LID_PORT) & BIT(LID_BIT)) != 0); }
 
+/* UV first: it is the one that must never outlive an open lid */
 static void pwm_cut(void) {
+    PORT_OF(UV_PWM_PORT) &= (uint8_t)~BIT(UV_PWM_BIT);
     TCCR1A &= (uint8_t)~(BIT(COM1A1) | BIT(COM1B1));
     PORT_OF(WHITE_PWM_PORT) &= (uint8_t)~BIT(WHITE_PWM_BIT);
-    PORT_OF(UV_PWM_PORT) &= (uint8_t)~BIT(UV_PWM_BIT);
 }
 
 ISR(INT0_vect) {

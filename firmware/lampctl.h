@@ -16,7 +16,9 @@
 #ifndef LC_PROTO
 #define LC_PROTO "1.0"
 #endif
+#ifndef LC_PROTO_MAJOR_OK
 #define LC_PROTO_MAJOR_OK "1"
+#endif
 #ifndef LC_BOARD
 #define LC_BOARD "LC-000042"
 #endif
