@@ -76,11 +76,15 @@ static void pwm_cut(void) {
     PORT_OF(WHITE_PWM_PORT) &= (uint8_t)~BIT(WHITE_PWM_BIT);
 }
 
+/* Only a change from closed to open cuts: white may run with the lid already open. */
 ISR(INT0_vect) {
-    if (lid_pin_open()) {
+    static uint8_t was_open;
+    uint8_t open = lid_pin_open();
+    if (open && !was_open) {
         pwm_cut();
         lid_tripped = 1;
     }
+    was_open = open;
 }
 
 uint32_t hal_millis(void) {

@@ -11,11 +11,12 @@
  *        TX <hex>         bytes on the host's transmit line (into UART0)
  *        RESET            press the reset button
  *        RUN <us>         step mode only: simulate this many microseconds, then report AT
+ *        PEEK <addr> <n>  read n bytes of data memory (tests read the firmware's counters)
  *        QUIT
  *   out  READY <pty|->    started; the pseudo-terminal bridged to UART0 (with --pty)
  *        PWM <us> <white> <uv>  an output's duty changed; hundredths of a percent, at sim time
  *        RX <hex>         bytes UART0 transmitted (without --pty)
- *        AT <us>          step finished;  RESET <us>  reset done
+ *        AT <us>          step finished;  RESET <us>  reset done;  PEEK <hex>
  * Time: --realtime keeps simulated time in step with the wall clock (for a live host on a
  * serial port); otherwise time only moves on RUN, so tests are exact and repeatable.
  * The hardware around the MCU is modelled here: the UV driver's supply runs through the lid
@@ -306,6 +307,15 @@ static int command(char *line) {
         run_for((uint64_t)(a < 0 ? 0 : a));
         say("AT %llu\n", (unsigned long long)sim_us());
         return 1;
+    } else if (sscanf(line, "PEEK %ld %ld", &a, &b) == 2) {
+        /* read data memory (test hook: counters of the firmware, by symbol address) */
+        char hex[2 * 64 + 1] = "";
+        for (long i = 0; i < b && i < 64 && a + i <= avr->ramend; i++) {
+            snprintf(hex + 2 * i, 3, "%02X", avr->data[a + i]);
+        }
+        flush_uart_out();
+        say("PEEK %s\n", hex);
+        return 1;
     } else if (strncmp(line, "QUIT", 4) == 0) {
         return 0;
     } else if (line[0]) {
@@ -398,7 +408,12 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *elf = NULL;
     unsigned long seed = 0;
-    elf_firmware_t fw;
+    /* room to spare: the library may be built with fields (ELF_SYMBOLS) this header hides */
+    static union {
+        elf_firmware_t fw;
+        char room[sizeof(elf_firmware_t) + 256];
+    } fwu;
+    elf_firmware_t *fwp = &fwu.fw;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--realtime")) {
@@ -429,8 +444,7 @@ int main(int argc, char **argv) {
     dup2(2, 1);
     signal(SIGPIPE, SIG_IGN);
 
-    memset(&fw, 0, sizeof fw);
-    if (elf_read_firmware(elf, &fw) != 0) {
+    if (elf_read_firmware(elf, fwp) != 0) {
         fprintf(stderr, "lampctl-sim: cannot read firmware %s\n", elf);
         return 1;
     }
@@ -438,7 +452,7 @@ int main(int argc, char **argv) {
     if (!avr) return 1;
     avr_init(avr);
     avr->log = LOG_ERROR;
-    avr_load_firmware(avr, &fw);
+    avr_load_firmware(avr, fwp);
     avr->frequency = FREQ;
     avr->vcc = avr->avcc = avr->aref = ADC_REF_MV;
     avr->sleep = no_sleep;
