@@ -374,7 +374,10 @@ class SteppedFirmware(_Board):
 
     def boot(self) -> None:
         self._h.send("RESET")
-        self._h.readline()  # RESET <us>
+        while not (line := self._h.readline()).startswith(b"RESET"):
+            if not line:
+                raise FirmwareUnavailable("the firmware simulator stopped")
+            self._report(line)  # the outputs going low with the reset
         self.run(0.02)
 
     def feed(self, data: bytes) -> None:

@@ -216,6 +216,10 @@ static void update_pins(int force) {
         avr_ioctl(avr, AVR_IOCTL_IOPORT_SET_EXTERNAL(LID_PORT), &ext);
         lid_pin = lid;
         item_pin = item;
+        if (force) { /* a reset cleared PIN but not simavr's filtered IRQ value: toggle */
+            set_pin(LID_PORT, LID_BIT, !lid);
+            set_pin(ITEM_PORT, ITEM_BIT, !item);
+        }
         set_pin(LID_PORT, LID_BIT, lid);
         set_pin(ITEM_PORT, ITEM_BIT, item);
     }
