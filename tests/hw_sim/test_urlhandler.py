@@ -13,6 +13,8 @@ from station.devices.lamp import LampController
 from station.errors import LinkError
 from station.settings import DeviceSettings
 
+pytestmark = pytest.mark.controllers
+
 SETTINGS = DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=600)
 
 
