@@ -157,7 +157,7 @@ async def check_events(
             return {
                 "id": row.id,
                 "state": row.state,
-                "step": state.service().step_of(check_id) if row.state == "started" else None,
+                "steps": state.service().steps_of(check_id),
                 "verdict": row.verdict,
                 "marked": row.marked,
                 "error": row.error,

@@ -171,7 +171,7 @@ class CardCandidate(BaseModel):
     crime_ref: str | None
     force: str | None
     reported_on: str | None
-    register: str | None
+    register_name: str | None
     edits: str
     verdict: str
 
@@ -360,7 +360,7 @@ def _candidate(c: DescribedCandidate, query: str, verdict: str) -> CardCandidate
         crime_ref=c.crime_ref,
         force=e.force if e else None,
         reported_on=e.reported_on if e else None,
-        register=c.source,
+        register_name=c.source,
         edits=edits,
         verdict=verdict,
     )

@@ -140,12 +140,20 @@ class CheckService:
         self.scanner = scanner
         self.self_test = self_test or (lambda: {})
         self._tray = threading.Lock()
-        #: the step each running scan is at (lamps, frames, reading, matching), for the desk
-        self._steps: dict[str, str] = {}
+        #: the steps each recent scan went through (lamps, frames, reading, matching), in order,
+        #: so the desk shows every one even when a step is quicker than its refresh
+        self._steps: dict[str, list[str]] = {}
 
-    def step_of(self, check_id: str) -> str | None:
-        """Where a running scan is: ``lamps``, ``frames``, ``reading`` or ``matching``."""
-        return self._steps.get(check_id)
+    def steps_of(self, check_id: str) -> list[str]:
+        """The steps a scan has reached so far: ``lamps``, ``frames``, ``reading``, ``matching``."""
+        return list(self._steps.get(check_id, ()))
+
+    def _step(self, check_id: str, step: str) -> None:
+        steps = self._steps.setdefault(check_id, [])
+        if not steps or steps[-1] != step:
+            steps.append(step)
+        while len(self._steps) > 20:  # keep the recent scans only
+            del self._steps[next(iter(self._steps))]
 
     @property
     def tray(self) -> threading.Lock:
@@ -309,7 +317,7 @@ class CheckService:
                 raise StationError(
                     "no scanner configured: start with --sim or set devices.lamp_port"
                 )
-            self._steps[check_id] = "lamps"
+            self._step(check_id, "lamps")
             with self._tray:
                 # Each frame is PNG-encoded and written (GIL released) while the camera
                 # waits for the next lamp state, so storing costs little wall time.
@@ -318,7 +326,7 @@ class CheckService:
 
                     def on_frame(role: str, frame: Any) -> None:
                         pending.append((role, pool.submit(self.images.put_array, frame.image)))
-                        self._steps[check_id] = "reading" if role == "uv" else "frames"
+                        self._step(check_id, "reading" if role == "uv" else "frames")
 
                     conditions: dict[str, Any] = {}
                     try:
@@ -329,7 +337,7 @@ class CheckService:
                         stored_all = [(role, f.result()) for role, f in pending]
                         self._record_frames(check_id, stored_all, conditions.get("frames", {}))
                 t1 = time.perf_counter()
-                self._steps[check_id] = "matching"
+                self._step(check_id, "matching")
                 matches = self.match_all(read.identifiers)
                 t2 = time.perf_counter()
                 read.timings_ms["store_ms"] = round((t1 - t0) * 1000, 1)
@@ -338,8 +346,6 @@ class CheckService:
         except BaseException as exc:
             self._fail(check_id, exc, actor)
             raise
-        finally:
-            self._steps.pop(check_id, None)
 
     def scan(self, request: CheckRequest) -> CheckRecord:
         check_id = self.start(request, mode="scan")

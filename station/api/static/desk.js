@@ -51,6 +51,9 @@
       li.className = i < at ? 'done' : (i === at ? 'now' : '');
       if (i === at) li.setAttribute('aria-current', 'step'); else li.removeAttribute('aria-current');
     }
+    // the steps shown during this check, in order (read by people reviewing a slow check)
+    const seen = (steps.dataset.seen || '').split(' ').filter(Boolean);
+    if (at >= 0 && seen[seen.length - 1] !== step) steps.dataset.seen = seen.concat([step]).join(' ');
     if (at >= 0) reason.textContent = {lamps: 'Switching the lamps on…', frames: 'Taking pictures…',
                                        reading: 'Reading codes and markings…', matching: 'Checking the registers…'}[step];
   }
@@ -58,7 +61,13 @@
   function follow(url) {
     return new Promise((resolve) => {
       const es = new EventSource(url);
-      es.addEventListener('state', (e) => { const d = JSON.parse(e.data); if (d.step) showStep(d.step); });
+      let shown = 0;
+      es.addEventListener('state', (e) => {
+        const d = JSON.parse(e.data);
+        // every step the server reports is shown in turn, even several in one refresh
+        for (const step of (d.steps || []).slice(shown)) showStep(step);
+        shown = Math.max(shown, (d.steps || []).length);
+      });
       es.addEventListener('end', () => { es.close(); resolve(); });
       es.onerror = () => { es.close(); resolve(); };
     });
@@ -68,7 +77,7 @@
     running = on;
     manualSubmit.disabled = on;
     steps.hidden = !on;
-    if (on) { reason.className = ''; showStep('lamps'); }
+    if (on) { reason.className = ''; steps.dataset.seen = ''; showStep('lamps'); }
     refresh();
   }
 
