@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.ui import assert_accessible
+
 pytestmark = pytest.mark.browser
 
 
@@ -122,9 +124,9 @@ def test_store_runs_a_batch_with_progress_and_report(
 ) -> None:
     csv = tmp_path / "recovered.csv"
     csv.write_text(
-        "identifier\n"
-        + "".join(f"NOTONFILE{i:04d}\n" for i in range(300))
-        + "WX7Q2284115\nC02XK1ABJGH5\n"
+        "identifier,property bag\n"
+        + "".join(f"NOTONFILE{i:04d},B{i}\n" for i in range(300))
+        + "WX7Q2284115,B-DRILL\nC02XK1ABJGH5,B-LAPTOP\n"
     )
     page = login(browser, sim_server, "demo-store", "store-demo-pass")
     page.wait_for_selector("#batch-form")
@@ -138,8 +140,12 @@ def test_store_runs_a_batch_with_progress_and_report(
     page.click("#report-html")
     page.wait_for_selector("#hits")
     rows = page.locator("#hits tr").all_inner_texts()
-    assert any("C02XK1ABJGH5" in r and "NN/004211/26" in r for r in rows)
+    # the spreadsheet's own columns stay beside each hit
+    assert page.locator("#hits th.sheet-col").all_inner_texts() == ["property bag"]
+    assert any("C02XK1ABJGH5" in r and "B-LAPTOP" in r and "NN/004211/26" in r for r in rows)
     assert page.inner_text("#hit-count").startswith("2 item(s)")
+    assert page.title() == "Bulk check report: recovered.csv — Check Station"
+    assert_accessible(page, "batch report")
     page.close()
 
 
