@@ -303,8 +303,8 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 
 def marking_of(record: CheckRecord, desk: DeskSettings, threshold: float) -> CardMarking | None:
     """The marking advice: the strongest marking, told apart from the kit's own UV label."""
-    if record.state != "complete":
-        return None
+    if record.state != "complete" or record.mode == "manual":
+        return None  # a typed check looked at nothing under UV: no marking advice to give
     strong = [m for m in record.marks if m.mark_class != "brightener" and m.score >= threshold]
     if not strong:
         quiet = "brightener" if record.marks else "none"
