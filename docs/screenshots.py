@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import sync_playwright
 
-from tests.helpers.servers import (  # noqa: E402
+from tests.helpers.servers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,
