@@ -138,7 +138,9 @@ def classify(raw: str, hint: IdentifierKind | None = None) -> Classified:
 
 
 _ENTRY_CHARS = re.compile(r"^[A-Za-z0-9\s\-_./:]+$")
-MIN_SERIAL_LENGTH = 4
+#: shortest typed serial accepted: two characters ("a1") are a slip of the finger, while short
+#: asset numbers such as "SN7" are real and must be answered
+MIN_SERIAL_LENGTH = 3
 
 
 def validate_entry(raw: str) -> Classified:
