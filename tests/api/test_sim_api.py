@@ -81,6 +81,7 @@ def test_station_status_and_health_on_the_simulator(sim_station: Station) -> Non
         "item_present": True,
         "busy": False,
         "sim": True,
+        "silent": False,
     }
     health = st.call("engineer", "GET", "/api/health").json()
     assert health["devices"]["connected"] is True
