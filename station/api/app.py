@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,6 +10,7 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -35,12 +37,32 @@ from station.errors import (
     UploadRejected,
     UploadTooLarge,
 )
+from station.records import audit
 from station.settings import StationSettings
 
 log = logging.getLogger("station.api")
 #: request bodies of ordinary (non-upload) API calls are small
 JSON_BODY_LIMIT = 1024 * 1024
 UPLOAD_PATHS = ("/api/batches", "/api/register/imports")
+
+
+#: how often the service considers signing an audit checkpoint
+CHECKPOINT_INTERVAL_S = 600
+
+
+def checkpoint_now(ctx: StationContext) -> None:
+    """Sign the audit chain's head if enough entries or time passed since the last one."""
+    with ctx.db.writer() as s:
+        audit.checkpoint_if_due(s, ctx.station_key, ctx.settings.station_id)
+
+
+async def _checkpoint_periodically(ctx: StationContext) -> None:
+    while True:
+        try:
+            await run_in_threadpool(checkpoint_now, ctx)
+        except Exception:  # a failed checkpoint is logged; the next one is tried on time
+            log.exception("audit checkpoint failed")
+        await asyncio.sleep(CHECKPOINT_INTERVAL_S)
 
 
 def create_app(settings: StationSettings) -> FastAPI:
@@ -78,7 +100,9 @@ def create_app(settings: StationSettings) -> FastAPI:
                 log.warning("resuming interrupted batch %s", batch_id)
                 state.submit_batch(batch_id)
             app.state.station = state
+            checkpoints = asyncio.create_task(_checkpoint_periodically(ctx))
             yield
+            checkpoints.cancel()
             state.shutdown()
 
     app = FastAPI(

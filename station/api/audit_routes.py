@@ -44,4 +44,4 @@ def verify_audit(
 ) -> dict[str, Any]:
     """Recompute the whole chain; names the first broken entry if there is one."""
     with state.ctx.db.session() as s:
-        return audit.verify(s).as_dict()
+        return audit.verify(s, public_key=state.ctx.station_key.public_bytes).as_dict()

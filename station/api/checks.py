@@ -224,7 +224,14 @@ def evidence_bundle(
     ],
 ) -> Response:
     """Zip of the record, images, audit entries and hashes; logged as a disclosure."""
-    data = build_bundle(state.service(), state.ctx.images, check_id, who.username, recipient)
+    data = build_bundle(
+        state.service(),
+        state.ctx.images,
+        check_id,
+        who.username,
+        recipient,
+        state.ctx.station_key,
+    )
     return Response(
         data,
         media_type="application/zip",

@@ -252,6 +252,7 @@ class CheckService:
                 "warnings": read.warnings,
                 "matches": [m.model_dump(mode="json") for m in matches],
             }
+            s.flush()
             audit.append(
                 s,
                 actor,
@@ -263,6 +264,8 @@ class CheckService:
                     "verdict": verdict,
                     "marked": marked,
                     "identifiers": [i.value for i in read.identifiers],
+                    # the chain covers the record itself, not only that it was made
+                    "record_sha256": audit.stored_record_digest(s, check),
                 },
             )
 

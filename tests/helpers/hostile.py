@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -77,3 +80,26 @@ def overlapping_zip(member: bytes, copies: int) -> bytes:
         )
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, copies, copies, len(central), len(local), 0)
     return local + central + end
+
+
+def forge_bundle(bundle: bytes, change: Callable[[dict[str, bytes]], None]) -> bytes:
+    """What someone without the station key does to an evidence bundle: change files, then
+    recompute every hash in manifest.json and SHA256SUMS so the hashes agree again."""
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    files.pop("SHA256SUMS")
+    change(files)
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"] = {
+        n: hashlib.sha256(d).hexdigest()
+        for n, d in files.items()
+        if n not in ("manifest.json", "SIGNATURE.json")
+    }
+    files["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    sums = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files.items()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for n, d in files.items():
+            zf.writestr(n, d)
+        zf.writestr("SHA256SUMS", sums)
+    return out.getvalue()
