@@ -23,8 +23,8 @@ from station.errors import (
 )
 from station.identifiers import classify
 from station.records.imagelimits import HEAD_BYTES, dimensions
+from station.vision.io import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 IDENTIFIER_COLUMNS = ("identifier", "serial", "serial_number", "imei", "mark_code", "code")
 MAX_ZIP_MEMBERS = 5000
 #: a member expanding more than this many times its compressed size is treated as a bomb
