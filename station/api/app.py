@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -25,7 +26,8 @@ from station.api import (
     resumable,
     station_routes,
 )
-from station.api.deps import AppState, current_principal
+from station.api.deps import SESSION_COOKIE, AppState, current_principal
+from station.api.guards import BodyLimit, body_limit_for, cross_site_problem
 from station.auth.users import Principal
 from station.context import StationContext, hardware
 from station.errors import (
@@ -41,9 +43,6 @@ from station.records import audit
 from station.settings import StationSettings
 
 log = logging.getLogger("station.api")
-#: request bodies of ordinary (non-upload) API calls are small
-JSON_BODY_LIMIT = 1024 * 1024
-UPLOAD_PATHS = ("/api/batches", "/api/register/imports")
 
 
 #: how often the service considers signing an audit checkpoint
@@ -151,20 +150,33 @@ def create_app(settings: StationSettings) -> FastAPI:
     async def station_error(_: Request, exc: StationError) -> JSONResponse:
         return problem(503, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input back: it may be a password, or NaN that JSON cannot carry
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    upload_limit = settings.api.max_upload_mb * 1024 * 1024
+
     @app.middleware("http")
     async def guard_and_measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         declared = request.headers.get("content-length", "")
-        limit = (
-            settings.api.max_upload_mb * 1024 * 1024
-            if request.url.path in UPLOAD_PATHS or request.url.path.startswith("/api/uploads/")
-            else JSON_BODY_LIMIT
-        )
+        limit = body_limit_for(request.url.path, upload_limit)
         if declared.isdigit() and int(declared) > limit:
             return JSONResponse(
                 {"detail": f"request body of {declared} bytes is over the limit of {limit}"},
                 status_code=413,
+            )
+        refused = cross_site_problem(request)
+        if refused is not None:
+            return JSONResponse(
+                {"detail": refused, "fix": "use the station's own pages or an API token"},
+                status_code=403,
             )
         t0 = time.perf_counter()
         response = await call_next(request)
@@ -177,7 +189,13 @@ def create_app(settings: StationSettings) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+            # after logout, Back must not show the previous user's pages from the cache
+            response.headers["Cache-Control"] = "no-store"
         return response
+
+    # outermost: counts the body as it streams in, whatever Content-Length said
+    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, upload_limit))
 
     for module in (
         checks,

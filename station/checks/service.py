@@ -31,6 +31,7 @@ from station.domain import (
     EntrySummary,
     Identifier,
     MatchResult,
+    PlainText,
     ReadResult,
     Verdict,
 )
@@ -60,7 +61,7 @@ class CheckRequest(BaseModel):
 
     purpose: Purpose = "property_office"
     officer: str = Field(default="demo", min_length=1, max_length=100)
-    location: str | None = None
+    location: PlainText | None = Field(default=None, max_length=200)
     #: identifiers typed or pasted by the officer (manual checks)
     identifiers: list[str] = Field(default_factory=list, max_length=MAX_MANUAL_IDENTIFIERS)
 
@@ -78,7 +79,7 @@ class CheckQuery(BaseModel):
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class OwnerContact(BaseModel):

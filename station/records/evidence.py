@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from station.checks.service import CheckService
+from station.domain import plain_text
 from station.errors import InputError
 from station.records import audit
 from station.records.images import ImageStore
@@ -66,6 +67,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def checked_recipient(recipient: str) -> str:
+    """The recipient as one line of plain text (it is printed in the manifest and the log)."""
+    text = recipient.strip()
+    if not text or len(text) > 100:
+        raise InputError("the recipient must be 1-100 characters naming who receives the bundle")
+    try:
+        return plain_text(text, "the recipient")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def build_bundle(
     service: CheckService,
     images: ImageStore,
@@ -76,6 +88,7 @@ def build_bundle(
 ) -> bytes:
     """The signed zip for ``check_id``. The export is logged as a disclosure to ``recipient``
     and the audit chain's head is checkpointed (signed) in the same transaction."""
+    recipient = checked_recipient(recipient)
     record = service.get(check_id, actor=actor, audit_read=False)
     station_id = service.settings.station_id
     files: dict[str, bytes] = {"check.json": _canonical(record.document())}
