@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from station import __version__
@@ -26,6 +25,7 @@ from station.api import (
     resumable,
     station_routes,
 )
+from station.api.apidocs import api_reference_html
 from station.api.deps import SESSION_COOKIE, AppState, current_principal
 from station.api.guards import BodyLimit, body_limit_for, cross_site_problem
 from station.auth.users import Principal
@@ -121,7 +121,8 @@ def create_app(settings: StationSettings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs(who: Annotated[Principal, Depends(current_principal)]) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Check Station API")
+        # a station is often offline: the reference is rendered here, nothing from a CDN
+        return HTMLResponse(api_reference_html(app.openapi()))
 
     def problem(status: int, exc: StationError, **extra: Any) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "fix": exc.fix, **extra}, status_code=status)

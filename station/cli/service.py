@@ -65,6 +65,7 @@ def user_add(
 def user_token(
     username: Annotated[str, typer.Argument(help="whose token")],
     name: Annotated[str, typer.Option(help="what the token is for")] = "",
+    days: Annotated[int, typer.Option(help="days until the token expires", min=1)] = 90,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -73,12 +74,62 @@ def user_token(
 
     ctx = _context(config, db)
     try:
-        token = UserStore(ctx.db).issue_token(username, name=name, actor=current_officer())
+        token = UserStore(ctx.db).issue_token(
+            username, name=name, actor=current_officer(), days=days
+        )
     except StationError as exc:
         _fail(exc)
     finally:
         ctx.close()
     typer.echo(token)
+
+
+@user_app.command("tokens")
+def user_tokens(username: str, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """A user's API tokens by id, with expiry and state (never the tokens themselves)."""
+    from station.auth.users import UserStore
+
+    ctx = _context(config, db)
+    try:
+        for t in UserStore(ctx.db).list_tokens(username):
+            state = "revoked" if t["revoked"] else f"expires {t['expires_at'] or 'never'}"
+            typer.echo(f"{t['id']:>6}  {t['name'] or '-':<24} {state}")
+    except StationError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(
+    username: str, token_id: int, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Revoke one API token by its id; the user's other tokens keep working."""
+    from station.auth.users import UserStore
+
+    ctx = _context(config, db)
+    try:
+        UserStore(ctx.db).revoke_token(username, token_id, actor=current_officer())
+    except StationError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    typer.echo(f"token {token_id} of {username} revoked")
+
+
+@user_app.command("restore")
+def user_restore(username: str, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Make a suspended account active again (the way back for a suspended admin)."""
+    from station.auth.users import UserStore
+
+    ctx = _context(config, db)
+    try:
+        UserStore(ctx.db).set_active(username, True, actor=current_officer())
+    except StationError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    typer.echo(f"user {username} is active")
 
 
 @user_app.command("list")

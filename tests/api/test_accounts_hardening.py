@@ -135,3 +135,29 @@ def test_dealer_look_ups_are_rate_limited_per_dealer(sqlite_station: Station) ->
         headers={"Authorization": f"Bearer {token}"},
     )
     assert other.status_code == 200
+
+
+def test_tokens_listed_and_revoked_from_the_command_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from station.cli import app
+
+    env = {"STATION_DATA_DIR": str(tmp_path), "STATION_OFFICER": "sysadmin"}
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    added = runner.invoke(
+        app,
+        ["user", "add", "pc-cli", "--role", "custody", "--password-stdin", "--db", url],
+        input="a long passphrase\n",
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    runner.invoke(app, ["user", "token", "pc-cli", "--name", "one", "--db", url], env=env)
+    runner.invoke(app, ["user", "token", "pc-cli", "--name", "two", "--db", url], env=env)
+    listed = runner.invoke(app, ["user", "tokens", "pc-cli", "--db", url], env=env)
+    first_id = listed.output.split()[0]
+    assert "one" in listed.output and "expires" in listed.output
+    revoked = runner.invoke(app, ["user", "revoke-token", "pc-cli", first_id, "--db", url], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    after = runner.invoke(app, ["user", "tokens", "pc-cli", "--db", url], env=env).output
+    assert after.count("revoked") == 1

@@ -214,3 +214,25 @@ def test_register_fields_longer_than_their_column_are_bad_rows(sqlite_station: S
     reasons = {p["line"]: p["reason"] for p in r.json()["problems"]}
     assert "crime_ref is longer than 64" in reasons[2]
     assert "brand" in reasons[3]
+
+
+def test_api_reference_is_served_locally_without_a_cdn(sqlite_station: Station) -> None:
+    r = sqlite_station.call("engineer", "GET", "/docs")
+    assert r.status_code == 200
+    assert "/api/checks" in r.text and "/api/dealer/check" in r.text
+    assert "http://" not in r.text and "https://" not in r.text
+    assert "<script" not in r.text
+
+
+def test_upload_errors_name_no_server_paths(sqlite_station: Station) -> None:
+    st = sqlite_station
+    r = st.call(
+        "admin",
+        "POST",
+        "/api/register/imports?filename=bad.csv",
+        content=b"\xff\xfe not utf8",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422
+    assert str(st.state.ctx.settings.data_dir.resolve()) not in r.text
+    assert "/tmp" not in r.text and "/uploads/" not in r.text
