@@ -581,6 +581,14 @@ static void cmd_test(uint16_t seq) {
         kv_p(LC_P("detail"), running ? LC_P("timer_running") : LC_P("timer_not_armed"));
         return;
     }
+#ifdef LC_TEST_HANG
+    /* test build only (make sim): a firmware that hangs, lamps as they were, so the tests see
+     * the hardware watchdog reset it and the board come back with the lamps off */
+    if (v && eq_p(v, n, LC_P("hang"))) {
+        for (;;) {
+        }
+    }
+#endif
     nak(seq, LC_P("RANGE"), LC_P("unknown_test"));
 }
 

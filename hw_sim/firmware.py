@@ -81,8 +81,11 @@ def full_scale_ma(world: World) -> tuple[int, int]:
 class _Harness:
     """One ``lampctl-sim`` process and its line-based control channel."""
 
-    def __init__(self, world: World, *, realtime: bool, proto: str, seed: int) -> None:
-        harness, elf = firmware_files(proto)
+    def __init__(
+        self, world: World, *, realtime: bool, proto: str, seed: int, elf: Path | None = None
+    ) -> None:
+        harness, default_elf = firmware_files(proto)
+        elf = elf or default_elf
         stuck = world.stuck.get("lid")
         white_ma, uv_ma = full_scale_ma(world)
         args = [
@@ -173,6 +176,8 @@ class _Board:
         self.last_watchdog: str | None = None
         #: every WATCHDOG reason seen on the wire, oldest first
         self.watchdog_reasons: list[str] = []
+        #: simulated µs of every reset the MCU's own watchdog made (a hung firmware)
+        self.watchdog_resets: list[int] = []
         self._rx = bytearray()
         self._lines: list[bytes] = []
         self._cv = threading.Condition()
@@ -186,6 +191,8 @@ class _Board:
                 del self.pwm_log[:2048]
             self.white, self.uv = round(white), round(uv)
             self.world.drive_lamps(self.white, self.uv)
+        elif line.startswith(b"WDRESET "):
+            self.watchdog_resets.append(int(line.split()[1]))
         elif line.startswith(b"PEEK"):
             with self._cv:
                 self._peeked = bytes.fromhex(line[5:].decode("ascii"))
@@ -330,11 +337,14 @@ class SteppedFirmware(_Board):
     """The firmware on simulated time that moves only in ``run``: exact and repeatable.
 
     ``world.clock`` should be a ``ManualClock``; ``run`` advances it with the simulation.
+    ``elf`` runs a test build instead of the shipped firmware (e.g. ``lampctl-hang.elf``).
     """
 
-    def __init__(self, world: World, *, proto: str = "1.0", seed: int = 0) -> None:
+    def __init__(
+        self, world: World, *, proto: str = "1.0", seed: int = 0, elf: Path | None = None
+    ) -> None:
         super().__init__(world)
-        self._h = _Harness(world, realtime=False, proto=proto, seed=seed)
+        self._h = _Harness(world, realtime=False, proto=proto, seed=seed, elf=elf)
         self.sim_us = 0
         world.subscribe(self._on_world)
         self.run(0.02)  # boot: banner and BOOT event

@@ -17,6 +17,7 @@
  *        PWM <us> <white> <uv>  an output's duty changed; hundredths of a percent, at sim time
  *        RX <hex>         bytes UART0 transmitted (without --pty)
  *        AT <us>          step finished;  RESET <us>  reset done;  PEEK <hex>
+ *        WDRESET <us>     the MCU's own watchdog reset it (a hung firmware)
  * Time: --realtime keeps simulated time in step with the wall clock (for a live host on a
  * serial port); otherwise time only moves on RUN, so tests are exact and repeatable.
  * The hardware around the MCU is modelled here: the UV driver's supply runs through the lid
@@ -61,6 +62,8 @@
 #define ICR1L 0x86
 #define OCR1AL 0x88
 #define OCR1BL 0x8A
+#define MCUSR 0x54
+#define EXTRF 1
 
 static avr_t *avr;
 static int ctl_out = 1;
@@ -84,6 +87,11 @@ static size_t in_head, in_tail;
 static int uart_xoff;
 static uint8_t outq[1 << 14];
 static size_t out_len;
+
+/* resets: simavr's own (the watchdog) happen inside avr_run and are noticed through the
+ * core's reset hook */
+static void (*core_reset)(avr_t *);
+static int reset_seen;
 
 static void say(const char *fmt, ...) {
     char line[1 << 15];
@@ -169,11 +177,25 @@ static void flush_uart_out(void) {
     out_len = 0;
 }
 
-static void uart_setup(void) {
+/* What avr_reset() puts back to simavr's defaults and this board needs otherwise: after
+ * every reset, the power-up one included. */
+static void core_setup(void) {
     uint32_t flags = 0;
     avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
     flags &= ~(uint32_t)(AVR_UART_FLAG_STDIO | AVR_UART_FLAG_POLL_SLEEP);
     avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+    /* simavr re-fires a low INT0/INT1 every cycle as if level-triggered, and its reset turns
+     * that back on. Left on, a lid closed (pin low) across a reset keeps INT0 pending for
+     * ever: the firmware asks for "any change" as the real chip does, but simavr's poll does
+     * not look at the mode, so the INT0 handler runs back to back, the UART interrupt (lower
+     * priority) never runs and the rebooted firmware is never heard from. */
+    avr_extint_set_strict_lvl_trig(avr, 0, 0);
+    avr_extint_set_strict_lvl_trig(avr, 1, 0);
+}
+
+static void on_core_reset(avr_t *a) {
+    if (core_reset) core_reset(a);
+    reset_seen = 1;
 }
 
 /* ------------------------------------------------------------------ pins */
@@ -243,8 +265,14 @@ static void update_pins(int force) {
     }
 }
 
+static void after_reset(void);
+
 static int step(void) {
     int state = avr_run(avr);
+    if (reset_seen) { /* the watchdog bit: the board restarts on its own */
+        after_reset();
+        say("WDRESET %llu\n", (unsigned long long)sim_us());
+    }
     update_pins(0);
     return state;
 }
@@ -274,12 +302,21 @@ static void run_for(uint64_t us) {
     flush_uart_out();
 }
 
-static void do_reset(void) {
-    avr_reset(avr);
-    uart_setup();
+/* After any reset: the core back to this board's settings, the UART line idle, the inputs
+ * driven again (the reset cleared PIN) and the outputs reported afresh. */
+static void after_reset(void) {
+    reset_seen = 0;
+    core_setup();
     uart_xoff = 0;
     duty[0] = duty[1] = -1;
     update_pins(1);
+}
+
+/* The reset button: an external reset, so MCUSR says EXTRF as on the chip. */
+static void do_reset(void) {
+    avr_reset(avr);
+    avr->data[MCUSR] |= 1u << EXTRF;
+    after_reset();
     say("RESET %llu\n", (unsigned long long)sim_us());
 }
 
@@ -467,11 +504,10 @@ int main(int argc, char **argv) {
         avr_eeprom_desc_t d = {.ee = salt, .offset = 4, .size = 4};
         avr_ioctl(avr, AVR_IOCTL_EEPROM_SET, &d);
     }
-    /* simavr re-fires a low INT0/INT1 as if level-triggered; the firmware asks for "any
-     * change", as the real chip does */
-    avr_extint_set_strict_lvl_trig(avr, 0, 0);
-    avr_extint_set_strict_lvl_trig(avr, 1, 0);
-    uart_setup();
+    core_reset = avr->reset;
+    avr->reset = on_core_reset;
+    reset_seen = 0;
+    core_setup();
     uart_in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT),
                             on_uart_out, NULL);

@@ -3,6 +3,8 @@ events and link faults, asserted at the pin: on the PWM duty the harness reports
 
 1. UV is never driven while the lid switch reads open (beyond the firmware's reaction time).
 2. No lamp is driven past its lease, nor past the 1 s silence watchdog.
+3. Every press of reset boots the firmware again: a BOOT event with a boot id not seen before,
+   and both lamp outputs low.
 """
 
 from __future__ import annotations
@@ -73,6 +75,18 @@ class Bench:
         self.frames: list[int] = []
         self.leases: list[tuple[int, int]] = []
         self.last_lease = 0
+        self.boot_ids = [self.fw.boot_id]
+
+    def reset(self) -> None:
+        """Press reset; the board must come back with a new boot id and the lamps off."""
+        booted = self.fw.boot_count
+        self.fw.boot()
+        assert self.fw.boot_count == booted + 1, "no BOOT event after a reset: it did not boot"
+        assert self.fw.boot_id not in self.boot_ids, f"boot id {self.fw.boot_id} repeated"
+        self.boot_ids.append(self.fw.boot_id)
+        assert (self.fw.white, self.fw.uv) == (0, 0), "a lamp output is not low after reset"
+        self.link.poll()
+        self.fw.take_output()
 
     def send(self, verb: str, **args: str) -> None:
         self.seq = self.seq % 65535 + 1
@@ -135,7 +149,7 @@ def test_firmware_never_drives_uv_with_lid_open_nor_past_a_lease(
             elif kind == "close":
                 b.lid(False)
             elif kind == "reset":
-                b.fw.boot()
+                b.reset()
             elif kind == "hello":
                 b.send("HELLO", proto="1.0", host="prop")
             else:
