@@ -86,6 +86,12 @@ class SimController:
             self._out.append(BANNER % self.firmware.encode())
             self._event("BOOT", boot=self.boot_id, fw=self.firmware, proto=self.proto)
 
+    def expire_lease(self) -> None:
+        """Let the lease run out now: the next ``poll`` switches the lamps off (a fault)."""
+        with self._lock:
+            if self.lamps_on:
+                self.lease_until = self.clock.now()
+
     @property
     def lamps_on(self) -> bool:
         return bool(self.white or self.uv)
