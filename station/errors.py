@@ -22,24 +22,48 @@ class DeviceError(StationError):
     exit_code = 3
 
 
-class LinkTimeout(DeviceError):
-    """The lamp controller did not answer in time."""
+class LinkError(DeviceError):
+    """The serial link to the lamp controller failed; the message names the port and the fix."""
+
+
+class LinkTimeout(LinkError):
+    """The lamp controller did not answer in time (check the cable and its power)."""
+
+
+class LinkLost(LinkError):
+    """The serial port vanished or cannot be opened (check the cable and the port setting)."""
+
+
+class ProtocolError(LinkError):
+    """The controller sent a frame this station cannot understand (flash matching firmware)."""
 
 
 class ProtocolVersionMismatch(DeviceError):
-    """The controller speaks a protocol major version the station does not."""
+    """The controller speaks a protocol major version the station does not (update one side)."""
 
 
 class InterlockOpen(DeviceError):
-    """UV was requested while the lid is open."""
+    """UV was requested or was on while the lid is open (close the lid, start again)."""
 
 
 class ControllerReset(DeviceError):
-    """The controller rebooted mid-operation; the running check is aborted."""
+    """The controller rebooted mid-operation; the running check is aborted (start it again)."""
+
+
+class LampFault(DeviceError):
+    """A lamp did not light as commanded or was cut off (start again; `station doctor`)."""
 
 
 class CameraError(DeviceError):
-    """The camera did not deliver a usable frame."""
+    """The camera did not deliver a usable frame (check its cable and settings)."""
+
+
+class CameraDisconnected(CameraError):
+    """The camera went away: unplugged, stream closed, simulator stopped (reconnect it)."""
+
+
+class CameraTimeout(CameraError):
+    """No usable frame arrived in time (check the camera and its exposure)."""
 
 
 class InputError(StationError):

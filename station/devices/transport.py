@@ -8,7 +8,7 @@ import time
 
 import serial
 
-from station.devices.errors import LinkLost
+from station.errors import LinkLost
 
 try:  # tcdrain/tcflush on a vanished tty raise termios.error, which is not an OSError
     from termios import error as _TermiosError
@@ -54,7 +54,10 @@ class SerialTransport:
             )
         except (*_PORT_ERRORS, ValueError) as exc:
             self._port = None
-            raise LinkLost(f"cannot open lamp-controller port {self.url}: {exc}") from exc
+            raise LinkLost(
+                f"cannot open lamp-controller port {self.url}: {exc}; check the cable and "
+                "the port setting (STATION_DEVICES__LAMP_PORT)"
+            ) from exc
 
     def reopen(
         self, stop: threading.Event, first_delay_s: float = 0.05, max_delay_s: float = 1.0
@@ -76,21 +79,23 @@ class SerialTransport:
     def write(self, data: bytes) -> None:
         port = self._port
         if port is None:
-            raise LinkLost(f"lamp-controller port {self.url} is not open")
+            raise LinkLost(f"lamp-controller port {self.url} is not open; check the cable")
         try:
             with self._write_lock:
                 port.write(data)
                 port.flush()
         except (*_PORT_ERRORS, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: the reader thread closed the port to reopen it
-            raise LinkLost(f"writing to lamp-controller port {self.url} failed: {exc}") from exc
+            raise LinkLost(
+                f"writing to lamp-controller port {self.url} failed: {exc}; check the cable"
+            ) from exc
 
     def read(self) -> bytes:
         """Whatever has arrived, waiting at most ``read_timeout_s`` for the first byte."""
         port = self._port
         if port is None:
             time.sleep(self.read_timeout_s)
-            raise LinkLost(f"lamp-controller port {self.url} is not open")
+            raise LinkLost(f"lamp-controller port {self.url} is not open; check the cable")
         try:
             first = port.read(1)
             if not first:
@@ -99,7 +104,9 @@ class SerialTransport:
             return first + (port.read(waiting) if waiting else b"")
         except (*_PORT_ERRORS, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: pyserial's fd was closed under us by close()
-            raise LinkLost(f"reading lamp-controller port {self.url} failed: {exc}") from exc
+            raise LinkLost(
+                f"reading lamp-controller port {self.url} failed: {exc}; check the cable"
+            ) from exc
 
     def _close_port(self) -> None:
         port, self._port = self._port, None

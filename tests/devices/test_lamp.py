@@ -10,7 +10,7 @@ import serial
 
 from hw_sim.runner import SimStation
 from station.devices.lamp import LampController
-from station.errors import InputError, InterlockOpen, LinkTimeout
+from station.errors import InputError, InterlockOpen, LinkLost, LinkTimeout
 from station.settings import DeviceSettings
 
 
@@ -122,7 +122,7 @@ def test_nothing_listening_is_a_link_timeout(tmp_path: object) -> None:
 
 
 def test_missing_port_is_named(dev_settings: DeviceSettings) -> None:
-    with pytest.raises(LinkTimeout, match="/dev/does-not-exist"):
+    with pytest.raises(LinkLost, match="/dev/does-not-exist"):
         LampController.connect("/dev/does-not-exist", dev_settings)
 
 

@@ -12,9 +12,8 @@ import logging
 import pytest
 
 from hw_sim.runner import SimStation
-from station.devices.errors import LampFault
 from station.devices.lamp import LampController
-from station.errors import ControllerReset, InterlockOpen
+from station.errors import ControllerReset, InterlockOpen, LampFault
 from station.settings import DeviceSettings
 
 SETTINGS = DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=600)
