@@ -40,10 +40,6 @@ class SerialTransport:
         return self._port is not None and bool(self._port.is_open)
 
     def open(self) -> None:
-        if self.url.startswith("hwsim://"):
-            from hw_sim.urlhandler import register
-
-            register()
         try:
             self._port = serial.serial_for_url(
                 self.url,

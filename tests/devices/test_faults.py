@@ -269,14 +269,14 @@ def test_stuck_lid_switch_fails_the_interlock_self_test() -> None:
 )
 def test_camera_faults_are_clear_errors(fault: str, error: type[Exception], word: str) -> None:
     with SimStation("demo", [fault]) as sim:
-        cam = open_camera(sim.camera_source, SETTINGS, sim)
+        cam = open_camera(sim.camera_source, SETTINGS, sim.camera)
         with pytest.raises(error, match=word):
             cam.capture(time.monotonic(), 10, 1.0, timeout_s=0.3)
 
 
 def test_camera_recovers_after_a_single_bad_frame() -> None:
     with SimStation("demo", ["cam_black:at=1"]) as sim:
-        cam = open_camera(sim.camera_source, SETTINGS, sim)
+        cam = open_camera(sim.camera_source, SETTINGS, sim.camera)
         with pytest.raises(CameraError):
             cam.capture(time.monotonic(), 10, 1.0)
         assert cam.capture(time.monotonic(), 10, 1.0).image.max() > 0
@@ -284,7 +284,7 @@ def test_camera_recovers_after_a_single_bad_frame() -> None:
 
 def test_stale_frames_are_never_returned() -> None:
     with SimStation("demo", ["cam_stale:from=2"]) as sim:
-        cam = open_camera(sim.camera_source, SETTINGS, sim)
+        cam = open_camera(sim.camera_source, SETTINGS, sim.camera)
         first = cam.capture(time.monotonic(), 10, 1.0)
         with pytest.raises(CameraTimeout, match="stale"):
             cam.capture(first.timestamp + 0.05, 10, 1.0, timeout_s=0.3)
