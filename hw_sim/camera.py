@@ -49,6 +49,9 @@ class SimFrame:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+#: what the operator does about a failing simulated camera
+RESTART = "restart the simulator (or remove the camera fault it was started with)"
+
 EMPTY_TRAY = _Scene(item_box=(0, 0, 0, 0))
 
 
@@ -146,19 +149,17 @@ class SimCamera:
             if left <= 0:
                 raise CameraTimeout(
                     f"camera {self.source}: no frame newer than the lamp change within "
-                    f"{timeout_s:.1f}s ({self.stale_frames} stale frames discarded); "
-                    "restart the simulator"
+                    f"{timeout_s:.1f}s ({self.stale_frames} stale frames discarded)",
+                    fix=RESTART,
                 )
             try:
                 raw = self.grab(after, exposure_ms, gain, left)
             except SimCameraGone as exc:
                 raise CameraDisconnected(
-                    f"camera {self.source} disconnected: {exc}; restart the simulator"
+                    f"camera {self.source} disconnected: {exc}", fix=RESTART
                 ) from exc
             except SimCameraTimeout as exc:
-                raise CameraTimeout(
-                    f"camera {self.source} timed out: {exc}; restart the simulator"
-                ) from exc
+                raise CameraTimeout(f"camera {self.source} timed out: {exc}", fix=RESTART) from exc
             if raw.timestamp < after:
                 self.stale_frames += 1
                 time.sleep(0.005)  # the next sensor frame is 33 ms away; do not spin

@@ -72,6 +72,8 @@ R = TypeVar("R")
 PROTOCOL_MAJOR = PROTOCOL_VERSION.major
 PROTOCOL_MINOR = PROTOCOL_VERSION.minor
 
+AGAIN_THEN_DOCTOR = "start the check again; run `station doctor` if this repeats"
+
 #: the boot id used when the controller was reset but did not say its new id (NOHELLO)
 UNKNOWN_BOOT = "unknown"
 
@@ -274,10 +276,7 @@ class LampController:
     def info(self) -> ControllerInfo:
         info = self._info
         if info is None:
-            raise LinkTimeout(
-                "lamp controller has not completed its handshake; check the cable and the "
-                "controller's power, then run `station doctor`"
-            )
+            raise LinkTimeout("lamp controller has not completed its handshake")
         return info
 
     @property
@@ -344,24 +343,23 @@ class LampController:
         if tripped or (uv and not st.lid_closed):
             raise InterlockOpen(
                 "the lid was opened while the lamps were on; the lamps are off and the check "
-                "was aborted — close the lid and start the check again"
+                "was aborted"
             )
         if cut:
             raise LampFault(
-                f"the controller switched the lamps off ({cut}); the check was "
-                "aborted — start it again, and run `station doctor` if this repeats"
+                f"the controller switched the lamps off ({cut}); the check was aborted",
+                fix=AGAIN_THEN_DOCTOR,
             )
         for name, level in (("white", white), ("uv", uv)):
             lamp = st.lamps[name]
             if level and lamp.level != level:
                 raise LampFault(
-                    f"{name} lamp is at {lamp.level}% but {level}% was set; start the check "
-                    "again, and run `station doctor` if this repeats"
+                    f"{name} lamp is at {lamp.level}% but {level}% was set", fix=AGAIN_THEN_DOCTOR
                 )
             if level and lamp.fault:
                 raise LampFault(
-                    f"{name} lamp fault: {lamp.fault} (current {lamp.current_ma} mA); "
-                    "the lamp may need replacing — run `station doctor`"
+                    f"{name} lamp fault: {lamp.fault} (current {lamp.current_ma} mA)",
+                    fix="run `station doctor`; the lamp may need replacing",
                 )
         return st
 
@@ -493,7 +491,8 @@ class LampController:
                 if time.monotonic() > deadline:
                     raise LinkTimeout(
                         f"lamp controller on {self._link.url} kept dropping the link during "
-                        f"{command.VERB}; check the cable and the USB port"
+                        f"{command.VERB}",
+                        fix="check the lamp controller's USB cable and try another USB port",
                     ) from None
                 continue
             message = answer.message
@@ -562,19 +561,20 @@ class LampController:
             self._reset_boot = None
         raise ControllerReset(
             f"lamp controller reset during the operation (boot id {old} -> {new}); "
-            "its lamps are off and the check was aborted — start the check again"
+            "its lamps are off and the check was aborted"
         )
 
     def _raise_nak(self, verb: str, nak: Nak) -> NoReturn:
         if nak.code is NakCode.INTERLOCK:
-            raise InterlockOpen("UV refused: the lid is open — close the lid and try again")
+            raise InterlockOpen("UV refused: the lid is open")
         if nak.code is NakCode.NOHELLO:
             with self._lock:
                 self._note_reset(UNKNOWN_BOOT)
             self._raise_if_reset()
         raise DeviceError(
-            f"lamp controller refused {verb}: {nak.code_text} {nak.msg}".strip()
-            + "; run `station doctor`, and check that the controller firmware matches"
+            f"lamp controller refused {verb}: {nak.code_text} {nak.msg}".strip(),
+            fix="run `station doctor`; if it fails, flash controller firmware that speaks "
+            f"protocol {PROTOCOL_VERSION.major}.x",
         )
 
     # ----------------------------------------------------------------- state (under _lock)

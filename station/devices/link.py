@@ -212,8 +212,7 @@ class Link:
         except MessageError as exc:
             raise ProtocolError(
                 f"lamp controller on {self.url} answered {command.VERB} with a reply this "
-                f"station cannot read ({exc}); flash controller firmware that speaks "
-                "protocol 1.x or update the station software"
+                f"station cannot read ({exc})"
             ) from exc
         return Answer(message, answer.position, answer.received_at)
 
@@ -235,7 +234,8 @@ class Link:
                         time.sleep(backoff_s(attempt))
                 if self._closing.is_set():
                     raise LinkTimeout(
-                        f"lamp controller link on {self.url} is closing; nothing was sent"
+                        f"lamp controller link on {self.url} is closing; nothing was sent",
+                        fix="wait for the station to finish shutting down, then start it again",
                     )
                 timeout = attempt_timeout_s(s.reply_timeout_s, attempt)
                 with self._cv:
@@ -274,7 +274,7 @@ class Link:
         why = f" ({link_error})" if link_error else ""
         raise LinkTimeout(
             f"lamp controller on {self.url} did not answer {command.VERB} after "
-            f"{s.retries + 1} attempts{why}; check the cable and the controller's power"
+            f"{s.retries + 1} attempts{why}"
         )
 
     def _await_reply(self, pending: _Pending, end: float) -> Frame | None:

@@ -27,7 +27,10 @@ class SerialTransport:
 
     def __init__(self, url: str, baudrate: int = 115200, read_timeout_s: float = 0.02) -> None:
         if not url:
-            raise LinkLost("no lamp-controller port configured (set STATION_DEVICES__LAMP_PORT)")
+            raise LinkLost(
+                "no lamp-controller port configured",
+                fix="set STATION_DEVICES__LAMP_PORT (or start with --sim)",
+            )
         self.url = url
         self.baudrate = baudrate
         self.read_timeout_s = read_timeout_s
@@ -51,8 +54,9 @@ class SerialTransport:
         except (*_PORT_ERRORS, ValueError) as exc:
             self._port = None
             raise LinkLost(
-                f"cannot open lamp-controller port {self.url}: {exc}; check the cable and "
-                "the port setting (STATION_DEVICES__LAMP_PORT)"
+                f"cannot open lamp-controller port {self.url}: {exc}",
+                fix="check the lamp controller's cable and the port setting "
+                "(STATION_DEVICES__LAMP_PORT), then run `station doctor`",
             ) from exc
 
     def reopen(
@@ -75,23 +79,21 @@ class SerialTransport:
     def write(self, data: bytes) -> None:
         port = self._port
         if port is None:
-            raise LinkLost(f"lamp-controller port {self.url} is not open; check the cable")
+            raise LinkLost(f"lamp-controller port {self.url} is not open")
         try:
             with self._write_lock:
                 port.write(data)
                 port.flush()
         except (*_PORT_ERRORS, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: the reader thread closed the port to reopen it
-            raise LinkLost(
-                f"writing to lamp-controller port {self.url} failed: {exc}; check the cable"
-            ) from exc
+            raise LinkLost(f"writing to lamp-controller port {self.url} failed: {exc}") from exc
 
     def read(self) -> bytes:
         """Whatever has arrived, waiting at most ``read_timeout_s`` for the first byte."""
         port = self._port
         if port is None:
             time.sleep(self.read_timeout_s)
-            raise LinkLost(f"lamp-controller port {self.url} is not open; check the cable")
+            raise LinkLost(f"lamp-controller port {self.url} is not open")
         try:
             first = port.read(1)
             if not first:
@@ -100,9 +102,7 @@ class SerialTransport:
             return first + (port.read(waiting) if waiting else b"")
         except (*_PORT_ERRORS, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: pyserial's fd was closed under us by close()
-            raise LinkLost(
-                f"reading lamp-controller port {self.url} failed: {exc}; check the cable"
-            ) from exc
+            raise LinkLost(f"reading lamp-controller port {self.url} failed: {exc}") from exc
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
