@@ -211,6 +211,7 @@ class LampController:
         self._resets_absorbed = 0
         self._want = (0, 0)  # (white, uv) as last acknowledged, zeroed when the board cuts
         self._lease_ms = settings.lease_ms
+        self._lease_since = 0.0  # monotonic time of the last LAMP or RENEW sent for the lease
         self._interlock_tripped = False  # since the last set_lamps
         self._lamps_cut: str | None = None  # why the board cut the lamps, since set_lamps
         # ----
@@ -485,6 +486,8 @@ class LampController:
                 needs_hello = self._state in (SessionState.RELINKED, SessionState.RESET)
             if needs_hello:
                 self._handshake()
+                if isinstance(command, Lamp):
+                    self._raise_if_reset()  # never switch lamps on in a session that reset
             try:
                 answer = self._link.request(command)
             except Relinked:
@@ -605,6 +608,7 @@ class LampController:
     def _lamps_acknowledged(self, white: int, uv: int, lease_ms: int | None = None) -> None:
         """A LAMP/OFF was accepted: the new levels, and nothing tripped since (yet)."""
         self._want = (white, uv)
+        self._lease_since = time.monotonic()
         if lease_ms is not None:
             self._lease_ms = lease_ms
         self._interlock_tripped = False
@@ -675,27 +679,28 @@ class LampController:
                 self._apply_events()
 
     def _renew_loop(self) -> None:
+        """RENEW a third of a lease (at most 300 ms, §12) after the last LAMP or renewal."""
         while not self._stop.is_set():
             with self._lock:
-                on = self._want != (0, 0)
-                lease_ms = self._lease_ms
-            interval = min(lease_ms / 3000.0, 0.3) if on else 1.0
-            self._renew_wake.wait(interval)
-            self._renew_wake.clear()
-            if self._stop.is_set():
-                return
-            if self._renew_suspended.is_set():
+                on = self._want != (0, 0) and self._state not in (
+                    SessionState.RESET,
+                    SessionState.RESET_RESYNCED,
+                    SessionState.CLOSED,
+                )
+                lease_ms, since = self._lease_ms, self._lease_since
+            wait = since + min(lease_ms / 3000.0, 0.3) - time.monotonic() if on else 1.0
+            if wait > 0 or self._renew_suspended.is_set():
+                # woken early by set_lamps or the end of a suspension: look again
+                self._renew_wake.wait(wait if wait > 0 else 1.0)
+                self._renew_wake.clear()
                 continue
             try:
                 with self._cmd_lock:
                     with self._lock:
-                        idle = self._want == (0, 0) or self._state in (
-                            SessionState.RESET,
-                            SessionState.RESET_RESYNCED,
-                            SessionState.CLOSED,
-                        )
+                        on = self._want != (0, 0)
                         lease_ms = self._lease_ms
-                    if idle:
+                        self._lease_since = time.monotonic()  # the next try is an interval away
+                    if not on:
                         continue
                     answer = self._request(Renew(lease_ms), effect=self._renewed)
                     if isinstance(answer.message, Nak) and answer.message.code is NakCode.NOHELLO:
