@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from hw_sim.board import Board
 from hw_sim.controller import SimController
-from hw_sim.faults import Fault, FaultPlan
+from hw_sim.faults import Fault, FaultPlan, FaultSpecError
 from hw_sim.world import World
 
 
@@ -33,7 +34,7 @@ class FaultyLink:
 
     def __init__(
         self,
-        controller: SimController,
+        controller: Board,
         world: World,
         faults: FaultPlan,
         script: list[ScriptStep] | None = None,
@@ -105,6 +106,8 @@ class FaultyLink:
         if f.fires("truncate", k, "in"):
             unit = unit[: max(1, len(unit) // 2)]
         copies = 2 if f.fires("duplicate", k, "in") else 1
+        if self.controller.uv and self._uv_on_at is None and f.has("lid_during_uv"):
+            self._uv_on_at = k - 1  # a board that reports its outputs a little later
         self._lid_during_uv(k)
         for _ in range(copies):
             self.controller.feed(unit)
@@ -138,6 +141,11 @@ class FaultyLink:
         elif action == "remove_item":
             self.world.remove_item()
         elif action == "lease":
+            if not isinstance(self.controller, SimController):
+                raise FaultSpecError(
+                    "after_reply:do=lease needs the Python controller (the firmware's lease "
+                    "timer cannot be moved from outside)"
+                )
             self.controller.expire_lease()
         elif action == "reset":
             self.controller.boot()

@@ -20,6 +20,7 @@ from station.settings import StationSettings
 if TYPE_CHECKING:  # types only: never imported at run time from here
     from hw_sim.controller import SimController
     from hw_sim.faults import FaultPlan
+    from hw_sim.firmware import FirmwareController
     from hw_sim.runner import SimStation
     from hw_sim.world import World
 
@@ -48,7 +49,7 @@ class SimHandle:
         return self.station.world
 
     @property
-    def controller(self) -> SimController:
+    def controller(self) -> SimController | FirmwareController:
         return self.station.controller
 
     @property
@@ -65,12 +66,15 @@ def start_simulator(
     seed: int = 0,
     port: str = "pty",
     http_camera: bool = False,
+    controller: str | None = None,
 ) -> Iterator[SimHandle]:
     """Run the simulated hardware for the length of the ``with`` block.
 
     The scenario is ``scenario`` or ``settings.sim_scenario``; the faults are
     ``settings.sim_faults`` followed by ``faults``. ``port`` is "pty" (a pseudo-terminal, as
-    real hardware) or "memory" (the ``hwsim://`` pyserial URL). Hand the handle to
+    real hardware) or "memory" (the ``hwsim://`` pyserial URL). ``controller`` is "python" or
+    "firmware" (the AVR firmware in simavr; default $STATION_SIM_CONTROLLER, else python).
+    Hand the handle to
     ``station.devices.factory.open_devices(settings, handle)``.
     """
     from hw_sim.runner import SimStation
@@ -81,6 +85,7 @@ def start_simulator(
         seed,
         port=port,
         http_camera=http_camera,
+        controller=controller,
     )
     with sim:
         yield SimHandle(sim)
@@ -92,9 +97,10 @@ def serve_simulator_forever(
     seed: int = 0,
     on_ready: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
+    controller: str | None = None,
 ) -> None:
     """``station sim``: run the simulator on its own (pty and HTTP camera) until ``stop`` is
     set, SIGTERM or Ctrl-C; ``on_ready(port, camera_source)`` once it listens."""
     from hw_sim.runner import serve_forever
 
-    serve_forever(scenario, faults, on_ready=on_ready, seed=seed, stop=stop)
+    serve_forever(scenario, faults, on_ready=on_ready, seed=seed, stop=stop, controller=controller)

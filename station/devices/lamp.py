@@ -522,7 +522,7 @@ class LampController:
         if isinstance(message, Nak):
             if message.code is not NakCode.VERSION:
                 self._raise_nak("HELLO", message)
-            self._raise_mismatch("?")
+            self._raise_mismatch(message.proto or "?")
         if not message.proto.compatible_with(PROTOCOL_VERSION):
             self._raise_mismatch(str(message.proto))
         info = ControllerInfo.from_hello(message)

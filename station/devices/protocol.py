@@ -181,11 +181,13 @@ def _words(text: str) -> str:
 # --------------------------------------------------------------------- §6 replies
 @dataclass(frozen=True)
 class Nak:
-    """``R<seq> NAK code=<CODE> [msg=...]``. ``code`` is None for a code protocol 1.0 lacks."""
+    """``R<seq> NAK code=<CODE> [msg=...]``; a ``VERSION`` NAK also carries the controller's
+    ``proto``. ``code`` is None for a code protocol 1.0 lacks (``code_text`` keeps it)."""
 
     code: NakCode | None
     code_text: str
     msg: str = ""
+    proto: str | None = None
 
     @classmethod
     def decode(cls, frame: Frame) -> Nak:
@@ -194,7 +196,7 @@ class Nak:
             code: NakCode | None = NakCode(text)
         except ValueError:
             code = None
-        return cls(code, text, _words(frame.args.get("msg", "")))
+        return cls(code, text, _words(frame.args.get("msg", "")), frame.args.get("proto"))
 
 
 @dataclass(frozen=True)

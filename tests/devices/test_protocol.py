@@ -117,6 +117,8 @@ def test_nak_codes_match_section_6() -> None:
     assert listed == {c.value for c in NakCode}
     odd = Ping().decode_reply(Frame("R", 4, "NAK", {"code": "BUSY", "msg": "try_later"}))
     assert odd == Nak(None, "BUSY", "try later")
+    version = Hello("h").decode_reply(Frame("R", 1, "NAK", {"code": "VERSION", "proto": "2.0"}))
+    assert version == Nak(NakCode.VERSION, "VERSION", "", "2.0")
 
 
 def test_fault_bits_match_section_8() -> None:
