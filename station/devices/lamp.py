@@ -208,7 +208,6 @@ class LampController:
         self._info: ControllerInfo | None = None
         self._reset_boot: str | None = None  # boot id of the reset being handled
         self._resets = 0
-        self._resets_absorbed = 0
         self._want = (0, 0)  # (white, uv) as last acknowledged, zeroed when the board cuts
         self._lease_ms = settings.lease_ms
         self._lease_since = 0.0  # monotonic time of the last LAMP or RENEW sent for the lease
@@ -403,7 +402,6 @@ class LampController:
                     if self._state is SessionState.RESET_RESYNCED:
                         self._state = SessionState.READY
                     self._reset_boot = None
-                    self._resets_absorbed += 1
             with self._lock:
                 self._interlock_tripped = False
                 self._lamps_cut = None

@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from hw_sim.runner import SimStation
-from station.devices.lamp import LampController
+from station.devices.lamp import LampController, SessionState
 from station.errors import ControllerReset, InterlockOpen, LampFault
 from station.settings import DeviceSettings
 
@@ -62,4 +62,5 @@ def test_a_second_reset_during_the_rehandshake_is_logged_and_counted(
         assert ctl.link_stats().controller_resets == 2
         detected = [r for r in caplog.records if "reset detected" in r.getMessage()]
         assert len(detected) == 2, [r.getMessage() for r in detected]
+        assert ctl.session_state is SessionState.READY
         assert ctl.status().boot_id == sim.controller.boot_id  # the new session works
