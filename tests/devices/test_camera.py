@@ -26,7 +26,7 @@ def patch_mean(image: np.ndarray) -> float:
 def test_capture_after_lamp_change_sees_the_new_light(
     sim: SimStation, lamp: LampController, dev_settings: DeviceSettings
 ) -> None:
-    cam = open_camera(sim.camera_source, dev_settings, sim.camera)
+    cam = open_camera(sim.camera_source, dev_settings, sim)
     dark = cam.capture(lamp.set_lamps(0, 0) + 0.06, 40, 1.0)
     acked = lamp.set_lamps(0, 100)
     uv = cam.capture(acked + 0.06, 40, 1.0)
@@ -43,7 +43,7 @@ def test_ignoring_after_returns_a_frame_from_before_the_lamp_change(
         SimStation("demo", latency_frames=10) as sim,
         LampController.connect(sim.serial_port, dev_settings) as ctl,
     ):
-        cam = open_camera(sim.camera_source, dev_settings, sim.camera)
+        cam = open_camera(sim.camera_source, dev_settings, sim)
         acked = ctl.set_lamps(0, 100)
         naive = cam.capture(0.0, 40, 1.0)
         assert naive.timestamp < acked
@@ -130,22 +130,22 @@ def test_opencv_camera_over_a_video_file(tmp_path: Path, dev_settings: DeviceSet
 
 
 @pytest.mark.parametrize(
-    "fault, error, word",
+    "fault, error, word, timeout_s",
     [
-        ("cam_timeout:at=1", CameraTimeout, "timed out"),
-        ("cam_disconnect:at=1", CameraDisconnected, "HTTP 503"),
-        ("cam_black:at=1", CameraError, "black"),
+        # the time-out is the subject here, so it is short; the other faults answer at once,
+        # so they get a time-out a loaded machine cannot run into
+        ("cam_timeout:at=1", CameraTimeout, "timed out", 0.3),
+        ("cam_disconnect:at=1", CameraDisconnected, "HTTP 503", 30.0),
+        ("cam_black:at=1", CameraError, "black", 30.0),
     ],
 )
 def test_http_snapshot_camera_faults(
-    fault: str, error: type[Exception], word: str, dev_settings: DeviceSettings
+    fault: str, error: type[Exception], word: str, timeout_s: float, dev_settings: DeviceSettings
 ) -> None:
     with SimStation("demo", [fault], http_camera=True) as sim:
         cam = open_camera(sim.camera_source, dev_settings)
         with pytest.raises(error, match=word):
-            # only the time-out fault waits out its time-out; the others answer at once, so
-            # their time-out is a generous safety net for a loaded machine
-            cam.capture(time.monotonic(), 10, 1.0, timeout_s=0.3 if "timeout" in fault else 5.0)
+            cam.capture(time.monotonic(), 10, 1.0, timeout_s=timeout_s)
 
 
 def test_http_snapshot_camera_unreachable(dev_settings: DeviceSettings) -> None:
