@@ -46,6 +46,10 @@ class DeviceSettings(BaseModel):
     focus_min: float = 20.0
     #: doctor: lamp current must be within this fraction of nominal for its level
     lamp_current_tolerance: float = 0.3
+    #: doctor: a link whose average PING round trip is slower than this fails
+    doctor_rtt_max_ms: float = 100.0
+    #: doctor: a lamp left without renewal must be off within its lease plus this
+    doctor_lease_slack_ms: int = 400
 
 
 class VisionSettings(BaseModel):

@@ -38,13 +38,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: every test that runs the firmware in simavr goes to one pytest-xdist worker (with
+#: ``--dist loadgroup``): real-time simulators on both workers of a two-core machine would
+#: starve each other and the hosts talking to them
+FIRMWARE_GROUP = pytest.mark.xdist_group("firmware")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked `controllers` run once per simulated lamp controller."""
     if metafunc.definition.get_closest_marker("controllers") is None:
         return
     choice = metafunc.config.getoption("--controller")
     kinds = ["python", "firmware"] if choice == "both" else [choice]
-    metafunc.parametrize("sim_controller", kinds, indirect=True, ids=[f"{k}" for k in kinds])
+    metafunc.parametrize(
+        "sim_controller",
+        [pytest.param(k, marks=FIRMWARE_GROUP) if k == "firmware" else k for k in kinds],
+        indirect=True,
+        ids=kinds,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -116,7 +116,7 @@ class _Doctor:
                 if k in ("crc_errors", "retries", "timeouts")
             },
         }
-        slow = measured["rtt_ms_avg"] > 100
+        slow = measured["rtt_ms_avg"] > self.d.doctor_rtt_max_ms
         detail = (
             f"5 pings answered, round trip {measured['rtt_ms_avg']} ms on average"
             if not slow
@@ -163,10 +163,12 @@ class _Doctor:
 
     def watchdog(self) -> PartResult:
         lease_ms = 200
+        limit_ms = lease_ms + self.d.doctor_lease_slack_ms
         with self.lamp.renewal_suspended():
             start = self.lamp.set_lamps(20, 0, lease_ms=lease_ms)
             off_after: float | None = None
-            while time.monotonic() - start < 1.5:
+            # look a second past the limit, so a lamp that is late is reported as late
+            while time.monotonic() - start < limit_ms / 1000.0 + 1.0:
                 time.sleep(0.05)
                 if self.lamp.status().lamps["white"].level == 0:
                     off_after = (time.monotonic() - start) * 1000.0
@@ -182,7 +184,7 @@ class _Doctor:
                 "watchdog", False, "lamp stayed on after its lease ran out: DO NOT USE", measured
             )
         # well inside the 1 s silence watchdog, so it was the lease that ended it
-        ok = "lease_expired" in st.faults and off_after <= lease_ms + 400
+        ok = "lease_expired" in st.faults and off_after <= limit_ms
         detail = (
             f"lamp switched itself off {measured['off_after_ms']} ms after a {lease_ms} ms lease"
         )

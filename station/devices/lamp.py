@@ -301,9 +301,12 @@ class LampController:
                 off = self._request(Off(), effect=lambda _: self._lamps_acknowledged(0, 0))
                 self._raise_if_reset()
                 return off.received_at
+            # the board starts the lease when the LAMP arrives, never before it was sent:
+            # count from the send, so a reply that is slow to reach us costs no margin
+            sent = time.monotonic()
             answer = self._request(
                 Lamp(white, uv, lease),
-                effect=lambda _: self._lamps_acknowledged(white, uv, lease),
+                effect=lambda _: self._lamps_acknowledged(white, uv, lease, since=sent),
             )
             self._raise_if_reset()
             if isinstance(answer.message, Nak):
@@ -603,10 +606,12 @@ class LampController:
     def _set_want(self, white: int, uv: int) -> None:
         self._want = (white, uv)
 
-    def _lamps_acknowledged(self, white: int, uv: int, lease_ms: int | None = None) -> None:
+    def _lamps_acknowledged(
+        self, white: int, uv: int, lease_ms: int | None = None, since: float | None = None
+    ) -> None:
         """A LAMP/OFF was accepted: the new levels, and nothing tripped since (yet)."""
         self._want = (white, uv)
-        self._lease_since = time.monotonic()
+        self._lease_since = time.monotonic() if since is None else since
         if lease_ms is not None:
             self._lease_ms = lease_ms
         self._interlock_tripped = False

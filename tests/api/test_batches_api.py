@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import pytest
@@ -13,12 +12,10 @@ from tests.helpers.api import Station
 
 
 def _finish(st: Station, batch_id: str) -> dict:
-    for _ in range(200):
-        doc = st.call("store", "GET", f"/api/batches/{batch_id}").json()
-        if doc["state"] in ("complete", "failed"):
-            return doc
-        time.sleep(0.05)
-    raise AssertionError("batch never finished")
+    st.wait_for_batches()
+    doc: dict = st.call("store", "GET", f"/api/batches/{batch_id}").json()
+    assert doc["state"] in ("complete", "failed"), f"batch worker idle, batch {doc['state']}"
+    return doc
 
 
 def _upload(st: Station, name: str, data: bytes, role: str = "store"):  # type: ignore[no-untyped-def]

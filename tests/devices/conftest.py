@@ -7,11 +7,12 @@ import pytest
 from hw_sim.runner import SimStation
 from station.devices.lamp import LampController
 from station.settings import DeviceSettings
+from tests.helpers.devices import device_settings
 
 
 @pytest.fixture
 def dev_settings() -> DeviceSettings:
-    return DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=600)
+    return device_settings()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -21,19 +20,11 @@ from station.errors import (
     ProtocolVersionMismatch,
 )
 from station.settings import DeviceSettings
+from tests.helpers.devices import Changes, device_settings
 
 pytestmark = pytest.mark.controllers
 
-SETTINGS = DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=600)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+SETTINGS = device_settings()
 
 
 def booted(ctl: LampController, boot_id: str) -> bool:
@@ -147,7 +138,9 @@ def test_silent_controller_is_a_clear_link_timeout_and_lamps_go_dark() -> None:
         with pytest.raises(LinkTimeout, match="did not answer STATUS after 5 attempts"):
             ctl.status()
             ctl.status()
-        assert wait_for(lambda: sim.world.drive("uv") == 0 and sim.world.drive("white") == 0, 1.5)
+        assert Changes(sim.world).until(
+            lambda: sim.world.drive("uv") == sim.world.drive("white") == 0
+        )
 
 
 def test_heartbeat_lost_switches_lamps_off_within_the_lease() -> None:
@@ -156,8 +149,9 @@ def test_heartbeat_lost_switches_lamps_off_within_the_lease() -> None:
         LampController.connect(sim.serial_port, SETTINGS) as ctl,
     ):
         mark = len(sim.controller.watchdog_reasons)
+        changes = Changes(sim.world, ctl)
         ctl.set_lamps(0, 100, lease_ms=300)
-        assert wait_for(lambda: sim.world.drive("uv") == 0, 2.0)
+        assert changes.until(lambda: sim.world.drive("uv") == 0)
         # switched off by the lease, not by the 1 s silence watchdog: the controller says
         # why (a reason, not a wall-clock time, so a loaded machine cannot make this flaky)
         assert sim.controller.wait_watchdog(mark, 5.0) == "lease"
@@ -200,8 +194,9 @@ def test_reset_while_idle_is_reported_on_the_next_check() -> None:
         SimStation("demo") as sim,
         LampController.connect(sim.serial_port, SETTINGS) as ctl,
     ):
+        changes = Changes(sim.world, ctl)
         sim.controller.boot()
-        assert wait_for(lambda: booted(ctl, sim.controller.boot_id))
+        assert changes.until(lambda: booted(ctl, sim.controller.boot_id))
         with pytest.raises(ControllerReset):
             ctl.set_lamps(10, 0)
         assert sim.world.drive("white") == 0
@@ -301,8 +296,9 @@ def test_check_session_absorbs_a_reset_while_idle_but_not_during_the_check() -> 
         SimStation("demo") as sim,
         LampController.connect(sim.serial_port, SETTINGS) as ctl,
     ):
+        changes = Changes(sim.world, ctl)
         sim.controller.boot()  # idle reset, between checks
-        assert wait_for(lambda: booted(ctl, sim.controller.boot_id))
+        assert changes.until(lambda: booted(ctl, sim.controller.boot_id))
         with ctl.check_session():
             ctl.set_lamps(0, 100)  # not aborted: the reset came before this check
             assert sim.world.drive("uv") == 100

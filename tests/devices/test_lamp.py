@@ -12,17 +12,9 @@ from hw_sim.runner import SimStation
 from station.devices.lamp import LampController
 from station.errors import InputError, InterlockOpen, LinkError, LinkTimeout
 from station.settings import DeviceSettings
+from tests.helpers.devices import SAFETY_NET_S, Changes
 
 pytestmark = pytest.mark.controllers
-
-
-def wait_for(predicate, timeout: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_handshake_info(lamp: LampController, sim: SimStation) -> None:
@@ -47,19 +39,31 @@ def test_set_lamps_and_status(lamp: LampController, sim: SimStation) -> None:
 
 
 def test_lease_is_renewed_in_background(lamp: LampController, sim: SimStation) -> None:
-    lamp.set_lamps(0, 100, lease_ms=600)
-    time.sleep(1.5)  # more than two leases and longer than the 1 s silence watchdog
-    assert sim.world.drive("uv") == 100
-    assert lamp.confirm_lamps().lamps["uv"].level == 100
+    # renewed every 300 ms, so a host stalled for well over a second by a loaded machine
+    # still renews in time; the lamp must outlive the lease and the 1 s silence watchdog
+    lease_ms = 2000
+    sent = lamp.link_stats().frames_sent
+    lamp.set_lamps(0, 100, lease_ms=lease_ms)
+    time.sleep(1.25 * lease_ms / 1000.0)  # time passing is the subject here, not a wait
+    renewed = lamp.link_stats().frames_sent - sent - 1
+    assert sim.world.drive("uv") == 100, f"lamp went off after {renewed} renewals"
+    st = lamp.confirm_lamps()
+    assert st.lamps["uv"].level == 100 and renewed >= 2
+    assert "lease_expired" not in st.faults and 0 < st.lease_remaining_ms <= lease_ms
+    lamp.all_off()
 
 
 def test_lamps_go_off_within_lease_when_host_stops_renewing(
     lamp: LampController, sim: SimStation
 ) -> None:
     with lamp.renewal_suspended():
+        changes = Changes(sim.world, lamp)
         lamp.set_lamps(50, 0, lease_ms=200)
-        assert wait_for(lambda: sim.world.drive("white") == 0, 0.9)
-        assert "lease_expired" in lamp.status().faults
+        assert changes.until(lambda: sim.world.drive("white") == 0)
+        # the lease ended it, not the 1 s silence watchdog: the controller's own fault bits
+        # say which (on its clock, so a loaded machine cannot blur a 200 ms against a 1 s)
+        faults = lamp.status().faults
+        assert "lease_expired" in faults and "watchdog_silence" not in faults, faults
 
 
 def test_uv_refused_with_lid_open(lamp: LampController, sim: SimStation) -> None:
@@ -70,9 +74,10 @@ def test_uv_refused_with_lid_open(lamp: LampController, sim: SimStation) -> None
 
 
 def test_lid_opening_mid_check_is_reported(lamp: LampController, sim: SimStation) -> None:
+    changes = Changes(sim.world, lamp)
     lamp.set_lamps(0, 100)
     sim.world.open_lid()
-    assert wait_for(lambda: lamp.lamps_requested == (0, 0))
+    assert changes.until(lambda: lamp.lamps_requested == (0, 0))
     assert sim.world.drive("uv") == 0
     with pytest.raises(InterlockOpen, match="lid was opened"):
         lamp.confirm_lamps()
@@ -81,12 +86,13 @@ def test_lid_opening_mid_check_is_reported(lamp: LampController, sim: SimStation
 def test_events_arrive(lamp: LampController, sim: SimStation) -> None:
     seen = []
     lamp.add_event_listener(seen.append)
+    changes = Changes(sim.world, lamp)
     sim.world.remove_item()
-    event = lamp.events.get(timeout=2.0)
+    event = lamp.events.get(timeout=SAFETY_NET_S)
     while event.name != "ITEM":
-        event = lamp.events.get(timeout=2.0)
+        event = lamp.events.get(timeout=SAFETY_NET_S)
     assert event.args == {"present": "0"}
-    assert wait_for(lambda: any(e.name == "ITEM" for e in seen))
+    assert changes.until(lambda: any(e.name == "ITEM" for e in seen))
 
 
 def test_bad_levels_are_refused_before_sending(lamp: LampController) -> None:
@@ -143,14 +149,17 @@ def test_events_queue_is_a_queue(lamp: LampController) -> None:
 def test_confirm_covers_the_time_since_the_last_set_lamps(
     lamp: LampController, sim: SimStation
 ) -> None:
+    changes = Changes(sim.world, lamp)
     lamp.set_lamps(0, 100)
     sim.world.open_lid()
-    assert wait_for(lambda: not lamp.lamps_on)
+    assert changes.until(lambda: not lamp.lamps_on)
     with pytest.raises(InterlockOpen):
         lamp.confirm_lamps()
     sim.world.close_lid()
     # a real lid switch is debounced: wait for the controller to report it closed
-    while (event := lamp.events.get(timeout=5)).name != "LID" or event.args["state"] != "closed":
+    while (event := lamp.events.get(timeout=SAFETY_NET_S)).name != "LID" or event.args[
+        "state"
+    ] != "closed":
         pass
     lamp.set_lamps(0, 0)  # the next shot of a new check: the old trip is not its problem
     assert lamp.confirm_lamps().lid_closed

@@ -14,9 +14,9 @@ import pytest
 from hw_sim.runner import SimStation
 from station.devices.lamp import LampController, SessionState
 from station.errors import ControllerReset, InterlockOpen, LampFault
-from station.settings import DeviceSettings
+from tests.helpers.devices import device_settings
 
-SETTINGS = DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=600)
+SETTINGS = device_settings(lease_ms=600)
 
 
 def test_lid_opened_right_after_the_lamp_reply_is_an_interlock_trip() -> None:

@@ -11,14 +11,15 @@ import pytest
 
 from station.devices.factory import open_devices
 from station.errors import InterlockOpen
-from station.settings import DeviceSettings, StationSettings
+from station.settings import StationSettings
 from station.wiring import SimHandle, start_simulator
+from tests.helpers.devices import device_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings() -> StationSettings:
-    return StationSettings(devices=DeviceSettings(reply_timeout_s=0.1, retries=3))
+    return StationSettings(devices=device_settings(retries=3))
 
 
 def imported_modules(path: Path) -> set[str]:

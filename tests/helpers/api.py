@@ -43,6 +43,12 @@ class Station:
         headers = {**kw.pop("headers", {}), **(self.headers(role) if role else {})}
         return self.client.request(method, url, headers=headers, **kw)
 
+    def wait_for_batches(self, timeout: float = 300.0) -> None:
+        """Return once every batch submitted so far has run: the app runs batches one at a
+        time in submission order, so a job queued now runs after them. ``timeout`` is only a
+        safety net against a hung worker; a slow machine just takes longer."""
+        self.state.batch_workers.submit(lambda: None).result(timeout=timeout)
+
     def load_register(self) -> None:
         path = self.tmp / "register.csv"
         path.write_text(REGISTER_CSV)

@@ -25,7 +25,7 @@ from hw_sim.world import World
 from station.devices.codec import Frame, FrameDecoder, encode
 from station.devices.lamp import LampController
 from station.errors import DeviceError
-from station.settings import DeviceSettings
+from tests.helpers.devices import SAFETY_NET_S, device_settings
 from tests.helpers.light import LightWatch
 
 STEP = 0.01
@@ -170,7 +170,7 @@ lid_script = st.lists(
 def test_real_link_uv_never_emitted_with_lid_open_and_dark_after_host_stops(
     script: list[tuple[str, float]], faults: tuple[str, ...]
 ) -> None:
-    settings_ = DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=400)
+    settings_ = device_settings(lease_ms=400)
     with SimStation("demo", faults, seed=1) as sim:
         world = sim.world
         light = LightWatch(world)
@@ -198,12 +198,12 @@ def test_real_link_uv_never_emitted_with_lid_open_and_dark_after_host_stops(
             with ctl.renewal_suspended():
                 mark = len(sim.controller.watchdog_reasons)
                 was_on = not light.dark()
-                # 10 s is only a safety net: the lease (400 ms) ends it long before
-                assert light.wait_dark(10.0), "lamp never went off"
+                # only a safety net: the lease (400 ms) ends it long before
+                assert light.wait_dark(SAFETY_NET_S), "lamp never went off"
                 if was_on:
                     # the lease, not the 1 s silence watchdog, ended it: the controller says
                     # why (not a wall-clock bound, which a loaded machine would break)
-                    reason = sim.controller.wait_watchdog(mark, 5.0)
+                    reason = sim.controller.wait_watchdog(mark, SAFETY_NET_S)
                     assert reason == "lease", "lamp outlived its lease"
         finally:
             ctl.close()
