@@ -81,7 +81,7 @@ def sim(
     """Run the hardware simulator on its own; prints the serial port and camera source."""
 
     def go() -> None:
-        from hw_sim.runner import serve_forever
+        from station.wiring import serve_simulator_forever
 
         def ready(port: str, camera_source: str) -> None:
             print(f"serial port:   {port}", flush=True)
@@ -92,7 +92,7 @@ def sim(
                 flush=True,
             )
 
-        serve_forever(
+        serve_simulator_forever(
             scenario, faults=list(fault or []), seed=seed, on_ready=ready, controller=controller
         )
 
