@@ -210,10 +210,122 @@ class BatchService:
                 line=int(entry[0]),
                 label=str(entry[1])[:300],
                 verdict=result.verdict,
-                result={"matches": [result.model_dump(mode="json")]},
+                result=_stored(result),
             )
             for i, (entry, result) in enumerate(zip(chunk, results, strict=True))
         ]
+
+    # -- bulk look-ups of a list that arrives as a stream (`station check -`) ----------------
+
+    def start_list(self, officer: str, purpose: str, source: str = "<stdin>") -> str:
+        """Open the one record of a bulk look-up; items are added chunk by chunk as they come."""
+        batch_id = str(uuid.uuid4())
+        with self.db.writer() as s:
+            s.add(
+                Batch(
+                    id=batch_id,
+                    kind="list",
+                    filename=source[:300],
+                    sha256="",
+                    size_bytes=0,
+                    total=0,
+                    state="running",
+                    officer=officer,
+                    purpose=purpose,
+                    station_id=self.settings.station_id,
+                    register_version=self.matcher.version,
+                    inputs=[],
+                )
+            )
+            audit.append(
+                s,
+                officer,
+                "collection",
+                "batch",
+                batch_id,
+                {"kind": "list", "source": source, "purpose": purpose},
+            )
+        return batch_id
+
+    def check_list_chunk(
+        self, batch_id: str, seq: int, lines: list[tuple[int, str]]
+    ) -> list[dict[str, Any]]:
+        """Check and store one chunk of (line number, identifier); returns one answer per line.
+
+        An answer is a match document, or ``{"line", "query", "error"}`` for an identifier
+        that cannot be checked (stored as an unreadable item; the other lines go on).
+        """
+        from station.identifiers import classify
+
+        answers: list[dict[str, Any] | None] = [None] * len(lines)
+        good: list[int] = []
+        values: list[str] = []
+        for i, (line, raw) in enumerate(lines):
+            try:
+                values.append(classify(raw).value)
+                good.append(i)
+            except InputError as exc:
+                answers[i] = {"line": line, "query": raw, "error": str(exc)}
+        many = getattr(self.matcher, "lookup_many", None)
+        results = many(values) if many else [self.matcher.lookup(v) for v in values]
+        items: list[BatchItem] = []
+        hits = 0
+        for i, result in zip(good, results, strict=True):
+            answers[i] = {"line": lines[i][0], **result.model_dump(mode="json")}
+        for i, ((line, raw), answer) in enumerate(zip(lines, answers, strict=True)):
+            assert answer is not None
+            error = answer.get("error")
+            verdict = "no_match" if error else str(answer["verdict"])
+            hits += verdict != "no_match"
+            stored: dict[str, Any] = {"error": error} if error else {}
+            if verdict != "no_match":
+                stored = {"matches": [answer]}
+            items.append(
+                BatchItem(
+                    batch_id=batch_id,
+                    seq=seq + i,
+                    line=line,
+                    label=raw[:300],
+                    verdict=verdict,
+                    result=stored,
+                )
+            )
+        with self.db.writer() as s:
+            s.execute(insert(BatchItem), [_row(it) for it in items])
+            s.execute(
+                update(Batch)
+                .where(Batch.id == batch_id)
+                .values(
+                    done=Batch.done + len(items),
+                    total=Batch.total + len(items),
+                    hits=Batch.hits + hits,
+                )
+            )
+        return [a for a in answers if a is not None]
+
+    def finish_list(
+        self, batch_id: str, sha256: str, size: int, rejected: int, error: str | None = None
+    ) -> dict[str, Any]:
+        """Close a bulk look-up: complete, or failed with why (what was checked stays)."""
+        with self.db.writer() as s:
+            batch = s.get(Batch, batch_id)
+            if batch is None:
+                raise NotFound(f"no batch with id {batch_id}")
+            batch.sha256 = sha256
+            batch.size_bytes = size
+            batch.state = "failed" if error else "complete"
+            batch.error = error
+            batch.finished_at = dt.datetime.now(dt.UTC)
+            detail: dict[str, Any] = {
+                "state": batch.state,
+                "items": batch.total,
+                "hits": batch.hits,
+                "rejected": rejected,
+            }
+            if error:
+                detail["error"] = error
+            audit.append(s, batch.officer, "collection", "batch", batch_id, detail)
+            return batch_doc(batch)
 
     def _process(self, batch_id: str, kind: str, seq: int, entry: list[Any]) -> BatchItem:
         line, label, payload = int(entry[0]), str(entry[1]), str(entry[2])
@@ -334,6 +446,17 @@ class BatchService:
         for r in rows:
             w.writerow({k: _csv_safe(r[k]) for k in fields})
         return buf.getvalue()
+
+
+def _stored(result: MatchResult) -> dict[str, Any]:
+    """What an item keeps: the explained result of a hit; nothing more for a clean no-match.
+
+    The report lists hits only, and a no-match's row still holds its line, label and verdict,
+    so a 100,000-row batch stores full documents only for the few rows that hit.
+    """
+    if result.verdict == "no_match" and not result.candidates:
+        return {}
+    return {"matches": [result.model_dump(mode="json")]}
 
 
 def _row(item: BatchItem) -> dict[str, Any]:

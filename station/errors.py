@@ -56,6 +56,10 @@ class IdentifierRejected(InputError):
     """An identifier is empty, too long, non-printable or otherwise unusable."""
 
 
+class TooManyIdentifiers(InputError):
+    """More identifiers in one look-up request than one check record holds."""
+
+
 class RegisterImportError(InputError):
     """A register file was rejected; nothing from it was stored."""
 

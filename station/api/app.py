@@ -26,7 +26,14 @@ from station.api import (
 from station.api.deps import AppState, current_principal
 from station.auth.users import Principal
 from station.context import StationContext, hardware
-from station.errors import DeviceError, InputError, NotFound, RegisterImportError, StationError
+from station.errors import (
+    DeviceError,
+    InputError,
+    NotFound,
+    RegisterImportError,
+    StationError,
+    TooManyIdentifiers,
+)
 from station.settings import StationSettings
 from station.uploads import UploadRejected, UploadTooLarge
 
@@ -34,6 +41,12 @@ log = logging.getLogger("station.api")
 #: request bodies of ordinary (non-upload) API calls are small
 JSON_BODY_LIMIT = 1024 * 1024
 UPLOAD_PATHS = ("/api/batches", "/api/register/imports")
+
+
+def warm() -> dict[str, Any]:
+    from station.matcher.jit import warm as warm_kernels
+
+    return warm_kernels()
 
 
 def create_app(settings: StationSettings) -> FastAPI:
@@ -49,6 +62,16 @@ def create_app(settings: StationSettings) -> FastAPI:
                 log.warning("%d interrupted check(s) marked incomplete", recovered)
             if settings.sim:
                 ctx.matcher.seed_demo_if_empty()
+            # the register index and the matcher's machine code are ready before the server
+            # says so, so the first check is as fast as the hundredth
+            warmed = warm()
+            ctx.matcher.index()
+            log.info(
+                "matcher kernels ready in %.2f s (%d compiled)",
+                warmed["warm_s"],
+                warmed["compiled"],
+            )
+            if settings.sim:
                 stack.enter_context(hardware(ctx, sim=True))
             elif settings.devices.lamp_port:
                 stack.enter_context(hardware(ctx, sim=False))
@@ -102,6 +125,10 @@ def create_app(settings: StationSettings) -> FastAPI:
 
     @app.exception_handler(UploadTooLarge)
     async def too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return problem(413, exc)
+
+    @app.exception_handler(TooManyIdentifiers)
+    async def too_many(_: Request, exc: TooManyIdentifiers) -> JSONResponse:
         return problem(413, exc)
 
     @app.exception_handler(InputError)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from station.api.deps import State, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.checks import CheckRequest
+from station.checks import CheckRequest, require_manual_size
 from station.db.models import Check, CheckIdentifier, Owner, RegisterEntry
 from station.errors import InputError, NotFound
 from station.evidence import build_bundle
@@ -84,9 +84,11 @@ def start_check(
 ) -> CheckStarted | dict[str, Any]:
     """Start a scan of the item on the tray (202; poll ``href`` or stream ``events``).
 
-    With ``identifiers`` it is a manual check, matched at once (201 with the record). The
-    officer recorded is always the authenticated user.
+    With ``identifiers`` it is a manual check, matched at once (201 with the record); at
+    most 500 identifiers a request (413 says to send a longer list as a batch). The officer
+    recorded is always the authenticated user.
     """
+    require_manual_size(len(request.identifiers))
     request = request.model_copy(update={"officer": who.username})
     service = state.service()
     if request.identifiers:

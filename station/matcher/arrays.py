@@ -47,10 +47,27 @@ _PARALLEL_POOL = threading.Lock()
 FOLD = kernels.fold_table()
 CODES = kernels.key_codes()
 PACK = kernels.pack_codes()
+for _table in (FOLD, CODES, PACK):
+    _table.flags.writeable = False
 
 
 class IndexFileError(StationError):
     """A persisted index is missing, damaged or of another format version."""
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only view, C-contiguous.
+
+    The kernels are compiled per argument type and numba types read-only and writable arrays
+    apart; arrays mapped from disk are read-only, so every array a kernel sees is made
+    read-only too, and a process that loads an index uses the machine code of the process
+    that built it (no second compile).
+    """
+    if not array.flags.writeable and array.flags.c_contiguous:
+        return array
+    view = np.ascontiguousarray(array).view()
+    view.flags.writeable = False
+    return view
 
 
 def pack_strings(items: Sequence[str | None], text: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +90,7 @@ def pack_strings(items: Sequence[str | None], text: bool = False) -> tuple[np.nd
         lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return data, offsets
+    return frozen(data), frozen(offsets)
 
 
 def _codes(items: Sequence[str | None], vocab: list[str], dtype: type) -> np.ndarray:
@@ -154,6 +171,7 @@ class ArrayIndex:
         max_edits: int,
     ) -> ArrayIndex:
         """Build from packed columns (the fast path for large registers and rebuilds)."""
+        value, voff = frozen(value), frozen(voff)
         n = voff.size - 1
         if len(np.unique(entry_id)) != n:
             raise InputError("register entry ids are not unique")
@@ -188,6 +206,9 @@ class ArrayIndex:
             "id_slot": id_slot,
         }
         return cls(arrays, kind_vocab, status_vocab, source_vocab, bits, max_edits)
+
+    def __post_init__(self) -> None:
+        self.arrays = {name: frozen(a) for name, a in self.arrays.items()}
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -256,7 +277,7 @@ class ArrayIndex:
             a["seg_dir"],
             a["seg_post"],
             self.bits,
-            dead,
+            frozen(dead),
             self.max_edits,
             cap,
         )
@@ -277,7 +298,7 @@ class ArrayIndex:
                 a["seg_dir"],
                 a["seg_post"],
                 self.bits,
-                dead,
+                frozen(dead),
                 self.max_edits,
                 cap,
             )
@@ -292,10 +313,27 @@ class ArrayIndex:
             ("suffix", a["suf_key"], a["suf_slot"], True),
         ):
             found = kernels.partial_one(
-                q, a["value"], a["voff"], FOLD, CODES, keys, order, dead, from_end, cap
+                q, a["value"], a["voff"], FOLD, CODES, keys, order, frozen(dead), from_end, cap
             )
             out.extend((int(s), where) for s in found)
         return out
+
+    def key_ranges(
+        self, qbuf: np.ndarray, qoff: np.ndarray, from_end: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per query, the positions in the prefix (or suffix) keys of entries sharing its start.
+
+        A superset of what :meth:`partial` reports (it also counts shorter and withdrawn
+        entries): an empty range proves a query is no truncated label of any entry.
+        """
+        a = self.arrays
+        keys = a["suf_key"] if from_end else a["pre_key"]
+        lo_key = kernels.sort_keys(qbuf, qoff, CODES, from_end)
+        short = np.maximum(kernels.KEY_CHARS - np.minimum(np.diff(qoff), kernels.KEY_CHARS), 0)
+        span = np.power(np.uint64(37), short.astype(np.uint64))
+        lo = np.searchsorted(keys, lo_key)
+        hi = np.searchsorted(keys, lo_key + span)
+        return lo, hi
 
     def slot_of(self, entry_id: int) -> int | None:
         """Slot holding ``entry_id``, or None."""

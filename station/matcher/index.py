@@ -268,20 +268,82 @@ class RegisterIndex:
     def lookup_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
     ) -> list[MatchResult]:
-        """Match many identifiers in one vectorised pass over the base.
+        """Match many identifiers: one vectorised pass, explanations only where it hits.
 
+        Queries the bulk pass finds nothing for (no fuzzy hit, no entry sharing a truncated
+        label's key, nothing in the overlay) get a bare no-match without the per-query
+        ranking work; the others are explained exactly as :meth:`lookup` does.
         Raises IdentifierRejected naming the first unusable query.
         """
         state = self._state
         prepared = self._normalise_all(queries, kind_hint)
         qidx, slots, _dists = self._fuzzy_many(state, prepared)
-        per_query: list[list[int]] = [[] for _ in prepared]
+        maybe = self._maybe_partial(state, prepared)
+        maybe[qidx] = True
+        per_query: dict[int, list[int]] = {}
         for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
-            per_query[qi].append(slot)
-        return [
-            self._result(state, q, raw, per_query[i])
-            for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
+            per_query.setdefault(qi, []).append(slot)
+        overlay = len(state.overlay) > 0
+        out: list[MatchResult] = []
+        for i, (q, raw) in enumerate(zip(prepared, queries, strict=True)):
+            if maybe[i] or overlay:
+                out.append(self._result(state, q, raw, per_query.get(i, [])))
+            else:
+                out.append(
+                    MatchResult(
+                        query=raw,
+                        verdict="no_match",
+                        candidates=[],
+                        kind=q.kind,
+                        normalised=q.value,
+                    )
+                )
+        return out
+
+    def screen_many(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
+    ) -> np.ndarray:
+        """True for each query that could have a candidate (the bulk check's first pass).
+
+        Never false for a query :meth:`lookup` would give a candidate; may be true for a few
+        that rank to nothing. Raises IdentifierRejected naming the first unusable query.
+        """
+        state = self._state
+        prepared = self._normalise_all(queries, kind_hint)
+        qidx, _slots, _dists = self._fuzzy_many(state, prepared)
+        maybe = self._maybe_partial(state, prepared)
+        maybe[qidx] = True
+        if len(state.overlay):
+            ov = state.overlay
+            for i, q in enumerate(prepared):
+                if maybe[i]:
+                    continue
+                maybe[i] = bool(
+                    any(ov.fuzzy(canonical(f)) for f in q.forms)
+                    or ov.ranges(q.canonical)
+                    or (
+                        len(q.canonical) >= self.settings.min_partial_length
+                        and ov.partial(q.canonical, 1)
+                    )
+                )
+        return maybe
+
+    def _maybe_partial(self, state: _State, prepared: list[Normalised]) -> np.ndarray:
+        """Queries long enough to be a truncated label with some entry sharing its key range."""
+        out = np.zeros(len(prepared), dtype=bool)
+        longest = [
+            i
+            for i, q in enumerate(prepared)
+            if len(q.canonical) >= self.settings.min_partial_length
         ]
+        if not longest:
+            return out
+        qbuf, qoff = pack_strings([prepared[i].canonical for i in longest])
+        rows = np.asarray(longest, dtype=np.int64)
+        for which in ("pre", "suf"):
+            lo, hi = state.base.key_ranges(qbuf, qoff, from_end=which == "suf")
+            out[rows[hi > lo]] = True
+        return out
 
     def search_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None

@@ -9,9 +9,14 @@ compares both against brute force).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from station.matcher.normalise import CONFUSIONS
+from station.matcher.jit import configure_cache
+
+configure_cache()  # before numba is imported: it reads the cache directory once
+
+from numba import njit, prange  # noqa: E402
+
+from station.matcher.normalise import CONFUSIONS  # noqa: E402
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -32,6 +37,14 @@ _SLOW = np.uint64(1 << 63)
 PACKED_CHARS = 20
 #: characters per prefix/suffix sort key: 37**12 < 2**63
 KEY_CHARS = 12
+#: the entry points, whose compile statistics show whether the cache served a process
+DISPATCHERS = (
+    "build_segments",
+    "sort_keys",
+    "fuzzy_one",
+    "fuzzy_many",
+    "partial_one",
+)
 
 
 def signature_bits() -> np.ndarray:

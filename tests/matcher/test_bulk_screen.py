@@ -1,0 +1,64 @@
+"""Bulk look-ups explain only what the first pass finds, and answer exactly like single ones."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from station.matcher import RegisterIndex, RegisterRecord
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _register(rng: random.Random, n: int) -> list[RegisterRecord]:
+    out = []
+    for i in range(1, n + 1):
+        length = rng.randint(6, 14)
+        out.append(
+            RegisterRecord(
+                i, "".join(rng.choice(ALPHABET) for _ in range(length)), "serial", "stolen"
+            )
+        )
+    return out
+
+
+def _queries(rng: random.Random, register: list[RegisterRecord], count: int) -> list[str]:
+    """Exact, misread, truncated (prefix and suffix) and absent identifiers, mixed."""
+    out = []
+    for n in range(count):
+        s = rng.choice(register).identifier
+        kind = n % 5
+        if kind == 1:
+            p = rng.randrange(len(s))
+            s = s[:p] + rng.choice(ALPHABET) + s[p + 1 :]
+        elif kind == 2:
+            s = s[: rng.randint(6, max(6, len(s) - 1))]
+        elif kind == 3:
+            s = s[-rng.randint(6, max(6, len(s) - 1)) :]
+        elif kind == 4:
+            s = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(6, 14)))
+        out.append(s)
+    return out
+
+
+@pytest.mark.parametrize("with_overlay", [False, True])
+def test_bulk_answers_equal_single_look_ups_on_a_random_register(with_overlay: bool) -> None:
+    rng = random.Random(5)
+    register = _register(rng, 3000)
+    index = RegisterIndex.build(register)
+    if with_overlay:
+        index.apply_delta(
+            added=[RegisterRecord(90_001, "PAL1000", "serial", "stolen", range_end="PAL1999")],
+            withdrawn=[register[0].entry_id],
+        )
+    queries = [*_queries(rng, register, 600), "PAL1500", register[0].identifier]
+    many = index.lookup_many(queries)
+    single = [index.lookup(q) for q in queries]
+    assert [m.model_dump() for m in many] == [s.model_dump() for s in single]
+    screened = index.screen_many(queries)
+    with_candidates = [bool(s.candidates) for s in single]
+    assert all(screened[i] for i, has in enumerate(with_candidates) if has)
+    # the first pass must also rule queries out, or it saves nothing
+    assert sum(with_candidates) < len(queries)
+    assert int(screened.sum()) < len(queries)
