@@ -16,7 +16,6 @@ from station.settings import StationSettings
 PG_ADMIN_URL = os.environ.get(
     "STATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 #: one kernel cache for the whole run (and its subprocesses), filled before any test starts,
 #: like `station warm` at install: no test waits on the compiler
 KERNEL_CACHE = Path(__file__).resolve().parents[1] / "var" / "cache" / "kernels"

@@ -33,9 +33,10 @@ from station.errors import (
     RegisterImportError,
     StationError,
     TooManyIdentifiers,
+    UploadRejected,
+    UploadTooLarge,
 )
 from station.settings import StationSettings
-from station.uploads import UploadRejected, UploadTooLarge
 
 log = logging.getLogger("station.api")
 #: request bodies of ordinary (non-upload) API calls are small
@@ -116,8 +117,8 @@ def create_app(settings: StationSettings) -> FastAPI:
     def docs(who: Annotated[Principal, Depends(current_principal)]) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Check Station API")
 
-    def problem(status: int, exc: Exception, **extra: Any) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), **extra}, status_code=status)
+    def problem(status: int, exc: StationError, **extra: Any) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "fix": exc.fix, **extra}, status_code=status)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:

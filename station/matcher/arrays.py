@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from station.errors import InputError, StationError
+from station.errors import IndexFileError, InputError
 from station.matcher import kernels
 from station.matcher.scoring import EntryView
 
@@ -49,10 +49,6 @@ CODES = kernels.key_codes()
 PACK = kernels.pack_codes()
 for _table in (FOLD, CODES, PACK):
     _table.flags.writeable = False
-
-
-class IndexFileError(StationError):
-    """A persisted index is missing, damaged or of another format version."""
 
 
 def frozen(array: np.ndarray) -> np.ndarray:

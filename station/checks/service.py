@@ -60,9 +60,8 @@ def require_manual_size(count: int) -> None:
     """Refuse a manual check longer than one record holds, saying to use a batch."""
     if count > MAX_MANUAL_IDENTIFIERS:
         raise TooManyIdentifiers(
-            f"{count} identifiers in one check; the most is {MAX_MANUAL_IDENTIFIERS}. Check a "
-            "longer list as a batch: upload it to POST /api/batches (CSV, one identifier a "
-            "row), or run `station batch FILE` or `station check - < FILE`"
+            f"{count} identifiers in one check; the most is {MAX_MANUAL_IDENTIFIERS}: check a "
+            "longer list as a batch (POST /api/batches)"
         )
 
 

@@ -105,7 +105,7 @@ def run_check(
 
     ``keep`` holds all answers for one JSON document at the end (else they are only emitted).
     """
-    from station.checks import MAX_MANUAL_IDENTIFIERS
+    from station.checks.service import MAX_MANUAL_IDENTIFIERS
 
     stream = iter(source)
     head = [item for _, item in zip(range(MAX_MANUAL_IDENTIFIERS + 1), stream, strict=False)]
@@ -115,7 +115,7 @@ def run_check(
         return _manual(ctx, head, purpose, officer, emit)
     from itertools import chain
 
-    from station.batches import BatchService
+    from station.batches.service import BatchService
 
     service = BatchService(ctx.db, ctx.matcher, ctx.settings)
     where = "<stdin>" if "-" in source.args else "<arguments>"
@@ -150,7 +150,7 @@ def _manual(
     ctx: Any, items: list[tuple[str, int, str]], purpose: str, officer: str, emit: Emit
 ) -> Outcome:
     """A short list: one manual check record, all identifiers valid or nothing stored."""
-    from station.checks import CheckRequest
+    from station.checks.service import CheckRequest
     from station.identifiers import classify
 
     for where, _n, raw in items:
