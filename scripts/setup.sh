@@ -45,4 +45,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# compile the matcher's kernels now, into the data directory's cache, so no check waits on it
+echo "setup: compiling the matcher's kernels (once per CPU and numba version)"
+.venv/bin/station warm || { echo "setup: station warm failed" >&2; exit 1; }
 echo "setup: ready"
