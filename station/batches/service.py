@@ -14,9 +14,9 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from station.batches.uploads import extract_images, read_serial_rows
 from station.checks.service import Matcher, overall_verdict
@@ -28,6 +28,10 @@ from station.records import audit
 from station.settings import StationSettings
 
 CHUNK = 500
+#: the items table for Core inserts (no ORM object per row)
+_ITEMS = cast(Table, BatchItem.__table__)
+#: rows of a list of serials checked and committed together (a resume restarts a chunk)
+SERIAL_CHUNK = 5000
 
 
 Progress = Callable[[int, int, int], None]
@@ -148,18 +152,19 @@ class BatchService:
             batch.state = "running"
             inputs, kind, start, hits = list(batch.inputs), batch.kind, batch.done, batch.hits
         try:
-            for lo in range(start, len(inputs), CHUNK):
-                chunk = inputs[lo : lo + CHUNK]
+            step = SERIAL_CHUNK if kind == "serials" else CHUNK
+            for lo in range(start, len(inputs), step):
+                chunk = inputs[lo : lo + step]
                 if kind == "serials":
-                    items = self._serial_items(batch_id, lo, chunk)
+                    rows = self._serial_items(batch_id, lo, chunk)
                 else:
-                    items = [
-                        self._process(batch_id, kind, lo + i, entry)
+                    rows = [
+                        _row(self._process(batch_id, kind, lo + i, entry))
                         for i, entry in enumerate(chunk)
                     ]
-                hits += sum(1 for it in items if it.verdict != "no_match")
+                hits += sum(1 for r in rows if r["verdict"] != "no_match")
                 with self.db.writer() as s:
-                    s.execute(insert(BatchItem), [_row(it) for it in items])
+                    s.execute(insert(_ITEMS), rows)
                     s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id)
@@ -198,22 +203,32 @@ class BatchService:
             )
             return batch_doc(batch)
 
-    def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[BatchItem]:
-        """One bulk look-up per chunk (the matcher checks its version once, not per row)."""
+    def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[dict[str, Any]]:
+        """One bulk look-up per chunk; full results only for the rows something was found for."""
         values = [str(entry[2]) for entry in chunk]
-        many = getattr(self.matcher, "lookup_many", None)
-        results = many(values) if many else [self.matcher.lookup(v) for v in values]
-        return [
-            BatchItem(
-                batch_id=batch_id,
-                seq=lo + i,
-                line=int(entry[0]),
-                label=str(entry[1])[:300],
-                verdict=result.verdict,
-                result=_stored(result),
+        hits = self._explain(values)
+        rows = []
+        for i, entry in enumerate(chunk):
+            result = hits.get(i)
+            rows.append(
+                {
+                    "batch_id": batch_id,
+                    "seq": lo + i,
+                    "line": int(entry[0]),
+                    "label": str(entry[1])[:300],
+                    "verdict": result.verdict if result else "no_match",
+                    "result": _stored(result) if result else {},
+                }
             )
-            for i, (entry, result) in enumerate(zip(chunk, results, strict=True))
-        ]
+        return rows
+
+    def _explain(self, values: list[str]) -> dict[int, MatchResult]:
+        """Results of the values with a candidate, by position (a clean no-match is absent)."""
+        explain = getattr(self.matcher, "explain_hits", None)
+        if explain is not None:
+            return explain(values)  # type: ignore[no-any-return]
+        results = [self.matcher.lookup(v) for v in values]
+        return {i: r for i, r in enumerate(results) if r.candidates or r.verdict != "no_match"}
 
     # -- bulk look-ups of a list that arrives as a stream (`station check -`) ----------------
 

@@ -270,34 +270,46 @@ class RegisterIndex:
     ) -> list[MatchResult]:
         """Match many identifiers: one vectorised pass, explanations only where it hits.
 
-        Queries the bulk pass finds nothing for (no fuzzy hit, no entry sharing a truncated
-        label's key, nothing in the overlay) get a bare no-match without the per-query
-        ranking work; the others are explained exactly as :meth:`lookup` does.
         Raises IdentifierRejected naming the first unusable query.
         """
-        state = self._state
         prepared = self._normalise_all(queries, kind_hint)
+        explained = self._explain_hits(prepared, queries)
+        return [
+            explained.get(i)
+            or MatchResult(
+                query=raw, verdict="no_match", candidates=[], kind=q.kind, normalised=q.value
+            )
+            for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
+        ]
+
+    def explain_hits(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
+    ) -> dict[int, MatchResult]:
+        """Results of the queries something was found for, by position; the rest are no-match.
+
+        The bulk check's core: queries the vectorised pass finds nothing for (no fuzzy hit, no
+        entry sharing a truncated label's key, nothing in the overlay) cost no per-query
+        ranking and no result object. Raises IdentifierRejected naming the first bad query.
+        """
+        return self._explain_hits(self._normalise_all(queries, kind_hint), queries)
+
+    def _explain_hits(
+        self, prepared: list[Normalised], queries: Sequence[str]
+    ) -> dict[int, MatchResult]:
+        state = self._state
         qidx, slots, _dists = self._fuzzy_many(state, prepared)
         maybe = self._maybe_partial(state, prepared)
         maybe[qidx] = True
+        if len(state.overlay):
+            maybe[:] = True
         per_query: dict[int, list[int]] = {}
         for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
             per_query.setdefault(qi, []).append(slot)
-        overlay = len(state.overlay) > 0
-        out: list[MatchResult] = []
-        for i, (q, raw) in enumerate(zip(prepared, queries, strict=True)):
-            if maybe[i] or overlay:
-                out.append(self._result(state, q, raw, per_query.get(i, [])))
-            else:
-                out.append(
-                    MatchResult(
-                        query=raw,
-                        verdict="no_match",
-                        candidates=[],
-                        kind=q.kind,
-                        normalised=q.value,
-                    )
-                )
+        out: dict[int, MatchResult] = {}
+        for i in np.flatnonzero(maybe).tolist():
+            result = self._result(state, prepared[i], queries[i], per_query.get(i, []))
+            if result.candidates or result.verdict != "no_match":
+                out[i] = result
         return out
 
     def screen_many(
