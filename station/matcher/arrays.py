@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from station.errors import IndexFileError, InputError
-from station.matcher import kernels
+from station.matcher import probe
 from station.matcher.scoring import EntryView
+from station.matcher.tables import KEY_CHARS, fold_table, key_codes, pack_codes
 
 FORMAT_VERSION = 3
 _FIELDS = (
@@ -44,9 +45,9 @@ _FIELDS = (
 #: threads at once (it hangs or aborts), so bulk searches take turns; single look-ups do not
 #: use the pool and run concurrently
 _PARALLEL_POOL = threading.Lock()
-FOLD = kernels.fold_table()
-CODES = kernels.key_codes()
-PACK = kernels.pack_codes()
+FOLD = fold_table()
+CODES = key_codes()
+PACK = pack_codes()
 for _table in (FOLD, CODES, PACK):
     _table.flags.writeable = False
 
@@ -173,6 +174,8 @@ class ArrayIndex:
             raise InputError("register entry ids are not unique")
         segments = int(np.count_nonzero(np.diff(voff) >= 1)) * (max_edits + 1)
         bits = max(8, min(30, math.ceil(math.log2(max(segments, 1))) - 1))
+        from station.matcher import kernels
+
         seg_dir, seg_post = kernels.build_segments(value, voff, FOLD, PACK, max_edits, bits)
         pre = kernels.sort_keys(value, voff, CODES, False)
         pre_slot = np.argsort(pre, kind="stable").astype(np.uint32)
@@ -263,6 +266,26 @@ class ArrayIndex:
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(slots, canonical distances, overflowed) of entries within their allowed edits."""
         a = self.arrays
+        return probe.fuzzy(
+            query,
+            a["value"],
+            a["voff"],
+            FOLD,
+            a["seg_dir"],
+            a["seg_post"],
+            self.bits,
+            dead,
+            self.max_edits,
+            cap,
+        )
+
+    def fuzzy_compiled(
+        self, query: bytes, dead: np.ndarray, cap: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """:meth:`fuzzy` by the compiled kernel (the bulk search's own code, for comparison)."""
+        from station.matcher import kernels
+
+        a = self.arrays
         q = np.frombuffer(query, dtype=np.uint8)
         return kernels.fuzzy_one(  # type: ignore[no-any-return]
             q,
@@ -282,6 +305,8 @@ class ArrayIndex:
         self, qbuf: np.ndarray, qoff: np.ndarray, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised :meth:`fuzzy` on all cores: (slots[nq, cap], dists[nq, cap], counts)."""
+        from station.matcher import kernels
+
         a = self.arrays
         with _PARALLEL_POOL:
             return kernels.fuzzy_many(  # type: ignore[no-any-return]
@@ -302,14 +327,13 @@ class ArrayIndex:
     def partial(self, query: bytes, dead: np.ndarray, cap: int) -> list[tuple[int, str]]:
         """(slot, "prefix"|"suffix") of entries a truncated label could be."""
         a = self.arrays
-        q = np.frombuffer(query, dtype=np.uint8)
         out: list[tuple[int, str]] = []
         for where, keys, order, from_end in (
             ("prefix", a["pre_key"], a["pre_slot"], False),
             ("suffix", a["suf_key"], a["suf_slot"], True),
         ):
-            found = kernels.partial_one(
-                q, a["value"], a["voff"], FOLD, CODES, keys, order, frozen(dead), from_end, cap
+            found = probe.partial(
+                query, a["value"], a["voff"], FOLD, CODES, keys, order, dead, from_end, cap
             )
             out.extend((int(s), where) for s in found)
         return out
@@ -322,10 +346,12 @@ class ArrayIndex:
         A superset of what :meth:`partial` reports (it also counts shorter and withdrawn
         entries): an empty range proves a query is no truncated label of any entry.
         """
+        from station.matcher import kernels
+
         a = self.arrays
         keys = a["suf_key"] if from_end else a["pre_key"]
         lo_key = kernels.sort_keys(qbuf, qoff, CODES, from_end)
-        short = np.maximum(kernels.KEY_CHARS - np.minimum(np.diff(qoff), kernels.KEY_CHARS), 0)
+        short = np.maximum(KEY_CHARS - np.minimum(np.diff(qoff), KEY_CHARS), 0)
         span = np.power(np.uint64(37), short.astype(np.uint64))
         lo = np.searchsorted(keys, lo_key)
         hi = np.searchsorted(keys, lo_key + span)

@@ -418,7 +418,9 @@ class RegisterIndex:
         rows = np.nonzero(mask)[0]
         q_parts, s_parts, d_parts = [owner[rows]], [slots[mask]], [dists[mask].astype(np.int64)]
         for row in np.flatnonzero(counts < 0):
-            more, more_d, _overflow = state.base.fuzzy(forms[row].encode(), state.dead, FUZZY_CAP)
+            more, more_d, _overflow = state.base.fuzzy_compiled(
+                forms[row].encode(), state.dead, FUZZY_CAP
+            )
             q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
             s_parts.append(more)
             d_parts.append(more_d.astype(np.int64))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
-from station.matcher import RegisterIndex, RegisterRecord
+from station.matcher import RegisterIndex, RegisterRecord, kernels, probe
+from station.matcher.arrays import CODES, FOLD, frozen
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
@@ -62,3 +64,51 @@ def test_bulk_answers_equal_single_look_ups_on_a_random_register(with_overlay: b
     # the first pass must also rule queries out, or it saves nothing
     assert sum(with_candidates) < len(queries)
     assert int(screened.sum()) < len(queries)
+
+
+def test_the_uncompiled_single_look_up_finds_what_the_compiled_kernel_finds() -> None:
+    """probe.fuzzy (no JIT, single checks) and kernels.fuzzy_one (bulk) agree slot for slot."""
+    rng = random.Random(8)
+    register = _register(rng, 4000)
+    register += [
+        RegisterRecord(9000 + i, s, "serial", "lost")
+        for i, s in enumerate(["SHORT", "AB-12/CD", "X" * 40, "0O0O0O0O", "IL1IL1IL1"])
+    ]
+    index = RegisterIndex.build(register)
+    base = index._state.base
+    dead = index._state.dead.copy()
+    dead[::7] = 1
+    queries = [*_queries(rng, register, 500), "SH0RT", "AB12CD", "X" * 39, "OOOOOOOO", "111111111"]
+    found = truncated = 0
+    for q in queries:
+        folded = q.upper().encode()
+        py_slots, py_d, py_over = base.fuzzy(folded, dead, 64)
+        nb_slots, nb_d, nb_over = base.fuzzy_compiled(folded, dead, 64)
+        assert dict(zip(py_slots.tolist(), py_d.tolist(), strict=True)) == dict(
+            zip(nb_slots.tolist(), nb_d.tolist(), strict=True)
+        ), q
+        assert py_over == nb_over
+        found += len(py_slots)
+        a = base.arrays
+        for keys, order, from_end in (
+            (a["pre_key"], a["pre_slot"], False),
+            (a["suf_key"], a["suf_slot"], True),
+        ):
+            py_part = probe.partial(
+                folded, a["value"], a["voff"], FOLD, CODES, keys, order, dead, from_end, 64
+            )
+            nb_part = kernels.partial_one(
+                np.frombuffer(folded, dtype=np.uint8),
+                a["value"],
+                a["voff"],
+                FOLD,
+                CODES,
+                keys,
+                order,
+                frozen(dead),
+                from_end,
+                64,
+            )
+            assert py_part == nb_part.tolist(), q
+            truncated += len(py_part)
+    assert found > 200 and truncated > 50  # compared over real hits, not empty answers
