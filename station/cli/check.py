@@ -158,12 +158,16 @@ def _manual(
             classify(raw)
         except IdentifierRejected as exc:
             raise IdentifierRejected(f"{where} ({raw[:40]!r}): {exc}") from exc
-    doc = ctx.check_service().manual(
-        CheckRequest(
-            purpose=purpose,  # type: ignore[arg-type]
-            officer=officer,
-            identifiers=[raw for _, _, raw in items],
+    doc = (
+        ctx.check_service()
+        .manual(
+            CheckRequest(
+                purpose=purpose,  # type: ignore[arg-type]
+                officer=officer,
+                identifiers=[raw for _, _, raw in items],
+            )
         )
+        .document()
     )
     emit(doc["matches"])
     return Outcome("check", doc["id"], int(doc["register_version"]), doc["matches"], [])
