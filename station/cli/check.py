@@ -170,7 +170,7 @@ def _manual(
         .document()
     )
     emit(doc["matches"])
-    return Outcome("check", doc["id"], int(doc["register_version"]), doc["matches"], [])
+    return Outcome("check", doc["id"], int(doc.get("register_version") or 0), doc["matches"], [])
 
 
 def jsonl_writer(out: IO[str]) -> Emit:
