@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from station.errors import IndexFileError, InputError
-from station.matcher import probe
+from station.matcher import jit, probe
 from station.matcher.scoring import EntryView
 from station.matcher.tables import KEY_CHARS, fold_table, key_codes, pack_codes
 
@@ -264,7 +264,13 @@ class ArrayIndex:
     def fuzzy(
         self, query: bytes, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(slots, canonical distances, overflowed) of entries within their allowed edits."""
+        """(slots, canonical distances, overflowed) of entries within their allowed edits.
+
+        Compiled code once this process has warmed the kernels (a server), numpy otherwise
+        (a one-shot command: nothing to load or compile); both give the same answer.
+        """
+        if jit.warmed():
+            return self.fuzzy_compiled(query, dead, cap)
         a = self.arrays
         return probe.fuzzy(
             query,

@@ -22,6 +22,17 @@ from typing import Any
 
 #: environment variable numba reads its cache directory from
 CACHE_ENV = "NUMBA_CACHE_DIR"
+_warmed = False
+
+
+def warmed() -> bool:
+    """True once :func:`warm` ran in this process: single look-ups may use compiled code.
+
+    A long-running server warms at start, so its single look-ups take the compiled kernel
+    (tens of microseconds); a one-shot command never warms and probes with numpy instead,
+    so it neither imports numba nor loads machine code.
+    """
+    return _warmed
 
 
 def cache_dir_for(data_dir: Path) -> Path:
@@ -112,6 +123,8 @@ def warm() -> dict[str, Any]:
             index.search_many(queries)
             index.screen_many(queries)
             _exercise_single_kernels(index)
+    global _warmed
+    _warmed = True
     return {
         "cache_dir": os.environ.get(CACHE_ENV, ""),
         "import_s": round(imported - t0, 3),

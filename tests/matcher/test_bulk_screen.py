@@ -82,7 +82,19 @@ def test_the_uncompiled_single_look_up_finds_what_the_compiled_kernel_finds() ->
     found = truncated = 0
     for q in queries:
         folded = q.upper().encode()
-        py_slots, py_d, py_over = base.fuzzy(folded, dead, 64)
+        a = base.arrays
+        py_slots, py_d, py_over = probe.fuzzy(
+            folded,
+            a["value"],
+            a["voff"],
+            FOLD,
+            a["seg_dir"],
+            a["seg_post"],
+            base.bits,
+            dead,
+            base.max_edits,
+            64,
+        )
         nb_slots, nb_d, nb_over = base.fuzzy_compiled(folded, dead, 64)
         assert dict(zip(py_slots.tolist(), py_d.tolist(), strict=True)) == dict(
             zip(nb_slots.tolist(), nb_d.tolist(), strict=True)
