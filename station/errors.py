@@ -129,6 +129,12 @@ class TooManyIdentifiers(InputError):
     )
 
 
+class OutcomeContradicts(InputError):
+    """An outcome contradicts one already recorded for the check (e.g. returned after disposed)."""
+
+    fix = "check what is already recorded; record it anyway only if the record really was wrong"
+
+
 class RegisterImportError(InputError):
     """A register file was rejected; nothing from it was stored."""
 

@@ -62,14 +62,14 @@ class BatchService:
             if lower.endswith(".zip"):
                 kind = "captures"
                 limit = self.settings.api.max_upload_mb * 1024 * 1024 * 4
-                images = extract_images(upload, work, limit)
+                images = extract_images(upload, work, limit, self.settings.vision.max_image_pixels)
                 inputs: list[Any] = [
                     [n + 1, p.name.split("_", 1)[1], str(p)] for n, p in enumerate(images)
                 ]
             else:
                 kind = "serials"
                 rows = read_serial_rows(upload, filename)
-                inputs = [[r.line, r.raw, r.raw] for r in rows]
+                inputs = [[r.line, r.raw, r.raw, r.columns] for r in rows]
             with self.db.writer() as s:
                 s.add(
                     Batch(
@@ -201,7 +201,10 @@ class BatchService:
                 batch_id,
                 {"state": "complete", "items": batch.total, "hits": batch.hits},
             )
-            return batch_doc(batch)
+            doc = batch_doc(batch)
+        # the extracted photographs served their purpose; the results are in the database
+        shutil.rmtree(self.root / batch_id, ignore_errors=True)
+        return doc
 
     def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[dict[str, Any]]:
         """One bulk look-up per chunk; full results only for the rows something was found for."""
@@ -270,14 +273,14 @@ class BatchService:
         An answer is a match document, or ``{"line", "query", "error"}`` for an identifier
         that cannot be checked (stored as an unreadable item; the other lines go on).
         """
-        from station.identifiers import classify
+        from station.identifiers import validate_entry
 
         answers: list[dict[str, Any] | None] = [None] * len(lines)
         good: list[int] = []
         values: list[str] = []
         for i, (line, raw) in enumerate(lines):
             try:
-                values.append(classify(raw).value)
+                values.append(validate_entry(raw).value)
                 good.append(i)
             except InputError as exc:
                 answers[i] = {"line": line, "query": raw, "error": str(exc)}
@@ -348,7 +351,7 @@ class BatchService:
             results = [self.matcher.lookup(payload)]
             extra: dict[str, Any] = {}
         else:
-            results, extra = self._read_image(Path(payload))
+            results, extra = self._read_image(Path(payload), label)
         verdict = overall_verdict(results) if results else "no_match"
         return BatchItem(
             batch_id=batch_id,
@@ -359,15 +362,16 @@ class BatchService:
             result={"matches": [r.model_dump(mode="json") for r in results], **extra},
         )
 
-    def _read_image(self, path: Path) -> tuple[list[MatchResult], dict[str, Any]]:
+    def _read_image(self, path: Path, label: str) -> tuple[list[MatchResult], dict[str, Any]]:
         try:
             from station.vision.io import read_files
 
             read = read_files([path], uv=None, dark=None, settings=self.settings.vision)[0]
         except InputError as exc:
-            return [], {"error": str(exc)}
+            # the report names the member as uploaded, never the server's own path
+            return [], {"error": str(exc).replace(str(path), label)}
         except Exception as exc:  # one unreadable photograph must not stop the other 500
-            return [], {"error": f"could not read {path.name}: {type(exc).__name__}: {exc}"}
+            return [], {"error": f"could not read {label}: {type(exc).__name__}"}
         seen: set[str] = set()
         results = []
         for ident in read.identifiers:
@@ -401,6 +405,8 @@ class BatchService:
         self.get(batch_id)
         out = []
         with self.db.session() as s:
+            inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar() or []
+            columns = {i[0]: i[3] for i in inputs if len(i) > 3 and i[3]}
             items = s.execute(
                 select(BatchItem)
                 .where(BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match")
@@ -423,6 +429,7 @@ class BatchService:
                                 "distance": c["distance"],
                                 "edits": "; ".join(c.get("edits", [])),
                                 "score": c["score"],
+                                "columns": columns.get(it.line, {}),
                             }
                         )
         return out
@@ -456,10 +463,14 @@ class BatchService:
             "edits",
             "score",
         ]
-        w = csv.DictWriter(buf, fieldnames=fields)
-        w.writeheader()
+        extra = extra_columns(rows)
+        w = csv.writer(buf)
+        w.writerow(fields + [c for c in extra if c not in fields])
         for r in rows:
-            w.writerow({k: _csv_safe(r[k]) for k in fields})
+            w.writerow(
+                [_csv_safe(r[k]) for k in fields]
+                + [_csv_safe(r["columns"].get(c, "")) for c in extra if c not in fields]
+            )
         return buf.getvalue()
 
 
@@ -472,6 +483,15 @@ def _stored(result: MatchResult) -> dict[str, Any]:
     if result.verdict == "no_match" and not result.candidates:
         return {}
     return {"matches": [result.model_dump(mode="json")]}
+
+
+def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
+    """The spreadsheet's own columns (beside the identifier) that the hits carry, in order."""
+    seen: dict[str, None] = {}
+    for h in hits:
+        for name in h.get("columns", {}):
+            seen.setdefault(name, None)
+    return list(seen)
 
 
 def _row(item: BatchItem) -> dict[str, Any]:

@@ -151,11 +151,11 @@ def _manual(
 ) -> Outcome:
     """A short list: one manual check record, all identifiers valid or nothing stored."""
     from station.checks.service import CheckRequest
-    from station.identifiers import classify
+    from station.identifiers import validate_entry
 
     for where, _n, raw in items:
         try:
-            classify(raw)
+            validate_entry(raw)
         except IdentifierRejected as exc:
             raise IdentifierRejected(f"{where} ({raw[:40]!r}): {exc}") from exc
     doc = (

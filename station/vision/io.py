@@ -10,6 +10,7 @@ import numpy as np
 
 from station.domain import ReadResult
 from station.errors import ImageInputError
+from station.records.imagelimits import check_header
 from station.settings import VisionSettings
 from station.vision.frames import CaptureFrames
 
@@ -62,6 +63,7 @@ def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.n
         raise ImageInputError(
             f"{p}: unsupported format (not PNG, JPEG, WebP, BMP, TIFF or PNM by its content)"
         )
+    check_header(data, cfg.max_image_pixels, str(p))  # a decompression bomb stops here
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise ImageInputError(f"{p}: {kind} data is corrupt or truncated; cannot decode it")
