@@ -58,4 +58,7 @@ if [ $dev -eq 1 ] && [ ! -f tests/ui/node_modules/axe-core/axe.min.js ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/ui axe-core@4 > .venv/npm.log 2>&1 ||
     { tail -n 20 .venv/npm.log; echo "setup: npm install axe-core failed" >&2; exit 1; }
 fi
+# compile the matcher's kernels now, into the data directory's cache, so no check waits on it
+echo "setup: compiling the matcher's kernels (once per CPU and numba version)"
+.venv/bin/station warm || { echo "setup: station warm failed" >&2; exit 1; }
 echo "setup: ready"

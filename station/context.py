@@ -32,6 +32,9 @@ class StationContext:
     def __init__(self, settings: StationSettings, migrate: bool = True) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from station.matcher.jit import configure_cache
+
+        configure_cache(settings.data_dir)
         self.db = Database(settings.database_url)
         if migrate:
             upgrade(self.db)
