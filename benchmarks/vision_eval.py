@@ -42,7 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # corrupt test images are expected
 
-    from station.vision.evaluation import run_eval
+    from station_tools.vision_eval import run_eval
 
     photos = args.photos if args.photos else [p for p in DEFAULT_PHOTOS if p.is_dir()]
     if args.no_photos:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from hw_sim.scene.codes import mod_37_36_check
 from hw_sim.scene.model import Confounder, ConfounderKind, Label, PenMark, Scene, Splash, TextLabel
 from hw_sim.scene.render import SceneLayers, build_layers, label_size
-from station.identifiers import mark_code_check_char
 
 _ALNUM = string.ascii_uppercase + string.digits
 _POSTCODES = ("NN1 4AB", "SW1A 2AA", "M1 1AE", "B33 8TH", "CR2 6XH", "LS6 3HN", "EH12 9JX")
@@ -34,7 +34,7 @@ def _serial(rng: np.random.Generator, n: int = 10) -> str:
 
 def _mark_code(rng: np.random.Generator) -> str:
     body = "".join(rng.choice(list(_ALNUM), 8))
-    check = mark_code_check_char("SW" + body)
+    check = mod_37_36_check("SW" + body)
     return f"SW-{body[:4]}-{body[4:]}-{check}"
 
 

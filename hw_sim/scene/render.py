@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
+from hw_sim.scene.codes import gs1_element_string
 from hw_sim.scene.model import Confounder, Label, Lighting, Scene
 
 #: emission colour (BGR, 0..1) of each fluorescent material under 365 nm
@@ -235,7 +236,7 @@ def build_layers(scene: Scene) -> SceneLayers:
         box = _stamp(np.zeros_like(emis), np.ones_like(l_refl), code_mask, label.x, label.y, "add")
         if box is None:
             continue
-        text = _gs1_plain(label.text) if label.gs1 else label.text
+        text = gs1_element_string(label.text) if label.gs1 else label.text
         kind = "uv_code" if label.ink == "uv" else "barcode"
         objects.append(
             {
@@ -310,21 +311,6 @@ def build_layers(scene: Scene) -> SceneLayers:
         noise=noise,
         objects=tuple(objects),
     )
-
-
-def _gs1_plain(bracketed: str) -> str:
-    """``(01)123(21)SN`` as decoders report it: AIs inline, GS after variable-length fields."""
-    from station.vision.gs1 import GS
-
-    parts = [p for p in bracketed.replace(")", "(").split("(") if p]
-    out = ""
-    fixed = {"00", "01", "02", "11", "12", "13", "15", "16", "17", "20"}
-    for i in range(0, len(parts), 2):
-        ai, value = parts[i], parts[i + 1]
-        out += ai + value
-        if ai not in fixed and i + 2 < len(parts):
-            out += GS
-    return out
 
 
 def render(

@@ -10,8 +10,8 @@ import pytest
 import zxingcpp
 
 from station.errors import InputError
-from station.vision.evaluation import run_eval
-from station.vision.photo_eval import score
+from station_tools.photo_eval import score
+from station_tools.vision_eval import run_eval
 
 
 def _code(text: str, fmt: str) -> np.ndarray:

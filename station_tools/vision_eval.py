@@ -20,9 +20,9 @@ from hw_sim.scene import build_layers
 from hw_sim.scene.generate import random_scene
 from station.errors import InputError
 from station.settings import VisionSettings
-from station.vision.photo_eval import format_table, score
 from station.vision.pipeline import read_item
-from station.vision.scene_eval import capture, evaluate_scenes, format_report
+from station_tools.photo_eval import format_table, score
+from station_tools.scene_eval import capture, evaluate_scenes, format_report
 
 #: frame sizes the speed targets are set for (1080p camera, 12 Mpx Raspberry Pi HQ camera)
 SPEED_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (4056, 3040))
@@ -166,3 +166,21 @@ def run_eval(
         )
         summary["speed_ms"] = {"with_ocr": timings, "without_ocr": no_ocr, "render": render_ms}
     return summary
+
+
+def eval_command(photos: Sequence[Path], scenes: int = 0, seed: int = 1000) -> None:
+    """`station eval vision`: photograph tables and/or the scene report, printed.
+
+    Raises InputError (the CLI prints it) when there is nothing to do or a folder is missing.
+    """
+    if not photos and scenes <= 0:
+        raise InputError("give a folder of photographs and/or --scenes N")
+    for folder in photos:
+        if not Path(folder).is_dir():
+            raise InputError(f"{folder} is not a folder of photographs")
+        table, unreadable = score(Path(folder))
+        print(format_table(table, f"real photographs in {folder}"))
+        for problem in unreadable:
+            print(f"  unreadable: {problem}")
+    if scenes > 0:
+        print(format_report(evaluate_scenes(scenes, seed=seed)))
