@@ -66,6 +66,12 @@ class VisionSettings(BaseModel):
     max_image_pixels: int = 40_000_000
     #: read barcodes with both decoders and combine (False: zxing-cpp only, faster)
     combine_decoders: bool = True
+    #: run native decoders in worker processes, so a crash costs one reading, not the check
+    isolate_decoders: bool = True
+    #: decoder worker processes (started once, reused; a dead one is replaced)
+    decoder_workers: int = Field(default=2, ge=1, le=8)
+    #: a decoder call that takes longer than this is stopped and noted as failed
+    decoder_timeout_s: float = Field(default=20.0, gt=0)
 
 
 class MatcherSettings(BaseModel):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from station.domain import ReadResult
-from station.errors import ImageInputError
+from station.errors import ImageInputError, StationError
 from station.settings import VisionSettings
 from station.vision.frames import CaptureFrames
 
@@ -105,3 +107,40 @@ def read_files(
         result = read_item(frames, cfg)
         results.append(result.model_copy(update={"file": str(path)}))
     return results
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One photograph's outcome in a multi-file read: a result, or why there is none."""
+
+    file: str
+    result: ReadResult | None = None
+    error: str | None = None
+
+
+def read_each(
+    white_paths: Sequence[str | Path], settings: VisionSettings | None = None
+) -> Iterator[FileRead]:
+    """Read independent photographs one by one; a file that fails never stops the rest.
+
+    Unusable files give their ImageInputError message; anything unexpected is logged with
+    its traceback and reported by type and message, so a folder always reads to the end.
+    """
+    from station.vision.pipeline import read_item
+
+    cfg = settings or VisionSettings()
+    for path in white_paths:
+        name = str(path)
+        try:
+            frames = CaptureFrames(white=load_image(path, cfg))
+            result = read_item(frames, cfg).model_copy(update={"file": name})
+        except StationError as exc:
+            yield FileRead(name, error=str(exc))
+        except Exception as exc:
+            log.exception("reading %s failed", name)
+            yield FileRead(name, error=f"{name}: could not be read ({type(exc).__name__}: {exc})")
+        else:
+            yield FileRead(name, result=result)

@@ -15,6 +15,7 @@ import numpy as np
 
 from station.domain import BBox
 from station.vision.barcodes import BarcodeRead, read_zxing
+from station.vision.isolation import DecoderFailed, DecoderRunner, InProcess
 from station.vision.marks import GlowSource
 
 _UV_FORMATS = "QRCode,MicroQRCode,DataMatrix,Aztec"
@@ -37,10 +38,17 @@ def _brightest_channel(img: np.ndarray) -> np.ndarray:
     return cv2.max(cv2.max(b, g), r)
 
 
+def read_zxing_many(images: Sequence[np.ndarray], formats: str) -> list[list[BarcodeRead]]:
+    """zxing-cpp over several crops in one worker job (one round trip per frame)."""
+    return [read_zxing(img, formats) for img in images]
+
+
 def read_uv_codes(
     glow: np.ndarray | GlowSource,
     regions: Sequence[BBox] | None = None,
     max_regions: int = 8,
+    runner: DecoderRunner | None = None,
+    failures: list[DecoderFailed] | None = None,
 ) -> list[BarcodeRead]:
     """Every 2D code in the UV glow image.
 
@@ -48,6 +56,14 @@ def read_uv_codes(
     glow, so when they are given only they are searched (enlarged), which is much faster
     than the whole frame. A region too large to be a label falls back to the whole frame.
     """
+    run = runner if runner is not None else InProcess()
+
+    def decode(images: list[np.ndarray]) -> list[list[BarcodeRead]]:
+        outcome = run.run("zxing (UV)", read_zxing_many, images, _UV_FORMATS)
+        if outcome.failure is not None and failures is not None:
+            failures.append(outcome.failure)
+        return outcome.value_or([[] for _ in images])
+
     source = glow if isinstance(glow, GlowSource) else GlowSource(glow)
     h, w = source.shape[:2]
     boxes = list(regions) if regions is not None else []
@@ -55,12 +71,13 @@ def read_uv_codes(
     reads: list[BarcodeRead] = []
     if whole:
         factor = max(1, w // 2000)
-        for r in read_zxing(_prepare(source.reduced(factor)), _UV_FORMATS):
+        for r in decode([_prepare(source.reduced(factor))])[0]:
             x, y, bw, bh = r.bbox
             box = (x * factor, y * factor, bw * factor, bh * factor)
             reads.append(BarcodeRead(r.symbology, r.text, box, r.decoders, r.confidence, r.gs1))
     found_boxes = [r.bbox for r in reads]
     regions = boxes
+    crops: list[tuple[int, int, float, np.ndarray]] = []
     for x, y, bw, bh in list(regions)[:max_regions]:
         if any(_inside((x, y, bw, bh), fb) for fb in found_boxes):
             continue
@@ -73,7 +90,10 @@ def read_uv_codes(
         scale = max(1.0, min(4.0, 240.0 / max(1, max(bw, bh))))
         if scale > 1.0:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        for r in read_zxing(crop, _UV_FORMATS):
+        crops.append((x0, y0, scale, crop))
+    found = decode([c for *_, c in crops]) if crops else []
+    for (x0, y0, scale, _), crop_reads in zip(crops, found, strict=True):
+        for r in crop_reads:
             rx, ry, rw, rh = r.bbox
             box = (
                 int(x0 + rx / scale),
