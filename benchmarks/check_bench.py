@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from station.checks import CheckRequest
+from station.checks.service import CheckRequest
 from station.context import StationContext, hardware
 from station.settings import StationSettings
 

@@ -16,7 +16,6 @@ from station.settings import StationSettings
 PG_ADMIN_URL = os.environ.get(
     "STATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def _pg_available() -> str | None:

@@ -21,12 +21,12 @@ from sqlalchemy import select
 from station.api.deps import State, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.checks import CheckRequest
+from station.checks.outcomes import OutcomeIn, outcomes_for, record_outcome
+from station.checks.service import CheckRequest
 from station.db.models import Check, CheckIdentifier, Owner, RegisterEntry
 from station.errors import InputError, NotFound
-from station.evidence import build_bundle
-from station.outcomes import OutcomeIn, outcomes_for, record_outcome
 from station.records import audit
+from station.records.evidence import build_bundle
 
 router = APIRouter(prefix="/api", tags=["checks"])
 P = Permission

@@ -14,9 +14,9 @@ from station.api.deps import State, optional_principal
 from station.api.templating import templates
 from station.auth.roles import GRANTS, HOME, Permission
 from station.auth.users import Principal
-from station.checks import PURPOSES
+from station.checks.outcomes import outcomes_for, summary
+from station.checks.service import PURPOSES
 from station.db.models import Check
-from station.outcomes import outcomes_for, summary
 
 router = APIRouter(include_in_schema=False)
 P = Permission

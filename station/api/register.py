@@ -14,7 +14,7 @@ from station.api.deps import State, require
 from station.api.uploads_route import receive_upload
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.checks import CheckRequest
+from station.checks.service import CheckRequest
 from station.db.models import Owner
 from station.errors import InputError, NotFound
 from station.records import audit

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from station.devices.camera import Frame, check_frame, frame_stats
-from station.devices.errors import CameraDisconnected, CameraTimeout
+from station.errors import CameraDisconnected, CameraTimeout
 from station.settings import DeviceSettings
 
 

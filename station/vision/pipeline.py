@@ -13,7 +13,7 @@ import numpy as np
 from stdnum import ean
 
 from station.domain import BBox, FluorescentMark, FrameName, Identifier, ReadResult
-from station.errors import IdentifierRejected
+from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify
 from station.settings import VisionSettings
 from station.vision import gs1
@@ -21,7 +21,7 @@ from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, re
 from station.vision.frames import CaptureFrames
 from station.vision.isolation import DecoderFailed, DecoderRunner, runner_for
 from station.vision.marks import GlowSource, MarkParams, find_marks
-from station.vision.ocr import OcrUnavailable, read_text
+from station.vision.ocr import read_text
 from station.vision.reference import measure_reference_patch, patch_box
 from station.vision.uvcodes import read_uv_codes
 

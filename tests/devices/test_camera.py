@@ -11,9 +11,8 @@ import pytest
 
 from hw_sim.runner import SimStation
 from station.devices.camera import FolderCamera, check_frame, open_camera
-from station.devices.errors import CameraDisconnected, CameraTimeout
 from station.devices.lamp import LampController
-from station.errors import CameraError, ConfigError
+from station.errors import CameraDisconnected, CameraError, CameraTimeout, ConfigError
 from station.settings import DeviceSettings
 
 

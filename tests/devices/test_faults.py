@@ -10,12 +10,14 @@ import pytest
 from hw_sim.controller import BIT_LEASE, BIT_SILENCE
 from hw_sim.runner import SimStation
 from station.devices.camera import open_camera
-from station.devices.errors import CameraDisconnected, CameraTimeout, LampFault
 from station.devices.lamp import LampController
 from station.errors import (
+    CameraDisconnected,
     CameraError,
+    CameraTimeout,
     ControllerReset,
     InterlockOpen,
+    LampFault,
     LinkTimeout,
     ProtocolVersionMismatch,
 )

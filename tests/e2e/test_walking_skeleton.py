@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from station.checks import CheckRequest
+from station.checks.service import CheckRequest
 from station.context import StationContext, hardware
 from station.db.models import Check, CheckImage
 from station.records import audit

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from station.batchrun import run_batch
+from station.batches.runner import run_batch
 from station.context import StationContext
 from station.settings import StationSettings
 

@@ -23,15 +23,15 @@ from station.db.models import Owner, RegisterEntry, RegisterImport
 from station.domain import MatchResult
 from station.errors import StationError
 from station.matcher.index import RegisterIndex
-from station.matcher.pgsource import RegisterColumns, build_from_db, sync_from_db
 from station.records import audit
 from station.register.importer import OwnerRow, ParsedRegister, RegisterRow, parse_register_file
+from station.register.pgsource import RegisterColumns, build_from_db, sync_from_db
 from station.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
 COLUMNS = RegisterColumns(table="register_entries", version="version")
-DEMO_REGISTER = Path(__file__).with_name("data") / "demo_register.csv"
-DEMO_OWNERS = Path(__file__).with_name("data") / "demo_owners.csv"
+DEMO_REGISTER = Path(__file__).parents[1] / "data" / "demo_register.csv"
+DEMO_OWNERS = Path(__file__).parents[1] / "data" / "demo_owners.csv"
 ENTRY_COLUMNS = (
     "category", "brand", "model", "crime_ref", "force", "reported_on",
     "owner_applied_number", "range_end", "owner_ref", "kit_type",
@@ -128,7 +128,7 @@ class RegisterMatcher:
     ) -> dict[str, Any]:
         """Validate the whole file, then apply it in one transaction (all rows or none)."""
         if progress is True:
-            from station.progress import file_progress
+            from station.cli.progress import file_progress
 
             with file_progress(f"reading {Path(path).name}") as report:
                 parsed = parse_register_file(path, source=source, progress=report)

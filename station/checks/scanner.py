@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from station.capture import CaptureSequence, FrameSink
+from station.checks.capture import CaptureSequence, FrameSink
 from station.devices.factory import DeviceSet
 from station.domain import ReadResult
 from station.settings import StationSettings

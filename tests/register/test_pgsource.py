@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from station.matcher.pgsource import RegisterColumns, build_from_db, sync_from_db
+from station.register.pgsource import RegisterColumns, build_from_db, sync_from_db
 
 PG_URL = os.environ.get(
     "STATION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from station.errors import IdentifierRejected, InputError
+from station.errors import IdentifierRejected, InputError, UploadRejected, UploadTooLarge
 from station.identifiers import classify
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -21,18 +21,6 @@ IDENTIFIER_COLUMNS = ("identifier", "serial", "serial_number", "imei", "mark_cod
 MAX_ZIP_MEMBERS = 5000
 #: a member expanding more than this many times its compressed size is treated as a bomb
 MAX_ZIP_RATIO = 200
-
-
-class UploadTooLarge(InputError):
-    """An upload is over the configured size limit."""
-
-
-class UploadRejected(InputError):
-    """An uploaded file was rejected; ``problems`` lists (line or member, reason)."""
-
-    def __init__(self, message: str, problems: list[tuple[int | str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems: list[tuple[int | str, str]] = problems or []
 
 
 @dataclass(frozen=True)

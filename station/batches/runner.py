@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from station.batches import BatchService
+from station.batches.service import BatchService
 from station.context import StationContext
 
 
@@ -46,7 +46,7 @@ def run_batch(
     if quiet:
         service.run(batch_id)
     else:
-        from station.progress import file_progress
+        from station.cli.progress import file_progress
 
         with file_progress(f"checking {path.name}") as progress:
             service.run(batch_id, progress=lambda done, total, hits: progress(done, total))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import station.registry as registry
+import station.register.service as registry
 from station.db.engine import Database
 from station.errors import RegisterImportError
-from station.registry import DEMO_REGISTER, RegisterMatcher
+from station.register.service import DEMO_REGISTER, RegisterMatcher
 from station.settings import MatcherSettings
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SHARED
+from tests.helpers.paths import SHARED
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,28 +7,15 @@ admin account of a real (non-simulator) station is created.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from station.cli.app import evidence_app, user_app
+from station.cli.common import ConfigOpt, DbOpt, current_officer
 from station.errors import InputError, StationError
-
-user_app = typer.Typer(
-    help="Users of the web UI and the API, and their tokens.", no_args_is_help=True
-)
-evidence_app = typer.Typer(help="Evidence bundles of checks.", no_args_is_help=True)
-
-DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (overrides STATION_DB_URL)")]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file", envvar="STATION_CONFIG")
-]
-
-
-def _operator() -> str:
-    return os.environ.get("STATION_OFFICER") or os.environ.get("USER") or "cli"
 
 
 def _context(config: Path | None, db: str | None) -> Any:
@@ -40,6 +27,7 @@ def _context(config: Path | None, db: str | None) -> Any:
 
 def _fail(exc: StationError) -> NoReturn:
     typer.echo(f"error: {exc}", err=True)
+    typer.echo(f"what to do: {exc.fix}", err=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -63,7 +51,9 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     ctx = _context(config, db)
     try:
-        p = UserStore(ctx.db).create_user(username, role, password, display_name, actor=_operator())
+        p = UserStore(ctx.db).create_user(
+            username, role, password, display_name, actor=current_officer()
+        )
     except StationError as exc:
         _fail(exc)
     finally:
@@ -83,7 +73,7 @@ def user_token(
 
     ctx = _context(config, db)
     try:
-        token = UserStore(ctx.db).issue_token(username, name=name, actor=_operator())
+        token = UserStore(ctx.db).issue_token(username, name=name, actor=current_officer())
     except StationError as exc:
         _fail(exc)
     finally:
@@ -113,13 +103,13 @@ def evidence_export(
     config: ConfigOpt = None,
 ) -> None:
     """Write a check's evidence bundle (logged as a disclosure to the recipient)."""
-    from station.evidence import build_bundle
+    from station.records.evidence import build_bundle
 
     if not recipient.strip():
         _fail(InputError("--recipient must name who receives the bundle"))
     ctx = _context(config, db)
     try:
-        data = build_bundle(ctx.check_service(), ctx.images, check_id, _operator(), recipient)
+        data = build_bundle(ctx.check_service(), ctx.images, check_id, current_officer(), recipient)
     except StationError as exc:
         _fail(exc)
     finally:
@@ -134,7 +124,7 @@ def evidence_verify(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Check a bundle offline: file hashes, image names, audit entry hashes."""
-    from station.evidence import verify_bundle
+    from station.records.evidence import verify_bundle
 
     report = verify_bundle(bundle)
     if json_out:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from station.checks import CheckService
+from station.checks.service import CheckService
 from station.db.models import AuditEntry, AuditHead
 from station.records import audit
 from station.records.images import ImageStore
@@ -31,7 +31,7 @@ Verify offline, without the station:
   unzip bundle.zip -d bundle && cd bundle && sha256sum -c SHA256SUMS
 Every image's file name carries the SHA-256 of its bytes. audit.json holds the audit-log
 entries about this check; each entry's "hash" is SHA-256 over its fields and "prev_hash".
-With the station software installed:  python -m station.evidence bundle.zip
+With the station software installed:  python -m station.records.evidence bundle.zip
 """
 
 
@@ -183,12 +183,12 @@ def verify_bundle(source: Path | bytes) -> BundleReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m station.evidence BUNDLE.zip``: exit 0 when the bundle verifies."""
+    """``python -m station.records.evidence BUNDLE.zip``: exit 0 when the bundle verifies."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m station.evidence BUNDLE.zip", file=sys.stderr)
+        print("usage: python -m station.records.evidence BUNDLE.zip", file=sys.stderr)
         return 2
     report = verify_bundle(Path(args[0]))
     print(json.dumps(report.as_dict(), indent=2))

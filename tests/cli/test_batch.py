@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.helpers.paths import SHARED
 
 DEMO = Path(__file__).resolve().parents[2] / "station" / "data" / "demo_register.csv"
 

@@ -18,14 +18,14 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from station.checks import Matcher, overall_verdict
+from station.batches.uploads import extract_images, read_serial_rows
+from station.checks.service import Matcher, overall_verdict
 from station.db.engine import Database
 from station.db.service_models import Batch, BatchItem
 from station.domain import MatchResult
 from station.errors import InputError, NotFound
 from station.records import audit
 from station.settings import StationSettings
-from station.uploads import extract_images, read_serial_rows
 
 CHUNK = 500
 
@@ -99,7 +99,7 @@ class BatchService:
         self, folder: Path, officer: str, purpose: str = "property_office"
     ) -> str:
         """Queue every image in ``folder`` (and below), read in place, in name order."""
-        from station.uploads import IMAGE_SUFFIXES
+        from station.batches.uploads import IMAGE_SUFFIXES
 
         if not folder.is_dir():
             raise InputError(f"{folder} is not a folder")
