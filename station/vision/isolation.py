@@ -2,8 +2,8 @@
 
 A C library can abort (zbar's QR text decoder asserts on some contents) or segfault on a
 hostile photograph; in-process that kills a check, a batch or the server. Each decoder call
-here is sent to one of a few long-lived worker processes (forkserver: the native modules are
-imported once, in the server, and every worker is forked from it warm). A call that raises
+here is sent to one of a few long-lived worker processes (started with the pool, the native
+modules imported once per worker). A call that raises
 or whose worker dies or hangs costs only that call: the caller gets a ``DecoderFailed`` note
 and the worker is replaced before its next use. Workers are started once and reused, so the
 hot path pays an image copy through a pipe (a few milliseconds), never a process start.
@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
+import importlib
+import os
 import queue
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.context import BaseContext
-from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-#: modules every worker should find imported (the forkserver imports them once)
+#: modules every worker imports when it starts, before its first job
 PRELOAD = ("numpy", "cv2", "zxingcpp", "station.vision.barcodes")
 
 
@@ -56,7 +58,6 @@ class Outcome(Generic[T]):
 
 def _serve(conn: Connection) -> None:
     """Worker loop: run each (function, args) received, answer ("ok", value) or ("error", text)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     while True:
         try:
             job = conn.recv()
@@ -87,16 +88,26 @@ def _exit_reason(code: int | None) -> str:
 
 
 class _Worker:
-    """One worker process and the pipe to it; used by one caller at a time."""
+    """One worker process and the socket to it; used by one caller at a time.
 
-    def __init__(self, ctx: BaseContext) -> None:
-        parent, child = ctx.Pipe(duplex=True)
-        self.conn: Connection = parent
-        self.proc: BaseProcess = ctx.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child,), daemon=True, name="station-decoder"
+    The worker is a fresh interpreter (``python -m station.vision.isolation FD``), not a
+    multiprocessing child: it never re-runs the caller's main script, so any program (a
+    benchmark, a notebook, the server) can use the pool without a ``__main__`` guard.
+    """
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env.setdefault("OMP_THREAD_LIMIT", "1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "station.vision.isolation", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # Ctrl-C at a terminal is the parent's to handle
         )
-        self.proc.start()
-        child.close()
+        theirs.close()
+        self.conn = Connection(ours.detach())
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Any:
         """The function's value; raises _WorkerLost when the process died or hung."""
@@ -108,25 +119,30 @@ class _Worker:
                 raise _WorkerLost(f"no answer within {timeout:.0f} s; worker stopped")
             status, value = self.conn.recv()
         except (EOFError, OSError) as exc:
-            self.proc.join(timeout=5)
-            raise _WorkerLost(_exit_reason(self.proc.exitcode)) from exc
+            try:
+                code: int | None = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise _WorkerLost(_exit_reason(code)) from exc
         if status == "error":
             raise _DecoderError(str(value))
         return value
 
     def alive(self) -> bool:
-        return self.proc.is_alive()
+        return self.proc.poll() is None
 
     def kill(self) -> None:
-        if self.proc.is_alive():
+        if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.join(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
         self.conn.close()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # already gone: nothing to tell it
             self.conn.send(None)
-        self.proc.join(timeout=2)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=2)
         self.kill()
 
 
@@ -145,18 +161,13 @@ class DecoderPool:
     A dead or hung worker is replaced lazily, by the next call that needs it.
     """
 
-    def __init__(
-        self, workers: int = 2, timeout: float = 20.0, start_method: str = "forkserver"
-    ) -> None:
+    def __init__(self, workers: int = 2, timeout: float = 20.0) -> None:
         if workers < 1:
             raise ValueError("a decoder pool needs at least one worker")
         self.timeout = timeout
-        self._ctx = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            self._ctx.set_forkserver_preload(list(PRELOAD))  # type: ignore[attr-defined]
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         for _ in range(workers):
-            self._idle.put(None)  # a slot; its process starts on first use
+            self._idle.put(_Worker())  # starting: imports run while the caller loads images
         self._size = workers
         self._closed = False
         #: worker processes replaced after a crash or hang (for tests and the doctor)
@@ -176,7 +187,7 @@ class DecoderPool:
                     worker.kill()
                     with self._lock:
                         self.restarts += 1
-                worker = _Worker(self._ctx)
+                worker = _Worker()
             try:
                 return Outcome(value=worker.call(fn, args, timeout or self.timeout))
             except _DecoderError as exc:
@@ -191,13 +202,19 @@ class DecoderPool:
             self._idle.put(worker)
 
     def warm_up(self) -> None:
-        """Start every worker now (a server does this at start, not on its first check)."""
-        held = [self._idle.get() for _ in range(self._size)]
+        """Replace any dead worker and wait until every worker answers (imports done)."""
+        taken = [self._idle.get() for _ in range(self._size)]
+        ready: list[_Worker] = []
         try:
-            held = [w if w is not None and w.alive() else _Worker(self._ctx) for w in held]
+            for w in taken:
+                ready.append(w if w is not None and w.alive() else _Worker())
+            for w in ready:
+                w.call(len, ((),), self.timeout)
         finally:
-            for w in held:
+            for w in ready:
                 self._idle.put(w)
+            for _ in range(len(taken) - len(ready)):
+                self._idle.put(None)
 
     def close(self) -> None:
         """Stop all workers (idle ones at once; this waits for busy ones to come back)."""
@@ -271,3 +288,15 @@ def run_all(runner: DecoderRunner, jobs: list[Job]) -> list[Outcome[Any]]:
         r if r is not None else Outcome(failure=DecoderFailed(j[0], "lost"))
         for r, j in zip(results, jobs, strict=True)
     ]
+
+
+def _worker_main(fd: int) -> None:
+    """Entry point of a worker process: preload the decoders, then serve until told to stop."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _serve(Connection(fd))
+
+
+if __name__ == "__main__":
+    _worker_main(int(sys.argv[1]))

@@ -178,13 +178,15 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
             )
         if glow is not None:
             g = glow
-            regions = [m.bbox for m in marks if m.mark_class in ("uv_pen", "unknown")]
-            regions += [m.bbox for m in marks if m.mark_class == "brightener" and m.area_px > 2e4]
+            # every glow shaped like a label is tried, whatever colour class it got: kit inks
+            # glow blue, yellow-green (like forensic liquid) or blue-white (like brighteners)
+            regions = [m.bbox for m in marks]
             uv_reads = _timed(
                 timings,
                 "uv_codes",
                 lambda: read_uv_codes(g, regions, runner=runner, failures=failures),
             )
+            marks = label_glow_as_ink(marks, uv_reads)
         for n in decoder_jobs:
             if n not in raw:
                 raw[n] = collect(n)
@@ -203,6 +205,32 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     identifiers.extend(ocr_ids)
     timings["total"] = round((time.perf_counter() - t_start) * 1000.0, 2)
     return ReadResult(identifiers=identifiers, marks=marks, timings_ms=timings, warnings=warnings)
+
+
+def label_glow_as_ink(
+    marks: list[FluorescentMark], uv_reads: list[BarcodeRead]
+) -> list[FluorescentMark]:
+    """A glow that is a decoded kit label is UV ink (the label), never forensic liquid or a
+    brightener, whatever its colour: its marks are reclassed ``uv_pen``."""
+    if not uv_reads:
+        return marks
+    out: list[FluorescentMark] = []
+    for m in marks:
+        if any(_mostly_inside(m.bbox, r.bbox) for r in uv_reads):
+            m = m.model_copy(update={"mark_class": "uv_pen", "score": max(m.score, 0.6)})
+        out.append(m)
+    return out
+
+
+def _mostly_inside(inner: BBox, outer: BBox) -> bool:
+    """At least 60 % of ``inner`` lies within ``outer`` grown by a quiet-zone margin."""
+    ox, oy, ow, oh = outer
+    pad = max(ow, oh) // 6 + 4
+    ox, oy, ow, oh = ox - pad, oy - pad, ow + 2 * pad, oh + 2 * pad
+    ix, iy, iw, ih = inner
+    dx = max(0, min(ix + iw, ox + ow) - max(ix, ox))
+    dy = max(0, min(iy + ih, oy + oh) - max(iy, oy))
+    return dx * dy >= 0.6 * iw * ih
 
 
 def merge_exposures(frames: CaptureFrames, level: float, cfg: VisionSettings) -> np.ndarray:
