@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -54,6 +54,8 @@ class VisionSettings(BaseModel):
     min_mark_area_px: int = 12
     mark_score_threshold: float = 0.3
     ocr_enabled: bool = True
+    #: text recognition engine for serials, IMEIs and pen postcodes (see docs/vision.md)
+    ocr_engine: Literal["tesseract", "rapidocr"] = "tesseract"
     #: tray corner (x, y, w, h as fractions of the frame) holding the fluorescent reference patch
     reference_patch: tuple[float, float, float, float] = (0.015, 0.02, 0.05, 0.07)
     #: reference patch glow (0..1 of full scale, UV minus dark) a healthy lamp gives

@@ -10,21 +10,19 @@ dropped: a wrong serial can match someone else's stolen item.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-import pytesseract
 
 from station.domain import BBox, Identifier, IdentifierKind
 from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
+from station.vision.isolation import DecoderRunner, InProcess
 from station.vision.marks import GlowSource
+from station.vision.ocr_engines import ENGINES, EngineName
 
 _LINE_HEIGHT = 56
 _GAP = 24
@@ -164,77 +162,29 @@ def _prepared(crop: TextCrop) -> np.ndarray:
     return cv2.copyMakeBorder(img, _GAP, _GAP, _GAP, _GAP, cv2.BORDER_CONSTANT, value=255)
 
 
-def _tesseract_pages(images: Sequence[np.ndarray]) -> list[dict[str, str]]:
-    """Run Tesseract once over several images (one page each); its TSV word table.
+def read_lines(
+    crops: Sequence[TextCrop],
+    engine: EngineName = "tesseract",
+    runner: DecoderRunner | None = None,
+) -> list[OcrLine]:
+    """One engine call over all crops (in a decoder worker); the words of each crop.
 
-    One process for all pages pays Tesseract's start-up (~80 ms) once per check, while each
-    crop stays its own page so one line can never swallow or hide another. Run as a
-    subprocess (pytesseract only names the binary) to give ``OMP_THREAD_LIMIT=1`` to this
-    process alone: Tesseract's own threads halve its speed on a busy two-core box.
+    Raises OcrUnavailable when the engine is missing or failed, naming why.
     """
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    with tempfile.TemporaryDirectory(prefix="station-ocr-") as tmp:
-        names = []
-        for i, img in enumerate(images):
-            name = os.path.join(tmp, f"{i:03d}.png")
-            if not cv2.imwrite(name, img):
-                raise OcrUnavailable("could not write a text crop for Tesseract")
-            names.append(name)
-        listing = os.path.join(tmp, "pages.txt")
-        with open(listing, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(names) + "\n")
-        cmd = [
-            pytesseract.pytesseract.tesseract_cmd,
-            listing,
-            "stdout",
-            "--psm",
-            _PSM,
-            "--oem",
-            "1",
-            "-c",
-            "tessedit_do_invert=0",
-            "-c",
-            "load_system_dawg=0",  # serials are not words: no dictionary pull towards words
-            "-c",
-            "load_freq_dawg=0",
-            "tsv",
-        ]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, env=env, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise OcrUnavailable(f"tesseract could not run: {exc}") from exc
-    if proc.returncode != 0:
-        raise OcrUnavailable(f"tesseract failed: {proc.stderr.decode(errors='replace')[:200]}")
-    rows = proc.stdout.decode("utf-8", errors="replace").splitlines()
-    if not rows:
-        return []
-    header = rows[0].split("\t")
-    return [dict(zip(header, r.split("\t"), strict=False)) for r in rows[1:]]
-
-
-def read_lines(crops: Sequence[TextCrop]) -> list[OcrLine]:
-    """One Tesseract run over all crops; the words of each crop, with their confidences."""
     if not crops:
         return []
-    words: list[list[tuple[int, int, str, float]]] = [[] for _ in crops]
-    for row in _tesseract_pages([_prepared(c) for c in crops]):
-        t = row.get("text", "").strip()
-        try:
-            c = float(row.get("conf", "-1"))
-            page = int(row["page_num"]) - 1
-            line, left = int(row["line_num"]), int(row["left"])
-        except (KeyError, ValueError):
-            continue
-        if not t or c < 0 or not 0 <= page < len(crops):
-            continue
-        words[page].append((line, left, t, c / 100.0))
+    run = runner if runner is not None else InProcess()
+    outcome = run.run("ocr", ENGINES[engine], [_prepared(c) for c in crops])
+    if outcome.failure is not None or outcome.value is None:
+        reason = outcome.failure.reason if outcome.failure else "no answer"
+        raise OcrUnavailable(f"{engine} failed ({reason})")
     out: list[OcrLine] = []
-    for crop, ws in zip(crops, words, strict=True):
-        if not ws:
+    for crop, lines in zip(crops, outcome.value, strict=True):
+        words = [w for line in lines for w in line]
+        if not words:
             continue
-        ws.sort()
-        confs = tuple(c for _, _, _, c in ws)
-        text = " ".join(t for _, _, t, _ in ws)
+        confs = tuple(c for _, c in words)
+        text = " ".join(t for t, _ in words)
         out.append(OcrLine(crop, text, float(np.mean(confs)), confs))
     return out
 
@@ -315,8 +265,9 @@ def _union(a: BBox, b: BBox) -> BBox:
     return x0, y0, x1 - x0, y1 - y0
 
 
-#: the two enlargements every crop is read at; a reading must come out the same in both
-_SCALES = (1.6, 2.6)
+#: the enlargements every crop is read at, per engine; a reading must come out the same in
+#: all of them (Tesseract's misreads move with the size; PP-OCR reads at its own line height)
+_SCALES: dict[str, tuple[float, ...]] = {"tesseract": (1.6, 2.6), "rapidocr": (2.0,)}
 
 
 def read_text(
@@ -324,6 +275,8 @@ def read_text(
     glow: GlowSource | None = None,
     pen_boxes: Sequence[BBox] = (),
     exclude: Sequence[BBox] = (),
+    engine: EngineName = "tesseract",
+    runner: DecoderRunner | None = None,
 ) -> list[Identifier]:
     """Every trusted serial, IMEI and postcode mark in the printed/pen text of a capture.
 
@@ -335,15 +288,16 @@ def read_text(
         crops += crops_from_glow(glow, pen_boxes)
     if not crops:
         return []
-    both = [replace(c, scale=s) for s in _SCALES for c in crops]
-    lines = read_lines(both)
-    first = identifiers_from_lines([ln for ln in lines if ln.crop.scale == _SCALES[0]])
-    second = identifiers_from_lines([ln for ln in lines if ln.crop.scale == _SCALES[1]])
+    scales = _SCALES[engine]
+    lines = read_lines([replace(c, scale=s) for s in scales for c in crops], engine, runner)
+    readings = [identifiers_from_lines([ln for ln in lines if ln.crop.scale == s]) for s in scales]
     out: list[Identifier] = []
-    for ident in first:
-        twin = next((o for o in second if o.kind == ident.kind and o.value == ident.value), None)
-        if twin is not None:
-            out.append(
-                ident.model_copy(update={"confidence": min(ident.confidence, twin.confidence)})
-            )
+    for ident in readings[0]:
+        twins = [
+            next((o for o in other if o.kind == ident.kind and o.value == ident.value), None)
+            for other in readings[1:]
+        ]
+        if all(t is not None for t in twins):
+            low = min([ident.confidence, *(t.confidence for t in twins if t is not None)])
+            out.append(ident.model_copy(update={"confidence": low}))
     return out

@@ -174,7 +174,10 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
             pens = [m.bbox for m in marks if m.mark_class == "uv_pen" and m.score >= 0.3]
             code_boxes = [_scaled(r, factor).bbox for r in raw["zxing"]]
             ocr_job = pool.submit(
-                _timed, timings, "ocr", lambda: _ocr(gray, glow, pens, code_boxes, warnings)
+                _timed,
+                timings,
+                "ocr",
+                lambda: _ocr(gray, glow, pens, code_boxes, warnings, cfg, runner),
             )
         if glow is not None:
             g = glow
@@ -274,9 +277,11 @@ def _ocr(
     pens: list[BBox],
     exclude: list[BBox],
     warnings: list[str],
+    cfg: VisionSettings,
+    runner: DecoderRunner,
 ) -> list[Identifier]:
     try:
-        return read_text(gray, glow, pens, exclude)
+        return read_text(gray, glow, pens, exclude, cfg.ocr_engine, runner)
     except OcrUnavailable as exc:
         warnings.append(f"OCR skipped: {exc}")
         return []
