@@ -44,7 +44,7 @@ _SERIAL_CEILING = 0.75
 HIGH_CONFIDENCE = 0.8
 
 _ANCHOR = re.compile(
-    r"^(?P<anchor>S\s*/\s*N|SN|SER(?:IAL)?(?:\s*(?:NO|NUMBER|NUM|#))?|IMEI\s*[12]?)"
+    r"^(?P<anchor>S\s*[/|I1]\s*N|SN|SER(?:[I1L]?AL)?(?:\s*(?:N[O0]|NUMBER|NUM|#))?|IMEI\s*[12]?)"
     r"\s*[.:#]*\s*(?P<value>[A-Z0-9][A-Z0-9\-]{3,})?$"
 )
 
@@ -82,7 +82,7 @@ def text_line_boxes(gray: np.ndarray, exclude: Sequence[BBox] = ()) -> list[BBox
         small, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))
     )
     _, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    if float(blackhat.max()) < 40:
+    if float(blackhat.max()) < 20:  # faded print still stands out by 20 grey levels
         return []
     mask = cv2.morphologyEx(
         mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (17, 3))
@@ -195,20 +195,18 @@ def identifiers_from_lines(lines: Sequence[OcrLine]) -> list[Identifier]:
     white = sorted(
         (ln for ln in lines if ln.crop.frame == "white"), key=lambda ln: ln.crop.box[1::-1]
     )
-    for i, ln in enumerate(white):
+    for ln in white:
         m = _ANCHOR.match(ln.text.upper().strip())
         if not m:
             continue
         value = m.group("value")
         conf = min(ln.word_confidences)
         box = ln.crop.box
-        if value is None and i + 1 < len(white):
-            # anchor alone on its line: the value is the line below it on the same label
-            nxt = white[i + 1]
-            if (
-                abs(nxt.crop.box[0] - box[0]) < 3 * box[3]
-                and 0 < nxt.crop.box[1] - box[1] < 4 * box[3]
-            ):
+        if value is None:
+            # anchor alone: the value is the line to its right on the same row or the line
+            # below it on the same label (line finders split a row at a wide gap)
+            nxt = next((o for o in white if o is not ln and _value_place(box, o.crop.box)), None)
+            if nxt is not None:
                 value = nxt.text.upper().split()[0] if nxt.text.strip() else None
                 conf = min(conf, *nxt.word_confidences)
                 box = _union(box, nxt.crop.box)
@@ -257,6 +255,16 @@ def identifiers_from_lines(lines: Sequence[OcrLine]) -> list[Identifier]:
             )
         )
     return found
+
+
+def _value_place(anchor: BBox, other: BBox) -> bool:
+    """Whether ``other`` sits where an anchor's value is printed: right of it on its row,
+    or on the next line below it, left-aligned with it."""
+    ax, ay, aw, ah = anchor
+    ox, oy, _, oh = other
+    same_row = abs((oy + oh / 2) - (ay + ah / 2)) < 0.6 * ah and 0 < ox - ax < aw + 6 * ah
+    below = abs(ox - ax) < 3 * ah and 0 < oy - ay < 4 * ah
+    return same_row or below
 
 
 def _union(a: BBox, b: BBox) -> BBox:
