@@ -55,7 +55,7 @@ class VisionSettings(BaseModel):
     mark_score_threshold: float = 0.3
     ocr_enabled: bool = True
     #: text recognition engine for serials, IMEIs and pen postcodes (see docs/vision.md)
-    ocr_engine: Literal["tesseract", "rapidocr"] = "tesseract"
+    ocr_engine: Literal["tesseract", "rapidocr"] = "rapidocr"
     #: tray corner (x, y, w, h as fractions of the frame) holding the fluorescent reference patch
     reference_patch: tuple[float, float, float, float] = (0.015, 0.02, 0.05, 0.07)
     #: reference patch glow (0..1 of full scale, UV minus dark) a healthy lamp gives

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from hw_sim.scene.labels import label_photo
-from station.errors import ImageInputError, InputError
+from station.errors import ImageInputError, InputError, OcrUnavailable
 from station.matcher.index import RegisterIndex
 from station.matcher.records import RegisterRecord
 from station.vision.barcodes import as_gray
 from station.vision.io import load_image
-from station.vision.isolation import shared_pool
-from station.vision.ocr import crops_from_white, read_lines, read_text, text_line_boxes
-from station.vision.ocr_engines import EngineName
+from station.vision.isolation import DecoderRunner, shared_pool
+from station.vision.ocr import TextCrop, crops_from_white, read_lines, read_text, text_line_boxes
+from station.vision.ocr_engines import EngineName, rapidocr_page
 from station_tools.photo_eval import samples, symbology_of
 
 ENGINE_NAMES: tuple[EngineName, ...] = ("tesseract", "rapidocr")
@@ -44,6 +44,8 @@ class OcrTally:
     reported: int = 0
     correct: int = 0
     dangerous: int = 0
+    #: found with every character right (``found`` forgives the usual confusions)
+    exact: int = 0
     seconds: list[float] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
 
@@ -87,11 +89,12 @@ def evaluate_labels(
             tally = per_kind.setdefault(p.kind, OcrTally())
             tally.expected += 1
             tally.seconds.append(elapsed)
-            tally.found += any(r.kind == p.kind and r.value == p.value for r in reads)
+            tally.found += any(r.kind == p.kind and _same(r.value, p.value) for r in reads)
+            tally.exact += any(r.kind == p.kind and r.value == p.value for r in reads)
             for r in reads:
                 t = per_kind.setdefault(r.kind, OcrTally())
                 t.reported += 1
-                if r.kind == p.kind and r.value == p.value:
+                if r.kind == p.kind and _same(r.value, p.value):
                     t.correct += 1
                     continue
                 danger = _matches_other(index, r.value, r.kind, p.value)
@@ -101,6 +104,16 @@ def evaluate_labels(
                     + (" DANGEROUS" if danger else "")
                 )
     return table
+
+
+#: the reading confusions the register matcher forgives (DESIGN.md 3.4)
+_CONFUSIONS = str.maketrans("OILSBZG", "0115826")
+
+
+def _same(read: str, truth: str) -> bool:
+    """Equal up to the usual confusions (0/O, 1/I/L, 5/S, 8/B, 2/Z, 6/G): the matcher turns
+    such a read into a match with the right entry, stating the confusion it assumed."""
+    return read.upper().translate(_CONFUSIONS) == truth.upper().translate(_CONFUSIONS)
 
 
 def _compact(text: str) -> str:
@@ -127,22 +140,18 @@ def evaluate_hri(
             gray = as_gray(load_image(s.path))
         except ImageInputError:
             continue
-        crops = crops_from_white(gray, text_line_boxes(gray))
         sym = symbology_of(s.folder)
         for engine in engines:
             t0 = time.perf_counter()
-            try:
-                lines = read_lines(crops, engine, runner)
-            except Exception:  # an engine failure is a miss for that engine
-                lines = []
+            texts = [_compact(t) for t in page_text(gray, engine, runner)]
             tally = table[engine].setdefault(sym, OcrTally())
             tally.seconds.append(time.perf_counter() - t0)
             tally.expected += 1
-            texts = [_compact(ln.text) for ln in lines]
             hit = bool(truth) and any(
                 truth in t or t.lstrip("0") == truth.lstrip("0") for t in texts
             )
             tally.found += hit
+            tally.exact += hit
             for t in texts:
                 if len(t) < 6:
                     continue
@@ -153,6 +162,21 @@ def evaluate_hri(
                     tally.dangerous += 1
                     tally.examples.append(f"{s.folder}/{s.path.name}: {t} DANGEROUS")
     return table
+
+
+def page_text(gray: np.ndarray, engine: EngineName, runner: DecoderRunner) -> list[str]:
+    """Every text line an engine reads in a photograph, however it finds them: PP-OCR with
+    its own detector; Tesseract on the station's line crops plus the whole photograph."""
+    if engine == "rapidocr":
+        outcome = runner.run("ocr", rapidocr_page, gray)
+        return [text for _, text, _ in outcome.value_or([])]
+    crops = crops_from_white(gray, text_line_boxes(gray))
+    h, w = gray.shape[:2]
+    crops.append(TextCrop((0, 0, w, h), "white", gray, scale=1.0))
+    try:
+        return [ln.text for ln in read_lines(crops, engine, runner)]
+    except OcrUnavailable:
+        return []
 
 
 def _f(x: float) -> str:
@@ -168,7 +192,11 @@ def format_ocr(table: dict[str, dict[str, OcrTally]], title: str) -> str:
         f"{'found/n':>10s}{'recall':>8s}{'ok/reported':>12s}{'prec':>7s}{'danger':>7s}"
         for _ in engines
     )
-    lines = [title, head, sub]
+    lines = [
+        title + " (found = equal up to the matcher's 0/O 1/I/L 5/S 8/B 2/Z 6/G confusions)",
+        head,
+        sub,
+    ]
     for k in keys:
         row = f"{k:12s}"
         for e in engines:
@@ -178,6 +206,11 @@ def format_ocr(table: dict[str, dict[str, OcrTally]], title: str) -> str:
                 f"{f'{t.correct}/{t.reported}':>12s}{_f(t.precision):>7s}{t.dangerous:>7d}"
             )
         lines.append(row)
+    row = f"{'exact':12s}"
+    for e in engines:
+        n = sum(t.exact for t in table[e].values())
+        row += f"{n:>44d}"
+    lines.append(row)
     row = f"{'median ms':12s}"
     for e in engines:
         secs = [x for t in table[e].values() for x in t.seconds]
@@ -199,6 +232,7 @@ def ocr_summary(table: dict[str, dict[str, OcrTally]]) -> dict[str, dict[str, di
                 "reported": t.reported,
                 "correct": t.correct,
                 "dangerous": t.dangerous,
+                "exact": t.exact,
                 "median_ms": round(float(np.median(t.seconds)) * 1000, 1) if t.seconds else 0.0,
             }
             for k, t in per.items()

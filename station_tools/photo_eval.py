@@ -45,10 +45,16 @@ def zbar_reader(image: np.ndarray) -> list[tuple[str, str]]:
     return [(r.symbology, r.text) for r in reads]
 
 
+def union_reader(image: np.ndarray) -> list[tuple[str, str]]:
+    """Everything either decoder alone reports (the bar the station must clear)."""
+    return [*zxing_reader(image), *zbar_reader(image)]
+
+
 DEFAULT_READERS: dict[str, Reader] = {
     "station": pipeline_reader,
     "zxing-cpp": zxing_reader,
     "pyzbar": zbar_reader,
+    "zxing+pyzbar": union_reader,
 }
 
 

@@ -91,6 +91,8 @@ def run_eval(
     speed: bool = True,
     out: Callable[[str], None] = print,
     settings: VisionSettings | None = None,
+    ocr_labels: int = 0,
+    ocr_seed: int = 9000,
 ) -> dict[str, Any]:
     """Run the evaluation, print its tables through ``out``, return the numbers as JSON-able.
 
@@ -154,9 +156,35 @@ def run_eval(
         }
     if photos:
         summary["photographs"] = photos
+    if ocr_labels > 0:
+        from station_tools.ocr_eval import evaluate_labels, format_ocr, ocr_summary
+
+        table_l = evaluate_labels(ocr_labels, seed=ocr_seed)
+        out(
+            format_ocr(
+                table_l, f"OCR on {ocr_labels} generated label photographs (seeds {ocr_seed}+)"
+            )
+        )
+        out("")
+        summary["ocr_labels"] = ocr_summary(table_l)
+        for d in photo_dirs:
+            from station_tools.ocr_eval import evaluate_hri
+
+            table_h = evaluate_hri(Path(d))
+            out(format_ocr(table_h, f"OCR of the printed line under 1D barcodes: {d}"))
+            out("")
+            summary.setdefault("ocr_hri", {})[str(d)] = ocr_summary(table_h)
     if speed:
         timings = measure_speed(settings=cfg)
-        out(format_speed(timings, "vision time per capture (white + UV + dark frames)"))
+        out(
+            format_speed(
+                timings,
+                f"vision time per capture (white + UV + dark frames, OCR by {cfg.ocr_engine})",
+            )
+        )
+        other = "tesseract" if cfg.ocr_engine == "rapidocr" else "rapidocr"
+        alt = measure_speed(settings=cfg.model_copy(update={"ocr_engine": other}))
+        out(format_speed(alt, f"the same with OCR by {other}"))
         no_ocr = measure_speed(settings=cfg.model_copy(update={"ocr_enabled": False}))
         out(format_speed(no_ocr, "the same without OCR"))
         render_ms = measure_render()
@@ -164,7 +192,12 @@ def run_eval(
             "simulated camera frame (render), median ms: "
             + ", ".join(f"{k} {v:.1f}" for k, v in render_ms.items())
         )
-        summary["speed_ms"] = {"with_ocr": timings, "without_ocr": no_ocr, "render": render_ms}
+        summary["speed_ms"] = {
+            "with_ocr": timings,
+            f"with_{other}": alt,
+            "without_ocr": no_ocr,
+            "render": render_ms,
+        }
     return summary
 
 

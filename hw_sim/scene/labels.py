@@ -83,7 +83,7 @@ def _draw_label(
     font = ImageFont.truetype(font_file, size)
     pad = size // 2
     boxes = [font.getbbox(t) for t in lines]
-    width = max(b[2] for b in boxes) + 2 * pad
+    width = int(max(b[2] for b in boxes)) + 2 * pad
     step = int(size * 1.35)
     height = step * len(lines) + 2 * pad
     img = Image.new("L", (width, height), paper)
@@ -118,9 +118,9 @@ def label_photo(seed: int, width: int = 1280, height: int = 720) -> LabelPhoto:
         lh, lw = flat.shape
     x = int(rng.integers(20, max(21, width - lw - 20)))
     y = int(rng.integers(20, max(21, height - lh - 20)))
-    canvas = item.copy()
+    canvas: np.ndarray = item.copy()
     canvas[y : y + lh, x : x + lw] = flat
-    mask = np.zeros((height, width), np.float32)
+    mask: np.ndarray = np.zeros((height, width), np.float32)
     mask[y : y + lh, x : x + lw] = 1.0
 
     # the camera: rotation and perspective of the item on the tray
@@ -143,7 +143,7 @@ def label_photo(seed: int, width: int = 1280, height: int = 720) -> LabelPhoto:
         ys, xs = np.nonzero(mask > 0.5)
         cx, cy = int(rng.choice(xs)), int(rng.choice(ys))
         r = int(rng.integers(15, 60))
-        spot = np.zeros((height, width), np.float32)
+        spot: np.ndarray = np.zeros((height, width), np.float32)
         cv2.circle(spot, (cx, cy), r, 1.0, -1)
         spot = cv2.GaussianBlur(spot, (0, 0), r / 2.5)
         canvas = canvas + spot * float(rng.uniform(60, 160))

@@ -22,7 +22,7 @@ from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
 from station.vision.isolation import DecoderRunner, InProcess
 from station.vision.marks import GlowSource
-from station.vision.ocr_engines import ENGINES, EngineName
+from station.vision.ocr_engines import ENGINES, EngineName, rapidocr_page
 
 _LINE_HEIGHT = 56
 _GAP = 24
@@ -291,6 +291,8 @@ def read_text(
     Each crop is read at two scales in the same Tesseract run; a value is kept only when
     both readings give it, since a misread (4 as A, 1 as L) rarely survives a change of size.
     """
+    if engine == "rapidocr":
+        return _read_text_rapid(gray_white, glow, pen_boxes, exclude, runner)
     crops = crops_from_white(gray_white, text_line_boxes(gray_white, exclude))
     if glow is not None and pen_boxes:
         crops += crops_from_glow(glow, pen_boxes)
@@ -309,3 +311,29 @@ def read_text(
             low = min([ident.confidence, *(t.confidence for t in twins if t is not None)])
             out.append(ident.model_copy(update={"confidence": low}))
     return out
+
+
+def _read_text_rapid(
+    gray_white: np.ndarray,
+    glow: GlowSource | None,
+    pen_boxes: Sequence[BBox],
+    exclude: Sequence[BBox],
+    runner: DecoderRunner | None,
+) -> list[Identifier]:
+    """PP-OCR finds and reads the white frame's lines itself; pen marks are read as crops."""
+    run = runner if runner is not None else InProcess()
+    outcome = run.run("ocr", rapidocr_page, gray_white)
+    if outcome.failure is not None or outcome.value is None:
+        reason = outcome.failure.reason if outcome.failure else "no answer"
+        raise OcrUnavailable(f"rapidocr failed ({reason})")
+    lines: list[OcrLine] = []
+    for box, text, score in outcome.value:
+        if any(_overlap_fraction(box, e) > 0.5 for e in exclude):
+            continue  # the digits printed under a barcode are the barcode's, already read
+        words = text.split()
+        if words:
+            crop = TextCrop(box, "white", np.zeros((1, 1), np.uint8))
+            lines.append(OcrLine(crop, " ".join(words), score, tuple(score for _ in words)))
+    if glow is not None and pen_boxes:
+        lines += read_lines(crops_from_glow(glow, pen_boxes), "rapidocr", run)
+    return identifiers_from_lines(lines)

@@ -113,8 +113,38 @@ def _rapid_engine() -> Any:
                 "rapidocr_onnxruntime is not installed: run scripts/setup.sh, or set "
                 "STATION_VISION__OCR_ENGINE=tesseract"
             ) from exc
-        _rapid = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+        _rapid = RapidOCR(
+            intra_op_num_threads=1,
+            inter_op_num_threads=1,
+            det_limit_side_len=_PAGE_SIDE,
+            det_limit_type="max",
+        )
     return _rapid
+
+
+#: the white frame is searched for text at most this many pixels on its longer side
+_PAGE_SIDE = 960
+
+
+def rapidocr_page(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], str, float]]:
+    """Every text line PP-OCR detects and recognises in a frame: (box, text, confidence).
+
+    The detector finds lines in perspective, blurred, faded or under glare that a cheap
+    morphological line finder misses; boxes come back in the frame's pixels.
+    """
+    engine = _rapid_engine()
+    h, w = gray.shape[:2]
+    k = min(1.0, _PAGE_SIDE / max(h, w))
+    small = cv2.resize(gray, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else gray
+    result, _ = engine(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR), use_cls=False)
+    out: list[tuple[tuple[int, int, int, int], str, float]] = []
+    for quad, text, score in result or []:
+        pts = np.asarray(quad, np.float32) / k
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        box = (int(x0), int(y0), max(1, int(x1 - x0)), max(1, int(y1 - y0)))
+        out.append((box, str(text), float(score)))
+    return out
 
 
 def rapidocr_read(images: Sequence[np.ndarray]) -> list[CropText]:
