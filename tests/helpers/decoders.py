@@ -38,3 +38,10 @@ def hanging_decoder(gray: np.ndarray) -> list[object]:
 def pixel_count(gray: np.ndarray) -> int:
     """A well-behaved job: proves the worker (or its replacement) serves the next call."""
     return int(gray.size)
+
+
+def has_module(name: str) -> bool:
+    """Whether a worker process has imported a module (e.g. an OCR model's runtime)."""
+    import sys
+
+    return name in sys.modules

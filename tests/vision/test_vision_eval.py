@@ -37,7 +37,7 @@ def test_photo_scoring_counts_found_wrong_and_false_positives(tmp_path: Path) ->
     cv2.imwrite(str(tmp_path / "falsepositives-1" / "n.png"), _code("5012345678900", "EAN13"))
     table, unreadable = score(tmp_path)
     assert unreadable == []
-    for reader in ("station", "zxing-cpp", "pyzbar"):
+    for reader in ("station", "zxing-cpp", "pyzbar", "zxing+pyzbar"):
         t = table[reader]["code128"]
         assert (t.images, t.found, t.wrong) == (3, 1, 1), reader
         fp = table[reader]["falsepositives"]
