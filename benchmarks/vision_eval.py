@@ -44,6 +44,10 @@ def main() -> int:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--ocr-labels", type=int, default=200, help="generated OCR labels")
     parser.add_argument("--ocr-seed", type=int, default=9000)
+    parser.add_argument(
+        "--no-scene-ocr", action="store_true", help="scenes without OCR (OCR has its own tables)"
+    )
+    parser.add_argument("--speed-captures", type=int, default=9, help="captures per size")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args()
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # corrupt test images are expected
@@ -61,6 +65,8 @@ def main() -> int:
         speed=not args.no_speed,
         ocr_labels=args.ocr_labels,
         ocr_seed=args.ocr_seed,
+        scene_ocr=not args.no_scene_ocr,
+        speed_captures=args.speed_captures,
     )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))

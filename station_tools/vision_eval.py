@@ -93,6 +93,8 @@ def run_eval(
     settings: VisionSettings | None = None,
     ocr_labels: int = 0,
     ocr_seed: int = 9000,
+    scene_ocr: bool = True,
+    speed_captures: int = 9,
 ) -> dict[str, Any]:
     """Run the evaluation, print its tables through ``out``, return the numbers as JSON-able.
 
@@ -106,7 +108,8 @@ def run_eval(
             raise InputError(f"{d}: not a folder of photographs")
     if scenes > 0:
         t0 = time.perf_counter()
-        report = evaluate_scenes(scenes, seed=seed, settings=cfg)
+        scene_cfg = cfg if scene_ocr else cfg.model_copy(update={"ocr_enabled": False})
+        report = evaluate_scenes(scenes, seed=seed, settings=scene_cfg)
         out(format_report(report))
         out(f"(scene evaluation took {time.perf_counter() - t0:.0f} s)\n")
         summary["scenes"] = {
@@ -175,7 +178,7 @@ def run_eval(
             out("")
             summary.setdefault("ocr_hri", {})[str(d)] = ocr_summary(table_h)
     if speed:
-        timings = measure_speed(settings=cfg)
+        timings = measure_speed(captures=speed_captures, settings=cfg)
         out(
             format_speed(
                 timings,
@@ -183,9 +186,13 @@ def run_eval(
             )
         )
         other = "tesseract" if cfg.ocr_engine == "rapidocr" else "rapidocr"
-        alt = measure_speed(settings=cfg.model_copy(update={"ocr_engine": other}))
+        alt = measure_speed(
+            captures=speed_captures, settings=cfg.model_copy(update={"ocr_engine": other})
+        )
         out(format_speed(alt, f"the same with OCR by {other}"))
-        no_ocr = measure_speed(settings=cfg.model_copy(update={"ocr_enabled": False}))
+        no_ocr = measure_speed(
+            captures=speed_captures, settings=cfg.model_copy(update={"ocr_enabled": False})
+        )
         out(format_speed(no_ocr, "the same without OCR"))
         render_ms = measure_render()
         out(

@@ -235,6 +235,25 @@ def _zbar_symbols(gray: np.ndarray, symbols: list[pyzbar.ZBarSymbol]) -> list[Ba
     return reads
 
 
+#: shortest text a symbology carries on a real label; anything shorter is a fragment (a
+#: one-character Code 39 "found" in a photograph of a wall, a partial ITF inside a longer one)
+MIN_LENGTH: dict[str, int] = {
+    "CODE39": 3,
+    "CODE93": 3,
+    "CODE128": 2,
+    "CODABAR": 4,
+    "ITF": 6,
+}
+
+
+def long_enough(read: BarcodeRead) -> bool:
+    """Length discipline for weakly checked symbologies: a minimum per symbology, and ITF
+    (digit pairs, no check character of its own) must have an even number of digits."""
+    if len(read.text) < MIN_LENGTH.get(read.symbology, 1):
+        return False
+    return not (read.symbology == "ITF" and (len(read.text) % 2 or not read.text.isdigit()))
+
+
 def _near(a: BBox, b: BBox) -> bool:
     """True when two boxes plausibly belong to one symbol (zbar's 1D boxes are thin lines)."""
     ax, ay, aw, ah = a
@@ -370,7 +389,7 @@ def combine(
     run = runner if runner is not None else InProcess()
     out: list[BarcodeRead] = []
     groups: list[list[BarcodeRead]] = []
-    for group in _group(reads):
+    for group in _group([r for r in reads if long_enough(r)]):
         groups.extend(_split_agreed(group))
     for group in groups:
         if group[0].symbology in _ERROR_CORRECTED:
