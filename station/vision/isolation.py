@@ -187,7 +187,11 @@ class DecoderPool:
                     worker.kill()
                     with self._lock:
                         self.restarts += 1
-                worker = _Worker()
+                try:
+                    worker = _Worker()
+                except OSError as exc:  # no process could be started (limits, memory)
+                    worker = None
+                    return Outcome(failure=DecoderFailed(decoder, f"no worker: {exc}"))
             try:
                 return Outcome(value=worker.call(fn, args, timeout or self.timeout))
             except _DecoderError as exc:
