@@ -39,6 +39,20 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """BGR pixels by Pillow, or None when it cannot decode them either."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            rgb = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
 def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.ndarray:
     """Read an image file as BGR uint8, or say exactly why it cannot be used."""
     cfg = settings or VisionSettings()
@@ -64,7 +78,12 @@ def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.n
         raise ImageInputError(
             f"{p}: unsupported format (not PNG, JPEG, WebP, BMP, TIFF or PNM by its content)"
         )
+    # a file OpenCV cannot decode becomes an ImageInputError naming it; OpenCV's own log
+    # lines on stderr would only repeat that in C++ terms
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if (image is None or image.size == 0) and kind == "WebP":
+        image = _decode_with_pillow(data)  # OpenCV refuses valid WebP files under 32 bytes
     if image is None or image.size == 0:
         raise ImageInputError(f"{p}: {kind} data is corrupt or truncated; cannot decode it")
     h, w = image.shape[:2]
