@@ -242,8 +242,10 @@ MIN_LENGTH: dict[str, int] = {
     "CODE93": 3,
     "CODE128": 2,
     "CODABAR": 4,
-    "ITF": 6,
+    "ITF": 4,
 }
+#: an ITF shorter than this must be read by both decoders (zxing-cpp's own default minimum)
+_ITF_SINGLE_MIN = 6
 
 
 def long_enough(read: BarcodeRead) -> bool:
@@ -288,6 +290,8 @@ def _plausible_alone(read: BarcodeRead) -> bool:
             return False
         if read.symbology in ("EAN13", "UPCA", "EAN8") and not ean.is_valid(digits):
             return False
+    if read.symbology == "ITF" and len(read.text) < _ITF_SINGLE_MIN and len(read.decoders) < 2:
+        return False  # a short ITF seen by one decoder alone may be a piece of a longer one
     if read.decoders == ("zbar",):
         if read.symbology == "ITF":
             return False  # zbar's ITF has no length or quiet-zone check: partial reads

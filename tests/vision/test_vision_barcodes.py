@@ -167,7 +167,8 @@ def test_no_reads_on_false_positive_photographs() -> None:
     [
         ("CODE39", "A", False),  # a one-character Code 39 is never a read
         ("CODE39", "AB1", True),
-        ("ITF", "1234", False),  # a partial ITF inside a longer symbol
+        ("ITF", "12", False),  # a fragment
+        ("ITF", "1515", True),  # short, but both decoders read it
         ("ITF", "12345", False),  # ITF carries digit pairs
         ("ITF", "123456", True),
         ("CODE128", "X", False),
@@ -181,3 +182,10 @@ def test_fragments_of_weakly_checked_symbologies_are_never_reported(
         for decoder in ("zxing", "zbar")
     ]
     assert [r.text for r in combine(both)] == ([text] if kept else [])
+
+
+def test_a_short_itf_seen_by_one_decoder_alone_is_not_reported() -> None:
+    alone = BarcodeRead("ITF", "1515", (10, 10, 200, 60), ("zxing",), 0.9)
+    assert combine([alone]) == []
+    long_alone = BarcodeRead("ITF", "00123456", (10, 10, 200, 60), ("zxing",), 0.9)
+    assert [r.text for r in combine([long_alone])] == ["00123456"]
