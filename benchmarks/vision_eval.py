@@ -48,6 +48,10 @@ def main() -> int:
         "--no-scene-ocr", action="store_true", help="scenes without OCR (OCR has its own tables)"
     )
     parser.add_argument("--speed-captures", type=int, default=9, help="captures per size")
+    parser.add_argument(
+        "--no-photo-tables", action="store_true", help="skip the barcode tables (keep OCR's)"
+    )
+    parser.add_argument("--no-ocr-hri", action="store_true", help="skip OCR under barcodes")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args()
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # corrupt test images are expected
@@ -67,6 +71,8 @@ def main() -> int:
         ocr_seed=args.ocr_seed,
         scene_ocr=not args.no_scene_ocr,
         speed_captures=args.speed_captures,
+        photo_tables=not args.no_photo_tables,
+        ocr_hri=not args.no_ocr_hri,
     )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hw_sim.scene.labels import label_photo
-from station.errors import ImageInputError, InputError, OcrUnavailable
+from station.errors import IdentifierRejected, ImageInputError, InputError, OcrUnavailable
 from station.matcher.index import RegisterIndex
 from station.matcher.records import RegisterRecord
 from station.vision.barcodes import as_gray
@@ -67,7 +67,10 @@ def _register(truths: Sequence[tuple[str, str]]) -> RegisterIndex:
 
 
 def _matches_other(index: RegisterIndex, read: str, kind: str | None, truth: str) -> bool:
-    result = index.lookup(read, kind)  # type: ignore[arg-type]
+    try:
+        result = index.lookup(read, kind)  # type: ignore[arg-type]
+    except IdentifierRejected:
+        return False  # the matcher refuses it outright (too long, no usable characters)
     return result.verdict == "match" and any(c.identifier != truth for c in result.candidates[:1])
 
 

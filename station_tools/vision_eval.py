@@ -95,6 +95,8 @@ def run_eval(
     ocr_seed: int = 9000,
     scene_ocr: bool = True,
     speed_captures: int = 9,
+    photo_tables: bool = True,
+    ocr_hri: bool = True,
 ) -> dict[str, Any]:
     """Run the evaluation, print its tables through ``out``, return the numbers as JSON-able.
 
@@ -142,7 +144,7 @@ def run_eval(
             "ocr_wrong": report.ocr_wrong,
         }
     photos: dict[str, Any] = {}
-    for d in photo_dirs:
+    for d in photo_dirs if photo_tables else ():
         table, unreadable = score(Path(d))
         out(format_table(table, f"real photographs: {d}"))
         if unreadable:
@@ -170,9 +172,10 @@ def run_eval(
         )
         out("")
         summary["ocr_labels"] = ocr_summary(table_l)
-        for d in photo_dirs:
-            from station_tools.ocr_eval import evaluate_hri
+    if ocr_hri:
+        from station_tools.ocr_eval import evaluate_hri, format_ocr, ocr_summary
 
+        for d in photo_dirs:
             table_h = evaluate_hri(Path(d))
             out(format_ocr(table_h, f"OCR of the printed line under 1D barcodes: {d}"))
             out("")
