@@ -16,6 +16,7 @@ from station.db.migrate import upgrade
 from station.db.models import SelfTest
 from station.records import audit
 from station.records.images import ImageStore
+from station.records.signing import StationKey
 from station.settings import StationSettings
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class StationContext:
             s.add(row)
             s.flush()
             audit.append(s, actor, "system", "self_test", str(row.id), {"passed": row.passed})
+
+    @cached_property
+    def station_key(self) -> StationKey:
+        """This station's signing key (made on first use, owner-only, in data_dir/keys)."""
+        return StationKey.load_or_create(self.settings.data_dir)
 
     @cached_property
     def matcher(self) -> RegisterMatcher:

@@ -58,6 +58,12 @@ class LinkLost(LinkError):
     fix = "reconnect the lamp controller's USB cable, then run `station doctor`"
 
 
+class ProtocolError(LinkError):
+    """The controller sent a frame that does not read as the message it claims to be."""
+
+    fix = "flash lamp-controller firmware that speaks protocol 1.x, then run `station doctor`"
+
+
 class ProtocolVersionMismatch(DeviceError):
     """The controller speaks a protocol major version the station does not."""
 

@@ -105,6 +105,10 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: int = 200
+    #: reverse proxies whose X-Forwarded-For is believed (addresses or networks); nobody else's
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: dealer look-ups allowed per dealer account per hour
+    dealer_checks_per_hour: int = 60
 
 
 def _next_steps() -> dict[str, str]:

@@ -23,7 +23,7 @@ from station.checks.service import CheckQuery, CheckRequest, OwnerContact
 from station.db.models import Check
 from station.domain import CheckList, CheckRecord, OutcomeRecord
 from station.errors import NotFound, OutcomeContradicts
-from station.records.evidence import build_bundle
+from station.records.evidence import build_bundle, checked_recipient
 from station.vision.overlay import overlay_png
 
 router = APIRouter(prefix="/api", tags=["checks"])
@@ -109,7 +109,7 @@ def list_checks(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> CheckList:
     """Checks, newest first, filtered; the consultation is audited."""
     query = CheckQuery(
@@ -204,7 +204,7 @@ def check_image(
     if image is None:
         raise NotFound(f"check {check_id} has no {role} image")
     data = state.ctx.images.read_bytes(image.sha256)
-    headers = {"X-Content-SHA256": image.sha256, "Cache-Control": "private, max-age=3600"}
+    headers = {"X-Content-SHA256": image.sha256, "Cache-Control": "no-store"}
     if overlay:
         data = overlay_png(data, record, "uv" if role.startswith("uv") else "white")
         headers.pop("X-Content-SHA256")
@@ -225,7 +225,15 @@ def evidence_bundle(
     ],
 ) -> Response:
     """Zip of the record, images, audit entries and hashes; logged as a disclosure."""
-    data = build_bundle(state.service(), state.ctx.images, check_id, who.username, recipient)
+    recipient = checked_recipient(recipient)
+    data = build_bundle(
+        state.service(),
+        state.ctx.images,
+        check_id,
+        who.username,
+        recipient,
+        state.ctx.station_key,
+    )
     return Response(
         data,
         media_type="application/zip",

@@ -58,7 +58,7 @@ class BatchService:
             if lower.endswith(".zip"):
                 kind = "captures"
                 limit = self.settings.api.max_upload_mb * 1024 * 1024 * 4
-                images = extract_images(upload, work, limit)
+                images = extract_images(upload, work, limit, self.settings.vision.max_image_pixels)
                 inputs: list[Any] = [
                     [n + 1, p.name.split("_", 1)[1], str(p)] for n, p in enumerate(images)
                 ]
@@ -196,7 +196,10 @@ class BatchService:
                 batch_id,
                 {"state": "complete", "items": batch.total, "hits": batch.hits},
             )
-            return batch_doc(batch)
+            doc = batch_doc(batch)
+        # the extracted photographs served their purpose; the results are in the database
+        shutil.rmtree(self.root / batch_id, ignore_errors=True)
+        return doc
 
     def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[BatchItem]:
         """One bulk look-up per chunk (the matcher checks its version once, not per row)."""
@@ -221,7 +224,7 @@ class BatchService:
             results = [self.matcher.lookup(payload)]
             extra: dict[str, Any] = {}
         else:
-            results, extra = self._read_image(Path(payload))
+            results, extra = self._read_image(Path(payload), label)
         verdict = overall_verdict(results) if results else "no_match"
         return BatchItem(
             batch_id=batch_id,
@@ -232,15 +235,16 @@ class BatchService:
             result={"matches": [r.model_dump(mode="json") for r in results], **extra},
         )
 
-    def _read_image(self, path: Path) -> tuple[list[MatchResult], dict[str, Any]]:
+    def _read_image(self, path: Path, label: str) -> tuple[list[MatchResult], dict[str, Any]]:
         try:
             from station.vision.io import read_files
 
             read = read_files([path], uv=None, dark=None, settings=self.settings.vision)[0]
         except InputError as exc:
-            return [], {"error": str(exc)}
+            # the report names the member as uploaded, never the server's own path
+            return [], {"error": str(exc).replace(str(path), label)}
         except Exception as exc:  # one unreadable photograph must not stop the other 500
-            return [], {"error": f"could not read {path.name}: {type(exc).__name__}: {exc}"}
+            return [], {"error": f"could not read {label}: {type(exc).__name__}"}
         seen: set[str] = set()
         results = []
         for ident in read.identifiers:

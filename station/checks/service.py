@@ -32,6 +32,7 @@ from station.domain import (
     EntrySummary,
     Identifier,
     MatchResult,
+    PlainText,
     ReadResult,
     Verdict,
 )
@@ -61,7 +62,7 @@ class CheckRequest(BaseModel):
 
     purpose: Purpose = "property_office"
     officer: str = Field(default="demo", min_length=1, max_length=100)
-    location: str | None = None
+    location: PlainText | None = Field(default=None, max_length=200)
     #: identifiers typed or pasted by the officer (manual checks)
     identifiers: list[str] = Field(default_factory=list, max_length=MAX_MANUAL_IDENTIFIERS)
 
@@ -79,7 +80,7 @@ class CheckQuery(BaseModel):
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class OwnerContact(BaseModel):
@@ -267,6 +268,7 @@ class CheckService:
                 "warnings": read.warnings,
                 "matches": [m.model_dump(mode="json") for m in matches],
             }
+            s.flush()
             audit.append(
                 s,
                 actor,
@@ -278,6 +280,8 @@ class CheckService:
                     "verdict": verdict,
                     "marked": marked,
                     "identifiers": [i.value for i in read.identifiers],
+                    # the chain covers the record itself, not only that it was made
+                    "record_sha256": audit.stored_record_digest(s, check),
                 },
             )
 

@@ -46,9 +46,21 @@ def serve(
             f"{'  (simulator)' if settings.sim else ''}  database: {settings.database_url}",
             highlight=False,
         )
-        uvicorn.run(application, host=settings.api.host, port=settings.api.port, log_level="info")
+        uvicorn.run(application, **server_options(settings))
 
     guarded(go)
+
+
+def server_options(settings: Any) -> dict[str, Any]:
+    """uvicorn options: its own proxy-header rewriting is off, because it believes
+    X-Forwarded-For from 127.0.0.1 by default; the app trusts only configured proxies."""
+    return {
+        "host": settings.api.host,
+        "port": settings.api.port,
+        "log_level": "info",
+        "proxy_headers": False,
+        "server_header": False,
+    }
 
 
 @app.command()

@@ -12,6 +12,7 @@ import numpy as np
 
 from station.domain import ReadResult
 from station.errors import ImageInputError, StationError
+from station.records.imagelimits import check_header
 from station.settings import VisionSettings
 from station.vision.frames import CaptureFrames
 
@@ -78,6 +79,7 @@ def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.n
         raise ImageInputError(
             f"{p}: unsupported format (not PNG, JPEG, WebP, BMP, TIFF or PNM by its content)"
         )
+    check_header(data, cfg.max_image_pixels, str(p))  # a decompression bomb stops here
     # a file OpenCV cannot decode becomes an ImageInputError naming it; OpenCV's own log
     # lines on stderr would only repeat that in C++ terms
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
