@@ -30,6 +30,9 @@ def read(
     config: ConfigOpt = None,
 ) -> None:
     """Run the vision pipeline on image files and print every identifier and mark found."""
+    if uv is None and dark is None and len(white) > 1:
+        _read_photographs(white, json_out, config)
+        return
 
     def go() -> list[Any]:
         from station.vision.io import read_files
@@ -50,6 +53,32 @@ def read(
 
         for d in docs:
             print_read(d)
+
+
+def _read_photographs(paths: list[Path], json_out: bool, config: Path | None) -> None:
+    """Several independent photographs: a result or an error for each, then a count."""
+    from station.cli.report import print_read
+    from station.vision.io import read_each
+
+    settings = guarded(lambda: settings_for(config))
+    docs: list[dict[str, Any]] = []
+    failed = 0
+    for item in read_each(paths, settings.vision):
+        if item.result is None:
+            failed += 1
+            doc: dict[str, Any] = {"file": item.file, "error": item.error}
+            if not json_out:
+                err.print(f"[bold red]error:[/] {item.error}", highlight=False)
+        else:
+            doc = item.result.model_dump(mode="json", by_alias=True)
+            if not json_out:
+                print_read(doc)
+        docs.append(doc)
+    if json_out:
+        print_json({"results": docs, "failed": failed})
+    if failed:
+        err.print(f"{failed} of {len(paths)} files could not be read", highlight=False)
+        raise typer.Exit(2)
 
 
 @app.command()
