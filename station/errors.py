@@ -126,6 +126,15 @@ class IdentifierRejected(InputError):
     fix = "type the identifier as printed on the item (letters, digits, hyphens)"
 
 
+class TooManyIdentifiers(InputError):
+    """More identifiers in one look-up request than one check record holds."""
+
+    fix = (
+        "send a longer list as a batch: POST /api/batches (a CSV, one identifier a row), "
+        "`station batch FILE` or `station check - < FILE`"
+    )
+
+
 class OutcomeContradicts(InputError):
     """An outcome contradicts one already recorded for the check (e.g. returned after disposed)."""
 

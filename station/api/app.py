@@ -38,6 +38,7 @@ from station.errors import (
     NotFound,
     RegisterImportError,
     StationError,
+    TooManyIdentifiers,
     UploadRejected,
     UploadTooLarge,
 )
@@ -71,6 +72,12 @@ CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 
 STATIC_DIR = Path(__file__).with_name("static")
 
 
+def warm() -> dict[str, Any]:
+    from station.matcher.jit import warm as warm_kernels
+
+    return warm_kernels()
+
+
 def create_app(settings: StationSettings) -> FastAPI:
     """Build the service for ``settings``; nothing is opened until the app starts."""
 
@@ -84,6 +91,16 @@ def create_app(settings: StationSettings) -> FastAPI:
                 log.warning("%d interrupted check(s) marked incomplete", recovered)
             if settings.sim:
                 ctx.matcher.seed_demo_if_empty()
+            # the register index and the matcher's machine code are ready before the server
+            # says so, so the first check is as fast as the hundredth
+            warmed = warm()
+            ctx.matcher.index()
+            log.info(
+                "matcher kernels ready in %.2f s (%d compiled)",
+                warmed["warm_s"],
+                warmed["compiled"],
+            )
+            if settings.sim:
                 stack.enter_context(hardware(ctx, sim=True))
             elif settings.devices.lamp_port:
                 stack.enter_context(hardware(ctx, sim=False))
@@ -140,6 +157,10 @@ def create_app(settings: StationSettings) -> FastAPI:
 
     @app.exception_handler(UploadTooLarge)
     async def too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return problem(413, exc)
+
+    @app.exception_handler(TooManyIdentifiers)
+    async def too_many(_: Request, exc: TooManyIdentifiers) -> JSONResponse:
         return problem(413, exc)
 
     @app.exception_handler(InputError)

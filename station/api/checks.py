@@ -19,7 +19,12 @@ from station.api.deps import State, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
 from station.checks.outcomes import OutcomeIn, outcomes_for, record_outcome
-from station.checks.service import CheckQuery, CheckRequest, OwnerContact
+from station.checks.service import (
+    CheckQuery,
+    CheckRequest,
+    OwnerContact,
+    require_manual_size,
+)
 from station.db.models import Check
 from station.domain import CheckList, CheckRecord, OutcomeRecord
 from station.errors import NotFound, OutcomeContradicts
@@ -63,9 +68,11 @@ def start_check(
 ) -> CheckStarted | CheckRecord:
     """Start a scan of the item on the tray (202; poll ``href`` or stream ``events``).
 
-    With ``identifiers`` it is a manual check, matched at once (201 with the record). The
-    officer recorded is always the authenticated user.
+    With ``identifiers`` it is a manual check, matched at once (201 with the record); at
+    most 500 identifiers a request (413 says to send a longer list as a batch). The officer
+    recorded is always the authenticated user.
     """
+    require_manual_size(len(request.identifiers))
     request = request.model_copy(update={"officer": who.username})
     service = state.service()
     if request.identifiers:

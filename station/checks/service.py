@@ -36,7 +36,7 @@ from station.domain import (
     ReadResult,
     Verdict,
 )
-from station.errors import IdentifierRejected, NotFound, StationError
+from station.errors import IdentifierRejected, NotFound, StationError, TooManyIdentifiers
 from station.identifiers import search_forms, validate_entry
 from station.records import audit
 from station.records.images import ImageStore, StoredImage
@@ -53,7 +53,8 @@ PURPOSES: tuple[str, ...] = (
     "dealer_check",
 )
 MARKING_CLASSES = ("forensic_liquid", "uv_pen", "unknown")
-#: identifiers in one manual check record; longer lists are split into several records
+#: identifiers in one manual check record (and one look-up request to the API); a longer list
+#: is a batch (POST /api/batches, `station batch`, or `station check -` which records it so)
 MAX_MANUAL_IDENTIFIERS = 500
 
 
@@ -64,7 +65,18 @@ class CheckRequest(BaseModel):
     officer: str = Field(default="demo", min_length=1, max_length=100)
     location: PlainText | None = Field(default=None, max_length=200)
     #: identifiers typed or pasted by the officer (manual checks)
-    identifiers: list[str] = Field(default_factory=list, max_length=MAX_MANUAL_IDENTIFIERS)
+    #: at most MAX_MANUAL_IDENTIFIERS, checked by :func:`require_manual_size` with a message
+    #: that says what to do instead (a schema limit would only say "too long")
+    identifiers: list[str] = Field(default_factory=list)
+
+
+def require_manual_size(count: int) -> None:
+    """Refuse a manual check longer than one record holds, saying to use a batch."""
+    if count > MAX_MANUAL_IDENTIFIERS:
+        raise TooManyIdentifiers(
+            f"{count} identifiers in one check; the most is {MAX_MANUAL_IDENTIFIERS}: check a "
+            "longer list as a batch (POST /api/batches)"
+        )
 
 
 class CheckQuery(BaseModel):
@@ -358,6 +370,7 @@ class CheckService:
 
     def manual(self, request: CheckRequest) -> CheckRecord:
         """Match typed identifiers and record them as a check (source ``manual``)."""
+        require_manual_size(len(request.identifiers))
         idents = []
         for pos, raw in enumerate(request.identifiers, start=1):
             try:

@@ -106,21 +106,9 @@ def eval_vision(
     zxing-cpp alone, side by side) and generated scenes with ground truth."""
 
     def go() -> None:
-        from station.errors import InputError
-        from station.vision.photo_eval import format_table, score
-        from station.vision.scene_eval import evaluate_scenes, format_report
+        from station_tools.vision_eval import eval_command  # dev tool: loaded only here
 
-        if not photos and scenes <= 0:
-            raise InputError("give a folder of photographs and/or --scenes N")
-        for folder in photos or []:
-            if not folder.is_dir():
-                raise InputError(f"{folder} is not a folder of photographs")
-            table, unreadable = score(folder)
-            print(format_table(table, f"real photographs in {folder}"))
-            for problem in unreadable:
-                print(f"  unreadable: {problem}")
-        if scenes > 0:
-            print(format_report(evaluate_scenes(scenes, seed=seed)))
+        eval_command(photos or [], scenes=scenes, seed=seed)
 
     guarded(go)
 

@@ -64,6 +64,28 @@ def server_options(settings: Any) -> dict[str, Any]:
 
 
 @app.command()
+def warm(json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Compile the matcher's kernels into the data directory's cache (run at install)."""
+
+    def go() -> dict[str, Any]:
+        from station.matcher.jit import configure_cache
+        from station.matcher.jit import warm as warm_kernels
+
+        configure_cache(settings_for(config).data_dir)
+        return warm_kernels()
+
+    doc = guarded(go)
+    if json_out:
+        print_json(doc)
+    else:
+        err.print(
+            f"matcher kernels ready in {doc['cache_dir']}: {doc['warm_s']:.1f} s, "
+            f"{doc['compiled']} compiled",
+            highlight=False,
+        )
+
+
+@app.command()
 def sim(
     scenario: Annotated[str, typer.Option(help="scenario name or JSON file")] = "demo",
     fault: Annotated[
@@ -81,7 +103,7 @@ def sim(
     """Run the hardware simulator on its own; prints the serial port and camera source."""
 
     def go() -> None:
-        from hw_sim.runner import serve_forever
+        from station.wiring import serve_simulator_forever
 
         def ready(port: str, camera_source: str) -> None:
             print(f"serial port:   {port}", flush=True)
@@ -92,7 +114,7 @@ def sim(
                 flush=True,
             )
 
-        serve_forever(
+        serve_simulator_forever(
             scenario, faults=list(fault or []), seed=seed, on_ready=ready, controller=controller
         )
 

@@ -75,6 +75,17 @@ def test_bad_identifier_and_bad_purpose_are_clear_422(station: Station) -> None:
     assert listed["total_returned"] == 0  # nothing half-recorded by the rejected requests
 
 
+def test_a_look_up_longer_than_one_record_is_413_saying_to_use_a_batch(station: Station) -> None:
+    too_many = [f"SERIAL{n:06d}" for n in range(501)]
+    r = station.call("custody", "POST", "/api/checks", json={"identifiers": too_many})
+    assert r.status_code == 413
+    detail = r.json()["detail"]
+    assert "501 identifiers" in detail and "500" in detail and "/api/batches" in detail
+    assert station.call("admin", "GET", "/api/checks").json()["total_returned"] == 0
+    exactly = station.call("custody", "POST", "/api/checks", json={"identifiers": too_many[:500]})
+    assert exactly.status_code == 201, exactly.text
+
+
 def test_scan_without_hardware_is_recorded_incomplete_with_reason(station: Station) -> None:
     r = station.call("custody", "POST", "/api/checks", json={"purpose": "prisoner_property"})
     assert r.status_code == 202
