@@ -240,10 +240,15 @@ class Link:
                 timeout = attempt_timeout_s(s.reply_timeout_s, attempt)
                 with self._cv:
                     pending.resend_now = False
-                    pending.sent_at = time.monotonic()
+                    # the reply to the last attempt came in during the back-off: take it
+                    # (resending would also measure its round trip from the wrong send)
+                    answered = pending.reply is not None
+                    if not answered:
+                        pending.sent_at = time.monotonic()
                 try:
-                    self._t.write(data)
-                    self._sent += 1
+                    if not answered:
+                        self._t.write(data)
+                        self._sent += 1
                 except LinkLost as exc:
                     link_error = str(exc)
                     self._wait_reopen(timeout)
