@@ -23,7 +23,7 @@ from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
 from station.vision.isolation import DecoderRunner, InProcess, Outcome
 from station.vision.marks import GlowSource
-from station.vision.ocr_engines import ENGINES, EngineName, rapidocr_page
+from station.vision.ocr_engines import ENGINES, EngineName, page_image, rapidocr_page
 
 _LINE_HEIGHT = 56
 _GAP = 24
@@ -350,4 +350,5 @@ def read_page(gray_white: np.ndarray, runner: DecoderRunner) -> Outcome[Any]:
 
     Needs nothing but the frame, so the pipeline starts it first, beside the barcode
     decoders, instead of after them."""
-    return runner.run("ocr", rapidocr_page, gray_white)
+    small, scale = page_image(gray_white)
+    return runner.run("ocr", rapidocr_page, small, scale)

@@ -44,7 +44,10 @@ def _views(glow: np.ndarray, raw: np.ndarray | None) -> list[np.ndarray]:
     """The grey images one place is tried as, most likely first."""
     out: list[np.ndarray] = []
     b, g, r = cv2.split(glow)
-    for value in (cv2.max(cv2.max(b, g), r), g, b, r):
+    brightest = cv2.max(cv2.max(b, g), r)
+    for value in (brightest, g, b, r):
+        if value is not brightest and np.array_equal(value, brightest):
+            continue  # the channel that is the brightest everywhere: the same image again
         s = _stretch(value)
         if s is not None:
             out.append(s)
