@@ -11,9 +11,10 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 # libzbar0: pyzbar's decoder; tesseract-ocr(-eng): printed serials and UV-pen postcodes;
-# python3-venv: the virtual environment; chromium: the browser the UI test drives.
+# python3-venv: the virtual environment; chromium: the browser the UI test drives; cage: the
+# kiosk compositor, so the tests can verify the kiosk unit (`station install` adds it on a station).
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
-[ $dev -eq 1 ] && pkgs+=(chromium)
+[ $dev -eq 1 ] && pkgs+=(chromium cage)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 

@@ -467,6 +467,10 @@ from station.cli_service import evidence_app, user_app  # noqa: E402
 app.add_typer(user_app, name="user")
 app.add_typer(evidence_app, name="evidence")
 
+from station.appliance.cli import install_command  # noqa: E402
+
+app.command("install")(install_command)
+
 
 def main() -> None:  # pragma: no cover - console entry point alias
     app()

@@ -68,7 +68,13 @@ def desk(request: Request, state: State, who: Who) -> Response:
         who,
         P.CHECK_RUN,
         "desk.html",
-        {"check": doc, "sim": state.ctx.settings.sim, "purposes": PURPOSES},
+        {
+            "check": doc,
+            "sim": state.ctx.settings.sim,
+            "purposes": PURPOSES,
+            # the boot self-test (or a later one): a failed part shows on the desk at once
+            "self_test": state.ctx.last_self_test if who is not None else None,
+        },
     )
 
 
