@@ -110,19 +110,22 @@ done
 mkdir -p "$root/dev/shm" 2>/dev/null || true
 
 # -- the project, as a user would get it: a clone of the committed branch --------------------
-say "cloning $(git -C "$repo" rev-parse --short HEAD) ($(git -C "$repo" rev-parse --abbrev-ref HEAD)) into the root"
+commit="$(git -C "$repo" rev-parse HEAD)"
+say "cloning ${commit:0:7} ($(git -C "$repo" rev-parse --abbrev-ref HEAD)) into the root"
 git clone -q --no-hardlinks "$repo" "$root/opt/check-station"
-git -C "$root/opt/check-station" checkout -q "$(git -C "$repo" rev-parse HEAD)"
+git -C "$root/opt/check-station" checkout -q "$commit"
 mkdir -p "$root/opt/photos"
 picked=()
-for f in code128-1/1.png ean13-1/1.png qrcode-1/1.png datamatrix-1/1.png; do
-  if [ -f "$photos/$f" ]; then
-    name="${f//\//-}"
-    cp "$photos/$f" "$root/opt/photos/$name"
-    txt="$photos/${f%.*}.txt"
-    [ -f "$txt" ] && cp "$txt" "$root/opt/photos/${name%.*}.expected"
+# the first photograph with its expected text in each of a few symbologies' folders
+for d in code128-1 ean13-1 qrcode-1 datamatrix-1; do
+  for f in $(find "$photos/$d" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' -o -name '*.webp' \) 2>/dev/null | sort); do
+    [ -f "${f%.*}.txt" ] || continue
+    name="$d-$(basename "$f" | tr -c 'A-Za-z0-9._\n-' '_')"
+    cp "$f" "$root/opt/photos/$name"
+    cp "${f%.*}.txt" "$root/opt/photos/${name%.*}.expected"
     picked+=("/opt/photos/$name")
-  fi
+    break
+  done
 done
 [ ${#picked[@]} -gt 0 ] || die "none of the chosen photographs exist under $photos"
 
@@ -231,7 +234,7 @@ fi
 t_end=$(date +%s)
 
 say "results (EMULATED: qemu-user aarch64 on $(uname -m), $(nproc) cores; RSS is the emulator's)"
-echo "commit $(git -C "$repo" rev-parse --short HEAD), root $root"
+echo "commit ${commit:0:7}, root $root"
 echo "base root: $((t_base - t_start)) s ($([ $use_cache -eq 1 ] && [ -f "$cache" ] && echo cached || echo debootstrap)), total $((t_end - t_start)) s"
 in_root /opt/check-station/.venv/bin/python -c 'import platform, sys; print("guest:", platform.machine(), "Python", sys.version.split()[0])' 2>/dev/null || true
 printf '%-34s %9s %12s %6s  %s\n' "step" "seconds" "peak RSS MiB" "exit" "result"
