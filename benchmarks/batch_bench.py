@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from import_bench import write_csv
 
-from station.batches import BatchService
+from station.batches.service import BatchService
 from station.context import StationContext
 from station.settings import StationSettings
 

@@ -20,7 +20,7 @@ from stdnum import luhn
 
 from station.db.engine import Database
 from station.db.migrate import upgrade
-from station.registry import RegisterMatcher
+from station.register.service import RegisterMatcher
 from station.settings import MatcherSettings
 
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"

@@ -14,7 +14,8 @@ dev=0
 # python3-venv: the virtual environment; chromium: the browser the UI test drives; cage: the
 # kiosk compositor, so the tests can verify the kiosk unit (`station install` adds it on a station).
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
-[ $dev -eq 1 ] && pkgs+=(chromium cage)
+# dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests)
+[ $dev -eq 1 ] && pkgs+=(chromium cage make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 

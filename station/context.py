@@ -19,9 +19,9 @@ from station.records.images import ImageStore
 from station.settings import StationSettings
 
 if TYPE_CHECKING:
-    from station.checks import CheckService
+    from station.checks.service import CheckService
     from station.devices.factory import DeviceSet
-    from station.registry import RegisterMatcher
+    from station.register.service import RegisterMatcher
 
 
 class StationContext:
@@ -70,7 +70,7 @@ class StationContext:
 
     @cached_property
     def matcher(self) -> RegisterMatcher:
-        from station.registry import RegisterMatcher
+        from station.register.service import RegisterMatcher
 
         return RegisterMatcher(self.db, self.settings.matcher, self.index_dir)
 
@@ -83,11 +83,11 @@ class StationContext:
         return self.settings.data_dir / "index" / tag
 
     def check_service(self) -> CheckService:
-        from station.checks import CheckService, Scanner
+        from station.checks.service import CheckService, Scanner
 
         scanner: Scanner | None = None
         if self.devices is not None:
-            from station.scanner import DeviceScanner
+            from station.checks.scanner import DeviceScanner
 
             scanner = DeviceScanner(self.devices, self.settings)
         return CheckService(

@@ -26,9 +26,16 @@ from station.api import (
 from station.api.deps import AppState, current_principal
 from station.auth.users import Principal
 from station.context import StationContext, hardware
-from station.errors import DeviceError, InputError, NotFound, RegisterImportError, StationError
+from station.errors import (
+    DeviceError,
+    InputError,
+    NotFound,
+    RegisterImportError,
+    StationError,
+    UploadRejected,
+    UploadTooLarge,
+)
 from station.settings import StationSettings
-from station.uploads import UploadRejected, UploadTooLarge
 
 log = logging.getLogger("station.api")
 #: request bodies of ordinary (non-upload) API calls are small
@@ -93,8 +100,8 @@ def create_app(settings: StationSettings) -> FastAPI:
     def docs(who: Annotated[Principal, Depends(current_principal)]) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Check Station API")
 
-    def problem(status: int, exc: Exception, **extra: Any) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), **extra}, status_code=status)
+    def problem(status: int, exc: StationError, **extra: Any) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "fix": exc.fix, **extra}, status_code=status)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -17,7 +17,7 @@ from station.api.templating import templates
 from station.api.uploads_route import receive_upload
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.checks import Purpose
+from station.checks.service import Purpose
 from station.records import audit
 
 router = APIRouter(prefix="/api", tags=["batches"])

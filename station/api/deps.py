@@ -14,8 +14,8 @@ from station.api.metrics import Metrics
 from station.auth.roles import Permission, allowed
 from station.auth.throttle import LoginThrottle
 from station.auth.users import Principal, UserStore
-from station.batches import BatchService
-from station.checks import CheckService
+from station.batches.service import BatchService
+from station.checks.service import CheckService
 from station.context import StationContext
 
 SESSION_COOKIE = "station_session"

@@ -14,7 +14,7 @@ from station.api.deps import State, require
 from station.api.uploads_route import receive_upload
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.checks import CheckRequest
+from station.checks.service import CheckRequest
 from station.db.models import Owner
 from station.errors import InputError, NotFound
 from station.records import audit
@@ -88,16 +88,16 @@ def dealer_check(
     who: Annotated[Principal, Depends(require(P.DEALER_CHECK))],
 ) -> DealerAnswer:
     """Recorded as a dealer check; never reveals crime, register or owner details."""
-    doc = state.service().manual(
+    record = state.service().manual(
         CheckRequest(purpose="dealer_check", officer=who.username, identifiers=[query.identifier])
     )
-    hit = doc["verdict"] in ("match", "possible_match")
+    hit = record.verdict in ("match", "possible_match")
     return DealerAnswer(
         advice="Do not buy — contact police and quote the reference."
         if hit
         else "No record found. This is not proof of ownership; keep the usual checks.",
         do_not_buy=hit,
-        reference=doc["id"],
+        reference=record.id,
     )
 
 

@@ -20,9 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from station.api.deps import AppState, State, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.checks import Purpose
-from station.errors import InputError, NotFound
-from station.uploads import UploadTooLarge
+from station.checks.service import Purpose
+from station.errors import InputError, NotFound, UploadTooLarge
 
 router = APIRouter(prefix="/api/uploads", tags=["batches"])
 _ID = re.compile(r"^[0-9a-f]{32}$")

@@ -18,9 +18,9 @@ from station import __version__
 from station.api.deps import AppState, State, current_principal, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
+from station.checks.outcomes import BookingIn, record_booking, summary
 from station.db.models import Check
 from station.errors import StationError
-from station.outcomes import BookingIn, record_booking, summary
 
 router = APIRouter(tags=["station"])
 P = Permission
@@ -157,7 +157,7 @@ def doctor(
     if ctx.devices is None:
         raise StationError("no devices are connected: start with --sim or set devices.lamp_port")
     try:
-        from station.doctor import run_doctor
+        from station.checks.doctor import run_doctor
     except ImportError as exc:
         raise StationError(f"the self-test is not available in this build ({exc})") from None
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi import Request
 
 from station.api.deps import AppState
-from station.uploads import UploadTooLarge, save_stream
+from station.batches.uploads import save_stream
+from station.errors import UploadTooLarge
 
 
 async def receive_upload(request: Request, state: AppState, suffix: str = "") -> Path:

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import cv2
 import numpy as np
 
-from station.devices.errors import CameraDisconnected, CameraTimeout
-from station.errors import CameraError, ConfigError
+from station.errors import CameraDisconnected, CameraError, CameraTimeout, ConfigError
 from station.settings import DeviceSettings
 
 if TYPE_CHECKING:

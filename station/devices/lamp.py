@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from station.devices.codec import BadFrame, Frame, FrameDecoder, encode
-from station.devices.errors import LampFault, LinkLost
 from station.devices.transport import SerialTransport
 from station.errors import (
     ControllerReset,
     DeviceError,
     InputError,
     InterlockOpen,
+    LampFault,
+    LinkLost,
     LinkTimeout,
     ProtocolVersionMismatch,
 )

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from station.devices.camera import Frame, check_frame, frame_stats
-from station.devices.errors import CameraDisconnected, CameraTimeout
+from station.errors import CameraDisconnected, CameraTimeout
 from station.settings import DeviceSettings
 
 
@@ -32,8 +32,8 @@ class Picamera2Camera:
             cameras = None
         if cameras is not None and camera_num >= len(cameras):
             raise CameraDisconnected(
-                f"Pi camera {camera_num} is not there ({len(cameras)} camera(s) found): check "
-                "the ribbon cable and `rpicam-hello --list-cameras`"
+                f"Pi camera {camera_num} is not there ({len(cameras)} camera(s) found)",
+                fix="check the camera's ribbon cable and `rpicam-hello --list-cameras`",
             )
         try:
             self._cam: Any = Picamera2(camera_num)
@@ -41,8 +41,8 @@ class Picamera2Camera:
             text = str(exc)
             if "busy" in text.lower() or "acquire" in text.lower():
                 raise CameraDisconnected(
-                    f"Pi camera {camera_num} is busy: another program (another station, "
-                    f"rpicam-*) holds it ({text})"
+                    f"Pi camera {camera_num} is busy: another program holds it ({text})",
+                    fix="stop the other program (another station server, rpicam-*), then retry",
                 ) from exc
             raise CameraDisconnected(f"Pi camera {camera_num} cannot be opened: {text}") from exc
         self._gains = settings.colour_gains

@@ -8,7 +8,7 @@ import time
 
 import serial
 
-from station.devices.errors import LinkLost
+from station.errors import LinkLost
 
 try:  # tcdrain/tcflush on a vanished tty raise termios.error, which is not an OSError
     from termios import error as _TermiosError

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 
 from station.devices.camera import Frame, check_frame, frame_stats
-from station.devices.errors import CameraDisconnected, CameraTimeout
+from station.errors import CameraDisconnected, CameraTimeout
 from station.settings import DeviceSettings
 
 #: V4L2 "auto exposure" menu as OpenCV's V4L2 backend passes it through: 1 = manual
@@ -79,7 +79,7 @@ class V4L2Camera:
         else:
             self._cap = cv2.VideoCapture(source)
         if not self._cap.isOpened():
-            raise CameraDisconnected(self._why_not_opened())
+            raise self._why_not_opened()
         self._v4l2 = self._cap.getBackendName() == "V4L2"
         if self._v4l2:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, settings.camera_width)
@@ -92,32 +92,40 @@ class V4L2Camera:
         if not os.path.exists(device):
             present = sorted(str(p) for p in Path("/dev").glob("video*"))
             raise CameraDisconnected(
-                f"camera {device} is not there: check its cable (or the camera source "
-                f"setting); video devices present: {', '.join(present) or 'none'}"
+                f"camera {device} is not there (video devices present: "
+                f"{', '.join(present) or 'none'})",
+                fix="plug the camera in (or correct STATION_DEVICES__CAMERA_SOURCE), then run "
+                "`station doctor`",
             )
         if not os.access(device, os.R_OK | os.W_OK):
             raise CameraDisconnected(
-                f"camera {device} exists but this user may not open it: add the station's "
-                "user to the 'video' group"
+                f"camera {device} exists but this user may not open it",
+                fix="add the station's user to the 'video' group (station install does this)",
             )
 
-    def _why_not_opened(self) -> str:
+    def _why_not_opened(self) -> CameraDisconnected:
         if self._device is None:
-            return f"cannot open camera source {self._source!r} with OpenCV"
+            return CameraDisconnected(
+                f"cannot open camera source {self._source!r} with OpenCV",
+                fix="check the camera source setting (index, device path, stream URL or file)",
+            )
         holders = device_holders(self._device)
         if holders:
-            return (
-                f"camera {self._device} is busy: in use by {', '.join(holders)}; stop that "
-                "program (another station instance?) and try again"
+            return CameraDisconnected(
+                f"camera {self._device} is busy: in use by {', '.join(holders)}",
+                fix="stop that program (another station server?), then try again",
             )
-        return f"cannot open camera {self._device} (not a capture device, or a driver fault)"
+        return CameraDisconnected(
+            f"cannot open camera {self._device} (not a capture device, or a driver fault)"
+        )
 
     def _not_delivering(self) -> CameraDisconnected:
         if self._device is not None:
             holders = [h for h in device_holders(self._device) if h.split()[0] != str(os.getpid())]
             if holders:
                 return CameraDisconnected(
-                    f"camera {self._device} is busy: in use by {', '.join(holders)}"
+                    f"camera {self._device} is busy: in use by {', '.join(holders)}",
+                    fix="stop that program (another station server?), then try again",
                 )
         return CameraDisconnected(
             f"camera {self._source} stopped delivering frames (unplugged, or end of stream)"

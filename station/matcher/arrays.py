@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from station.errors import InputError, StationError
+from station.errors import IndexFileError, InputError
 from station.matcher import kernels
 from station.matcher.scoring import EntryView
 
@@ -47,10 +47,6 @@ _PARALLEL_POOL = threading.Lock()
 FOLD = kernels.fold_table()
 CODES = kernels.key_codes()
 PACK = kernels.pack_codes()
-
-
-class IndexFileError(StationError):
-    """A persisted index is missing, damaged or of another format version."""
 
 
 def pack_strings(items: Sequence[str | None], text: bool = False) -> tuple[np.ndarray, np.ndarray]:

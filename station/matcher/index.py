@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from station.domain import Candidate, IdentifierKind, MatchResult
-from station.errors import InputError
-from station.matcher.arrays import ArrayIndex, IndexFileError, pack_strings
+from station.errors import IndexFileError, InputError
+from station.matcher.arrays import ArrayIndex, pack_strings
 from station.matcher.normalise import Normalised, canonical, normal_value, normalise
 from station.matcher.overlay import OverlayIndex, Prepared
 from station.matcher.ranges import parse_range

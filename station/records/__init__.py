@@ -1,1 +1,1 @@
-"""Evidence records: content-addressed image files and the hash-chained audit log."""
+"""Evidence records: content-addressed image files, the hash-chained audit log, evidence bundles."""

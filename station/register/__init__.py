@@ -1,1 +1,1 @@
-"""Register files: parsing and validation before anything is stored."""
+"""Registers: parsing register files, importing them, and keeping the index in step."""

@@ -22,7 +22,7 @@ import numpy as np
 import pytesseract
 
 from station.domain import BBox, Identifier, IdentifierKind
-from station.errors import IdentifierRejected
+from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
 from station.vision.marks import GlowSource
 
@@ -162,10 +162,6 @@ def _prepared(crop: TextCrop) -> np.ndarray:
         interpolation=cv2.INTER_CUBIC,
     )
     return cv2.copyMakeBorder(img, _GAP, _GAP, _GAP, _GAP, cv2.BORDER_CONSTANT, value=255)
-
-
-class OcrUnavailable(RuntimeError):
-    """Tesseract is not installed or failed to run."""
 
 
 def _tesseract_pages(images: Sequence[np.ndarray]) -> list[dict[str, str]]:

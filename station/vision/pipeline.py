@@ -13,14 +13,14 @@ import numpy as np
 from stdnum import ean
 
 from station.domain import BBox, FluorescentMark, FrameName, Identifier, ReadResult
-from station.errors import IdentifierRejected
+from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify
 from station.settings import VisionSettings
 from station.vision import gs1
 from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing
 from station.vision.frames import CaptureFrames
 from station.vision.marks import GlowSource, MarkParams, find_marks
-from station.vision.ocr import OcrUnavailable, read_text
+from station.vision.ocr import read_text
 from station.vision.reference import measure_reference_patch, patch_box
 from station.vision.uvcodes import read_uv_codes
 

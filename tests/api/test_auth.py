@@ -7,7 +7,7 @@ from sqlalchemy import select
 from station.auth.models import ApiToken, User
 from station.auth.throttle import LoginThrottle
 from station.auth.users import DEMO_USERS, UserStore
-from tests.api.conftest import Station
+from tests.helpers.api import Station
 
 
 def test_login_sets_session_and_logout_revokes_it(station: Station) -> None:

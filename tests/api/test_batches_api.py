@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from tests.api.conftest import Station
+from tests.helpers.api import Station
 
 
 def _finish(st: Station, batch_id: str) -> dict:

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from station.db.models import AuditEntry
-from station.evidence import main as evidence_main
-from station.evidence import verify_bundle
-from tests.api.conftest import Station
+from station.records.evidence import main as evidence_main
+from station.records.evidence import verify_bundle
+from tests.helpers.api import Station
 
 
 def _wait_finished(st: Station, check_id: str) -> dict:

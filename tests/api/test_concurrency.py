@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.conftest import Station
+from tests.helpers.api import Station
 
 
 def test_concurrent_manual_checks_keep_records_and_chain_intact(station: Station) -> None:

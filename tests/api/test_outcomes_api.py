@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from tests.api.conftest import Station
+from tests.helpers.api import Station
 
 
 def test_outcomes_per_day_and_station(station: Station) -> None:

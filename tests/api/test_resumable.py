@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.api.conftest import Station
+from tests.helpers.api import Station
 
 
 def test_chunked_upload_resumes_and_becomes_a_batch(station: Station) -> None:

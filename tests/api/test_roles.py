@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from station.settings import StationSettings
-from tests.api.conftest import Station, make_station
+from tests.helpers.api import Station, make_station
 
 ALL = {"custody", "store", "engineer", "supervisor", "admin", "dealer"}
 

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from station.evidence import verify_bundle
+from station.records.evidence import verify_bundle
 from station.settings import StationSettings
-from tests.api.conftest import Station, make_station
+from tests.helpers.api import Station, make_station
 
 
 @pytest.fixture

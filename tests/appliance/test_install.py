@@ -8,25 +8,20 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from station.appliance.install import ApplianceConfig, lamp_id_from_by_id, plan
 from station.errors import ConfigError
+from tests.helpers.cli import run_station
 
 LAMP = "usb-Check_Station_Lamp_Controller_LC0042-if00"
 UNITS = ("station.service", "station-doctor.service", "station-kiosk.service")
 
 
 def _install(root: Path, *args: str) -> dict[str, list[str]]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "station", "install", "--root", str(root), "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_station(root.parent / "data", "install", "--root", str(root), "--json", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc: dict[str, list[str]] = json.loads(proc.stdout)
     return doc

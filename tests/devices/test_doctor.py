@@ -7,9 +7,11 @@ import json
 import pytest
 
 from hw_sim.runner import SimStation
+from station.checks.doctor import PARTS, doctor_configured, run_doctor
 from station.devices.factory import open_devices
-from station.doctor import PARTS, doctor_configured, run_doctor
 from station.settings import DeviceSettings, StationSettings
+
+pytestmark = pytest.mark.controllers
 
 
 def settings() -> StationSettings:

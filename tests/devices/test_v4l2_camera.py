@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from station.devices.camera import open_camera
-from station.devices.errors import CameraDisconnected, CameraTimeout
 from station.devices.v4l2 import V4L2Camera, device_holders
+from station.errors import CameraDisconnected, CameraTimeout
 from station.settings import DeviceSettings
 
 FRAMES = 12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from station.checks import CheckRequest
+from station.checks.service import CheckRequest
 from station.context import StationContext, hardware
 from station.db.models import Check, CheckImage
 from station.errors import ControllerReset, DeviceError, InterlockOpen

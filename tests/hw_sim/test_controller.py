@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from hw_sim.controller import crc_ccitt_false
 from station.devices.codec import Frame, encode
-
-from .helpers import FirmwareHost
+from tests.helpers.controller_host import FirmwareHost
 
 
 def test_independent_crc_agrees_on_check_value() -> None:

@@ -12,9 +12,8 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
-from station.errors import IdentifierRejected
+from station.errors import IdentifierRejected, IndexFileError
 from station.matcher import RegisterIndex, RegisterRecord
-from station.matcher.arrays import IndexFileError
 from station.matcher.normalise import allowed_edits, canonical
 from station.settings import MatcherSettings
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import free_port, start_server, stop_server
+from tests.helpers.servers import free_port, start_server, stop_server
 
 #: each test starts and kills real server processes
 pytestmark = pytest.mark.slow

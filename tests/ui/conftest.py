@@ -2,72 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"station serve exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"station serve did not listen on {port} within {timeout} s")
-
-
-def start_server(
-    data_dir: Path, port: int, *extra: str, db_url: str = ""
-) -> subprocess.Popen[bytes]:
-    """`station serve` on ``port`` (SQLite in ``data_dir`` unless ``db_url`` is given)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "STATION_DATA_DIR": str(data_dir), "STATION_DB_URL": db_url}
-    log = open(data_dir.parent / f"serve-{port}.log", "ab")  # noqa: SIM115 - lives with proc
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "station", "serve", "--port", str(port), *extra],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, proc)
-    return proc
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from tests.helpers.servers import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.ui.conftest import free_port, start_server, stop_server
+from tests.helpers.cli import run_station
+from tests.helpers.servers import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -23,14 +21,7 @@ def booted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A station as it comes up at boot: the self-test unit runs first, then the server."""
     data = tmp_path_factory.mktemp("kiosk") / "data"
     data.mkdir()
-    env = {**os.environ, "STATION_DATA_DIR": str(data), "STATION_DB_URL": ""}
-    doctor = subprocess.run(
-        [sys.executable, "-m", "station", "doctor", "--sim", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    doctor = run_station(data, "doctor", "--sim", "--json")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     port = free_port()
     proc = start_server(data, port, "--sim")

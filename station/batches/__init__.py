@@ -1,0 +1,1 @@
+"""Bulk checks: spreadsheets of serials and folders/zips of photographs, resumable uploads."""
