@@ -196,7 +196,27 @@ def main() -> None:
             )
         finally:
             server.terminate()
-            server.wait(timeout=60)
+            server.wait(timeout=120)
+        # a station's normal start: the index was built and saved by the first run
+        t0 = time.perf_counter()
+        server = subprocess.Popen(
+            [*STATION, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_port(port, server, timeout=600)
+            secs, verdict = manual_check(port, token, first_ident)
+            loaded = proc_memory(server.pid)
+            rows.append(
+                (
+                    "serve restarted: first check, index from disk",
+                    f"{secs:.1f}",
+                    f"{loaded['VmRSS'] / 1024:.0f}",
+                    f"verdict {verdict}; peak {loaded['VmHWM'] / 1024:.0f} MiB",
+                )
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=120)
             log.close()
     finally:
         if not args.keep:
