@@ -63,4 +63,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# the browser tests check every page with axe-core: fetched from the npm registry into a
+# git-ignored folder, never committed (needs nodejs/npm)
+if [ $dev -eq 1 ] && [ ! -f tests/ui/node_modules/axe-core/axe.min.js ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "setup: installing axe-core into tests/ui/node_modules"
+  npm install --no-save --no-audit --no-fund --prefix tests/ui axe-core@4 > .venv/npm.log 2>&1 ||
+    { tail -n 20 .venv/npm.log; echo "setup: npm install axe-core failed" >&2; exit 1; }
+fi
 echo "setup: ready"
