@@ -14,8 +14,10 @@ dev=0
 # python3-venv: the virtual environment; chromium: the browser the UI test drives; cage: the
 # kiosk compositor, so the tests can verify the kiosk unit (`station install` adds it on a station).
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
-# dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests)
-[ $dev -eq 1 ] && pkgs+=(chromium cage make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1)
+# dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests);
+# fonts-*: real label typefaces the OCR evaluation draws its generated labels with
+[ $dev -eq 1 ] && pkgs+=(chromium cage make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1
+  fonts-ocr-b fonts-dejavu-core fonts-liberation2)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
@@ -56,7 +58,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   rm -rf "$probe"
   if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-          .venv/bin/python -m pip install -q -e ".[$extras]"; } >> .venv/pip.log 2>&1; then
+          .venv/bin/python -m pip install -q -e ".[$extras]" &&
+          .venv/bin/python -m pip install -q --no-deps "rapidocr_onnxruntime>=1.4,<2"; } \
+      >> .venv/pip.log 2>&1; then
     tail -n 40 .venv/pip.log
     echo "setup: pip install failed (full log in .venv/pip.log)" >&2
     exit 1
@@ -75,4 +79,7 @@ if [ $dev -eq 1 ] && [ ! -f tests/ui/node_modules/axe-core/axe.min.js ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/ui axe-core@4 > .venv/npm.log 2>&1 ||
     { tail -n 20 .venv/npm.log; echo "setup: npm install axe-core failed" >&2; exit 1; }
 fi
+# compile the matcher's kernels now, into the data directory's cache, so no check waits on it
+echo "setup: compiling the matcher's kernels (once per CPU and numba version)"
+.venv/bin/station warm || { echo "setup: station warm failed" >&2; exit 1; }
 echo "setup: ready"
