@@ -23,6 +23,7 @@ from station.db.engine import Database
 from station.db.models import Check, CheckIdentifier, CheckImage, CheckMatch
 from station.domain import Identifier, MatchResult, ReadResult
 from station.errors import IdentifierRejected, NotFound, StationError
+from station.fleet import outbox
 from station.identifiers import classify
 from station.records import audit
 from station.records.images import ImageStore, StoredImage
@@ -225,6 +226,7 @@ class CheckService:
                     "identifiers": [i.value for i in read.identifiers],
                 },
             )
+            outbox.enqueue(s, "record", check_id)  # the uploader sends it; nothing waits here
 
     def _fail(self, check_id: str, error: BaseException, actor: str) -> None:
         with self.db.writer() as s:
@@ -242,6 +244,7 @@ class CheckService:
                 check_id,
                 {"state": "incomplete", "error": check.error},
             )
+            outbox.enqueue(s, "record", check_id)
 
     # -- the two kinds of check ----------------------------------------------------------------
 
@@ -354,6 +357,7 @@ class CheckService:
                     check.id,
                     {"state": "incomplete", "error": check.error},
                 )
+                outbox.enqueue(s, "record", check.id)
             return len(stale)
 
 

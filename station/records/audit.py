@@ -143,3 +143,53 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
         select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=batch)
     )
     return verify_entries(rows.scalars(), head)
+
+
+# -- carrying the chain elsewhere (a central store) and anchoring it there -----------------------
+
+
+def entry_document(e: AuditEntry) -> dict[str, Any]:
+    """An entry as plain JSON, with its time as the exact string its hash covers."""
+    return {
+        "id": e.id,
+        "at": _ts(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "object_type": e.object_type,
+        "object_id": e.object_id,
+        "recipient": e.recipient,
+        "detail": e.detail,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def document_hash(doc: dict[str, Any]) -> str:
+    """Recompute the hash of an entry from its JSON document (see :func:`entry_document`)."""
+    return entry_hash(
+        doc["prev_hash"],
+        int(doc["id"]),
+        dt.datetime.fromisoformat(doc["at"]),
+        doc["actor"],
+        doc["action"],
+        doc["object_type"],
+        doc["object_id"],
+        doc["recipient"],
+        doc["detail"],
+    )
+
+
+def entry_document_time(at: dt.datetime) -> str:
+    """A time as the audit log writes it (UTC, microseconds, no zone)."""
+    return _ts(at)
+
+
+def checkpoint_bytes(station_id: str, last_id: int, last_hash: str) -> bytes:
+    """What a station signs to anchor its chain: its name, the head's id and hash."""
+    return f"audit-checkpoint:{station_id}:{last_id}:{last_hash}".encode()
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The chain's head (last entry id and hash) as committed."""
+    row = session.get(AuditHead, 1)
+    return (0, GENESIS) if row is None else (row.last_id, row.last_hash)
