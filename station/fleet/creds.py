@@ -68,6 +68,7 @@ def station_permissions(station_id: str) -> dict[str, Any]:
                 f"{js}.STREAM.MSG.GET.{m.REGISTER_STREAM}",
                 f"{js}.STREAM.MSG.GET.{m.SNAPSHOT_STREAM}",
                 f"{js}.STREAM.MSG.GET.{register_objects}",
+                f"{js}.STREAM.NAMES",  # the client finds the object stream by subject
                 f"{js}.CONSUMER.CREATE.{register_objects}",
                 f"{js}.CONSUMER.CREATE.{register_objects}.>",
                 f"{js}.CONSUMER.DELETE.{register_objects}.>",

@@ -178,3 +178,22 @@ class Force:
             p.close()
         self.server.stop()
         self.db.dispose()
+
+
+def register_file(path: Path, serials: list[str], withdraw: list[str] | None = None) -> Path:
+    """A register CSV: each serial stolen, and the ``withdraw`` ones taken off."""
+    lines = ["identifier,kind,status,category,brand,model,crime_ref,force,reported_on,action"]
+    lines += [f"{s},serial,stolen,laptop,Acme,X,NN/{i:06d}/26,Northants,2026-09-01,add"
+              for i, s in enumerate(serials)]  # fmt: skip
+    lines += [f"{s},serial,,,,,,,,withdraw" for s in withdraw or []]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def central_import(force: Force, path: Path) -> int:
+    """Import a register file at the centre, as `station register import` does there."""
+    from station.register.service import RegisterMatcher
+    from station.settings import MatcherSettings
+
+    result = RegisterMatcher(force.db, MatcherSettings()).import_file(path, source="pnc")
+    return int(result["version"])
