@@ -35,6 +35,8 @@ from station.errors import (
     UploadRejected,
     UploadTooLarge,
 )
+from station.fleet.enrolment import Enrolment
+from station.fleet.uploader import fleet_link
 from station.settings import StationSettings
 
 log = logging.getLogger("station.api")
@@ -55,7 +57,8 @@ def create_app(settings: StationSettings) -> FastAPI:
             if recovered:
                 log.warning("%d interrupted check(s) marked incomplete", recovered)
             if settings.sim:
-                ctx.matcher.seed_demo_if_empty()
+                if Enrolment.load(settings.data_dir) is None:  # else the force's register
+                    ctx.matcher.seed_demo_if_empty()
                 stack.enter_context(hardware(ctx, sim=True))
             elif settings.devices.lamp_port:
                 stack.enter_context(hardware(ctx, sim=False))
@@ -78,6 +81,7 @@ def create_app(settings: StationSettings) -> FastAPI:
                 log.warning("resuming interrupted batch %s", batch_id)
                 state.submit_batch(batch_id)
             app.state.station = state
+            stack.enter_context(fleet_link(ctx))
             yield
             state.shutdown()
 

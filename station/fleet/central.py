@@ -161,6 +161,7 @@ class CentralService:
         js = nc.jetstream(timeout=10)
         try:
             await ensure_streams(js, self.settings)
+
             async def on_enrol(msg: Msg) -> None:
                 await self._on_enrol(js, msg)
 

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import nats
@@ -415,3 +415,50 @@ class StationLink:
             lookup.answered_at = dt.datetime.now(dt.UTC)
             outbox.enqueue(s, "amendment", str(amendment.id))
         self._notify()
+
+
+def station_status(ctx: Any) -> dict[str, Any]:
+    """What the heartbeat tells the supervisor's page: self-test, lamp health, outcomes."""
+    from station.db.models import SelfTest
+    from station.db.service_models import Booking, Outcome
+
+    with ctx.db.session() as s:
+        test = s.execute(select(SelfTest).order_by(SelfTest.id.desc()).limit(1)).scalar()
+        booked = s.execute(select(func.coalesce(func.sum(Booking.items), 0))).scalar_one()
+        returned = s.execute(
+            select(func.count()).select_from(Outcome).where(Outcome.kind == "returned")
+        ).scalar_one()
+    lamp: dict[str, Any] | None = None
+    if test is not None:
+        parts = {p.get("name"): p for p in test.report.get("parts", [])}
+        lamp = {n: {"passed": p.get("passed"), "detail": p.get("detail")}
+                for n, p in parts.items() if n and ("lamp" in n or "uv" in n)}  # fmt: skip
+    return {
+        "last_self_test": None
+        if test is None
+        else {"passed": test.passed, "at": test.at.isoformat()},
+        "lamp": lamp,
+        "outcomes": {"booked_in": int(booked), "returned": int(returned)},
+    }
+
+
+@contextlib.contextmanager
+def fleet_link(ctx: Any) -> Iterator[StationLink | None]:
+    """Run the link for the life of a `station serve` when the station is enrolled."""
+    enrolment = Enrolment.load(ctx.settings.data_dir)
+    if enrolment is None:
+        yield None
+        return
+    link = StationLink(
+        ctx.db,
+        ctx.images,
+        ctx.matcher,
+        StationKey.load_or_create(ctx.settings.data_dir),
+        enrolment,
+        status=lambda: station_status(ctx),
+    )
+    link.start()
+    try:
+        yield link
+    finally:
+        link.stop()
