@@ -77,6 +77,8 @@ class StationLink:
         self._wake: asyncio.Event | None = None
         self._register_wake: asyncio.Event | None = None
         self.connected = threading.Event()
+        #: set whenever the connection drops (a cut link, a restart, a revocation)
+        self.disconnected = threading.Event()
 
     # -- thread control ------------------------------------------------------------------------
 
@@ -162,6 +164,7 @@ class StationLink:
 
     async def _on_disconnected(self) -> None:
         self.connected.clear()
+        self.disconnected.set()
 
     async def _on_reconnected(self) -> None:
         self.connected.set()
