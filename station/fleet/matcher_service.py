@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 from typing import Any
 
 from nats.aio.client import Client
@@ -20,15 +22,17 @@ from station.fleet import messages as m
 MAX_VALUES = 500
 
 
-async def serve_matcher(nc: Client, matcher: Any) -> Subscription:
-    """Answer ``{"values": [{"value", "kind"}, ...]}`` with the register's match documents."""
+async def serve_matcher(nc: Client, matcher: Any, replica: str = "") -> Subscription:
+    """Answer ``{"values": [{"value", "kind"}, ...]}`` with the register's match documents;
+    ``replica`` names this replica in every answer (default: host and process id)."""
+    replica = replica or f"{socket.gethostname()}:{os.getpid()}"
 
     def answer(request: dict[str, Any]) -> dict[str, Any]:
         values = request.get("values", [])[:MAX_VALUES]
         results = [
             matcher.lookup(str(v["value"]), v.get("kind")).model_dump(mode="json") for v in values
         ]
-        return {"ok": True, "version": matcher.version, "results": results}
+        return {"ok": True, "version": matcher.version, "replica": replica, "results": results}
 
     async def on_request(msg: Msg) -> None:
         try:

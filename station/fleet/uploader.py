@@ -126,11 +126,12 @@ class StationLink:
         tasks = [
             asyncio.create_task(self._uploads(js)),
             asyncio.create_task(self._receipts(js)),
-            asyncio.create_task(self._register(nc, js)),
             asyncio.create_task(self._heartbeat(nc)),
         ]
-        if self.enrolment.scope == "partial":
+        if self.enrolment.scope == "partial":  # holds its own part; asks the centre for the rest
             tasks.append(asyncio.create_task(self._lookups(nc)))
+        else:
+            tasks.append(asyncio.create_task(self._register(nc, js)))
         await self._stop.wait()
         for t in tasks:
             t.cancel()
