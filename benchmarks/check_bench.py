@@ -36,10 +36,11 @@ def main() -> None:
             service.scan(CheckRequest(officer="bench"))  # warm-up: imports, index, first render
             for _ in range(args.checks):
                 t0 = time.perf_counter()
-                doc = service.scan(CheckRequest(officer="bench"))
+                record = service.scan(CheckRequest(officer="bench"))
                 totals.append((time.perf_counter() - t0) * 1000)
-                verdicts[doc["verdict"]] = verdicts.get(doc["verdict"], 0) + 1
-                for k, v in doc["timings_ms"].items():
+                verdict = record.verdict or "none"
+                verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                for k, v in record.timings_ms.items():
                     stages.setdefault(k, []).append(float(v))
         ctx.close()
 

@@ -5,7 +5,7 @@ Field names here are an outside contract: extend, never rename.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,3 +78,115 @@ class MatchResult(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     kind: str | None = None
     normalised: str | None = None
+
+
+# --- the check record (a read plus its matches, as stored and served) ---------------------------
+
+CheckState = Literal["started", "complete", "incomplete"]
+
+
+class EntrySummary(BaseModel):
+    """What the register says about a candidate's item, to compare with the item in hand.
+
+    Never owner data: that lives apart and is shown only to roles that need it."""
+
+    category: str | None = None
+    brand: str | None = None
+    model: str | None = None
+    force: str | None = None
+    reported_on: str | None = None
+
+
+class DescribedCandidate(Candidate):
+    """A candidate with the register's description of its item (``entry``), when known."""
+
+    entry: EntrySummary | None = None
+
+
+class DescribedMatch(MatchResult):
+    """A match whose candidates carry the register's description of their items."""
+
+    candidates: list[DescribedCandidate] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+class StoredImageRef(BaseModel):
+    """A frame stored with the record, named by the SHA-256 of its PNG bytes."""
+
+    role: str
+    sha256: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+class EarlierCheck(BaseModel):
+    """An earlier check of one of this record's identifiers (any station)."""
+
+    check_id: str
+    started_at: str | None
+    station_id: str
+    verdict: str | None
+    identifier: str
+
+
+class OutcomeRecord(BaseModel):
+    """What happened after a check: owner told, returned, kept as evidence …"""
+
+    id: int
+    check_id: str
+    kind: str
+    note: str | None = None
+    recorded_by: str
+    recorded_at: str | None
+
+
+class CheckRecord(ReadResult):
+    """One check as the JSON contract: the read, its matches and what the record holds.
+
+    The CLI's ``--json``, the API's check documents and the evidence bundle's check.json are
+    all this model."""
+
+    id: str
+    record_id: str
+    state: CheckState
+    purpose: str
+    officer: str
+    station_id: str
+    location: str | None = None
+    mode: str
+    started_at: str | None
+    completed_at: str | None = None
+    register_version: int | None = None
+    verdict: Verdict | None = None
+    marked: bool = False
+    matches: list[DescribedMatch] = Field(default_factory=list)
+    images: list[StoredImageRef] = Field(default_factory=list)
+    conditions: dict[str, Any] | None = None
+    error: str | None = None
+    earlier_checks: list[EarlierCheck] = Field(default_factory=list)
+    outcomes: list[OutcomeRecord] | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The record as JSON-ready data, field names as in the contract (``class`` for marks)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class CheckSummary(BaseModel):
+    """One line of the checks list."""
+
+    id: str
+    state: str
+    purpose: str
+    officer: str
+    station_id: str
+    mode: str
+    started_at: str | None
+    completed_at: str | None
+    verdict: str | None
+    marked: bool
+    identifiers: list[str]
+
+
+class CheckList(BaseModel):
+    total_returned: int
+    checks: list[CheckSummary]

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
 
 from station.api.deps import State, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.db.models import AuditEntry
 from station.records import audit
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -26,35 +24,18 @@ def list_audit(
     action: str | None = None,
     before_id: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[audit.AuditEntryDocument]:
     """Entries newest first; page back with ``before_id``."""
-    q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    for column, value in (
-        (AuditEntry.object_type, object_type),
-        (AuditEntry.object_id, object_id),
-        (AuditEntry.actor, actor),
-        (AuditEntry.action, action),
-    ):
-        if value is not None:
-            q = q.where(column == value)
-    if before_id is not None:
-        q = q.where(AuditEntry.id < before_id)
     with state.ctx.db.session() as s:
-        return [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "object_type": e.object_type,
-                "object_id": e.object_id,
-                "recipient": e.recipient,
-                "detail": e.detail,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
-            for e in s.execute(q).scalars()
-        ]
+        return audit.list_entries(
+            s,
+            object_type=object_type,
+            object_id=object_id,
+            actor=actor,
+            action=action,
+            before_id=before_id,
+            limit=limit,
+        )
 
 
 @router.get("/verify")

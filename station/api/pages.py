@@ -7,16 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from station.api.checks import describe_entries
 from station.api.deps import State, optional_principal
 from station.api.templating import templates
 from station.auth.roles import GRANTS, HOME, Permission
 from station.auth.users import Principal
-from station.checks.outcomes import outcomes_for, summary
-from station.checks.service import PURPOSES
-from station.db.models import Check
+from station.checks.outcomes import summary
+from station.checks.service import PURPOSES, CheckQuery
 
 router = APIRouter(include_in_schema=False)
 P = Permission
@@ -53,16 +50,8 @@ def desk(request: Request, state: State, who: Who) -> Response:
         return RedirectResponse("/dealer", status_code=303)
     doc = None
     if who is not None:
-        with state.ctx.db.session() as s:
-            last = s.execute(
-                select(Check.id)
-                .where(Check.officer == who.username, Check.mode != "batch")
-                .order_by(Check.started_at.desc())
-                .limit(1)
-            ).scalar()
-        doc = state.service().get(last, audit_read=False) if last else None
-        if doc is not None:
-            doc = describe_entries(state, doc)
+        last = state.service().last_check_of(who.username)
+        doc = last.document() if last else None
     return _page(
         request,
         who,
@@ -81,21 +70,15 @@ def checks_page(
     marked: bool | None = None,
     check_state: Annotated[str | None, Query(alias="state")] = None,
 ) -> Response:
-    from station.api.checks import list_checks
-
     rows: list[Any] = []
     if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
-        listed = list_checks(
-            state,
-            who,
-            check_state=check_state
-            if check_state in ("started", "complete", "incomplete")
-            else None,  # type: ignore[arg-type]
+        query = CheckQuery(
+            state=check_state if check_state in ("started", "complete", "incomplete") else None,  # type: ignore[arg-type]
             verdict=verdict if verdict in ("match", "possible_match", "no_match") else None,  # type: ignore[arg-type]
             marked=marked,
             limit=100,
         )
-        rows = [c.model_dump() for c in listed.checks]
+        rows = [c.model_dump() for c in state.service().list_checks(query, who.username).checks]
     return _page(request, who, P.CHECK_READ, "checks.html", {"checks": rows})
 
 
@@ -103,8 +86,7 @@ def checks_page(
 def check_page(check_id: str, request: Request, state: State, who: Who) -> Response:
     doc = None
     if who is not None and P.CHECK_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
-        doc = describe_entries(state, state.service().get(check_id, actor=who.username))
-        doc["outcomes"] = outcomes_for(state.ctx.db, check_id)
+        doc = state.service().get(check_id, actor=who.username, with_outcomes=True).document()
     return _page(request, who, P.CHECK_READ, "check.html", {"check": doc})
 
 
@@ -166,14 +148,16 @@ def audit_page(
     action: str | None = None,
     actor: str | None = None,
 ) -> Response:
-    from station.api.audit_routes import list_audit
     from station.records import audit
 
     context: dict[str, Any] = {"action": action, "actor": actor}
     if who is not None and P.AUDIT_READ in GRANTS.get(who.role, frozenset()):  # type: ignore[call-overload]
         with state.ctx.db.session() as s:
             context["chain"] = audit.verify(s).as_dict()
-        context["entries"] = list_audit(
-            state, who, action=action or None, actor=actor or None, limit=200
-        )
+            context["entries"] = [
+                e.model_dump()
+                for e in audit.list_entries(
+                    s, action=action or None, actor=actor or None, limit=200
+                )
+            ]
     return _page(request, who, P.AUDIT_READ, "audit.html", context)

@@ -88,16 +88,16 @@ def dealer_check(
     who: Annotated[Principal, Depends(require(P.DEALER_CHECK))],
 ) -> DealerAnswer:
     """Recorded as a dealer check; never reveals crime, register or owner details."""
-    doc = state.service().manual(
+    record = state.service().manual(
         CheckRequest(purpose="dealer_check", officer=who.username, identifiers=[query.identifier])
     )
-    hit = doc["verdict"] in ("match", "possible_match")
+    hit = record.verdict in ("match", "possible_match")
     return DealerAnswer(
         advice="Do not buy — contact police and quote the reference."
         if hit
         else "No record found. This is not proof of ownership; keep the usual checks.",
         do_not_buy=hit,
-        reference=doc["id"],
+        reference=record.id,
     )
 
 

@@ -99,7 +99,7 @@ class BatchService:
         self, folder: Path, officer: str, purpose: str = "property_office"
     ) -> str:
         """Queue every image in ``folder`` (and below), read in place, in name order."""
-        from station.batches.uploads import IMAGE_SUFFIXES
+        from station.vision.io import IMAGE_SUFFIXES
 
         if not folder.is_dir():
             raise InputError(f"{folder} is not a folder")

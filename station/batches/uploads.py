@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from station.errors import IdentifierRejected, InputError, UploadRejected, UploadTooLarge
 from station.identifiers import classify
+from station.vision.io import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 IDENTIFIER_COLUMNS = ("identifier", "serial", "serial_number", "imei", "mark_code", "code")
 MAX_ZIP_MEMBERS = 5000
 #: a member expanding more than this many times its compressed size is treated as a bomb

@@ -10,10 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from station.db.engine import Database
 from station.db.models import Check
 from station.db.service_models import Booking, Outcome
+from station.domain import OutcomeRecord
 from station.errors import InputError, NotFound
 from station.records import audit
 
@@ -34,7 +36,7 @@ class BookingIn(BaseModel):
     reference: str = Field(default="", max_length=100)
 
 
-def record_outcome(db: Database, check_id: str, outcome: OutcomeIn, actor: str) -> dict[str, Any]:
+def record_outcome(db: Database, check_id: str, outcome: OutcomeIn, actor: str) -> OutcomeRecord:
     """Record a follow-up; it is an alteration of the check's record, so it is audited."""
     with db.writer() as s:
         if s.get(Check, check_id) is None:
@@ -45,27 +47,32 @@ def record_outcome(db: Database, check_id: str, outcome: OutcomeIn, actor: str) 
         audit.append(
             s, actor, "alteration", "check", check_id, {"outcome": outcome.kind, "id": row.id}
         )
-        return outcome_doc(row)
+        return outcome_record(row)
 
 
-def outcomes_for(db: Database, check_id: str) -> list[dict[str, Any]]:
+def outcomes_for(db: Database, check_id: str) -> list[OutcomeRecord]:
     with db.session() as s:
-        rows = s.execute(
-            select(Outcome).where(Outcome.check_id == check_id).order_by(Outcome.id)
-        ).scalars()
-        return [outcome_doc(r) for r in rows]
+        return outcomes_in(s, check_id)
 
 
-def outcome_doc(row: Outcome) -> dict[str, Any]:
+def outcomes_in(s: Session, check_id: str) -> list[OutcomeRecord]:
+    """A check's outcomes in the order they were recorded, in the caller's session."""
+    rows = s.execute(
+        select(Outcome).where(Outcome.check_id == check_id).order_by(Outcome.id)
+    ).scalars()
+    return [outcome_record(r) for r in rows]
+
+
+def outcome_record(row: Outcome) -> OutcomeRecord:
     at = row.recorded_at
-    return {
-        "id": row.id,
-        "check_id": row.check_id,
-        "kind": row.kind,
-        "note": row.note,
-        "recorded_by": row.recorded_by,
-        "recorded_at": at.isoformat() if at else None,
-    }
+    return OutcomeRecord(
+        id=row.id,
+        check_id=row.check_id,
+        kind=row.kind,
+        note=row.note,
+        recorded_by=row.recorded_by,
+        recorded_at=at.isoformat() if at else None,
+    )
 
 
 def record_booking(db: Database, booking: BookingIn, actor: str) -> dict[str, Any]:

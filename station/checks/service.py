@@ -19,12 +19,24 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from station.checks.outcomes import outcomes_in
 from station.db.engine import Database
-from station.db.models import Check, CheckIdentifier, CheckImage, CheckMatch
-from station.domain import Identifier, MatchResult, ReadResult
+from station.db.models import Check, CheckIdentifier, CheckImage, CheckMatch, Owner, RegisterEntry
+from station.domain import (
+    CheckList,
+    CheckRecord,
+    CheckState,
+    CheckSummary,
+    EarlierCheck,
+    EntrySummary,
+    Identifier,
+    MatchResult,
+    ReadResult,
+    Verdict,
+)
 from station.errors import IdentifierRejected, NotFound, StationError
 from station.fleet import outbox
-from station.identifiers import classify
+from station.identifiers import classify, compact
 from station.records import audit
 from station.records.images import ImageStore, StoredImage
 from station.settings import StationSettings
@@ -52,6 +64,34 @@ class CheckRequest(BaseModel):
     location: str | None = None
     #: identifiers typed or pasted by the officer (manual checks)
     identifiers: list[str] = Field(default_factory=list, max_length=MAX_MANUAL_IDENTIFIERS)
+
+
+class CheckQuery(BaseModel):
+    """Filters of the checks list (all optional), newest first, paged."""
+
+    state: CheckState | None = None
+    verdict: Verdict | None = None
+    marked: bool | None = None
+    purpose: str | None = None
+    officer: str | None = None
+    station_id: str | None = None
+    identifier: str | None = Field(default=None, max_length=64)
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class OwnerContact(BaseModel):
+    """Owner personal data for a matched entry: shown only to roles that need it."""
+
+    owner_ref: str
+    name: str | None
+    address: str | None
+    postcode: str | None
+    phone: str | None
+    email: str | None
+    entries: list[str] = Field(description="register identifiers this owner is recorded for")
 
 
 class Matcher(Protocol):
@@ -292,12 +332,12 @@ class CheckService:
             self._fail(check_id, exc, actor)
             raise
 
-    def scan(self, request: CheckRequest) -> dict[str, Any]:
+    def scan(self, request: CheckRequest) -> CheckRecord:
         check_id = self.start(request, mode="scan")
         self.run_scan(check_id, request.officer)
         return self.get(check_id, actor=request.officer, audit_read=False)
 
-    def manual(self, request: CheckRequest) -> dict[str, Any]:
+    def manual(self, request: CheckRequest) -> CheckRecord:
         """Match typed identifiers and record them as a check (source ``manual``)."""
         idents = []
         for pos, raw in enumerate(request.identifiers, start=1):
@@ -327,7 +367,17 @@ class CheckService:
 
     # -- reading records -----------------------------------------------------------------------
 
-    def get(self, check_id: str, actor: str = "system", audit_read: bool = True) -> dict[str, Any]:
+    def get(
+        self,
+        check_id: str,
+        actor: str = "system",
+        audit_read: bool = True,
+        with_outcomes: bool = False,
+    ) -> CheckRecord:
+        """The record, its candidates described from the register, and earlier checks.
+
+        ``audit_read`` logs the read as a consultation; a record still ``started`` is never
+        logged (there is nothing recorded yet to consult)."""
         with self.db.writer() if audit_read else self.db.session() as s:
             check = s.execute(
                 select(Check)
@@ -336,11 +386,118 @@ class CheckService:
             ).scalar()
             if check is None:
                 raise NotFound(f"no check with id {check_id}")
-            doc = check_document(check)
-            doc["earlier_checks"] = earlier_checks(s, check)
-            if audit_read:
+            record = check_record(check, earlier_checks(s, check), describe_entries(s, check))
+            if with_outcomes:
+                record.outcomes = outcomes_in(s, check_id)
+            if audit_read and check.state != "started":
                 audit.append(s, actor, "consultation", "check", check_id)
-        return doc
+        return record
+
+    def last_check_of(self, officer: str) -> CheckRecord | None:
+        """The officer's most recent check at the desk (batches excluded), unaudited."""
+        with self.db.session() as s:
+            last = s.execute(
+                select(Check.id)
+                .where(Check.officer == officer, Check.mode != "batch")
+                .order_by(Check.started_at.desc())
+                .limit(1)
+            ).scalar()
+        return self.get(last, audit_read=False) if last else None
+
+    def list_checks(self, query: CheckQuery, actor: str) -> CheckList:
+        """Checks, newest first, filtered; the consultation (with its filters) is audited."""
+        q = select(Check).order_by(Check.started_at.desc())
+        filters: dict[str, Any] = {}
+        for name, column, value in (
+            ("state", Check.state, query.state),
+            ("verdict", Check.verdict, query.verdict),
+            ("marked", Check.marked, query.marked),
+            ("purpose", Check.purpose, query.purpose),
+            ("officer", Check.officer, query.officer),
+            ("station_id", Check.station_id, query.station_id),
+        ):
+            if value is not None:
+                q = q.where(column == value)
+                filters[name] = value
+        if query.identifier:
+            value = compact(query.identifier).upper()
+            q = q.where(
+                Check.id.in_(select(CheckIdentifier.check_id).where(CheckIdentifier.value == value))
+            )
+            filters["identifier"] = value
+        if query.since:
+            q = q.where(Check.started_at >= query.since)
+            filters["since"] = query.since.isoformat()
+        if query.until:
+            q = q.where(Check.started_at < query.until)
+            filters["until"] = query.until.isoformat()
+        with self.db.writer() as s:
+            rows = s.execute(q.limit(query.limit).offset(query.offset)).scalars().all()
+            idents: dict[str, list[str]] = {r.id: [] for r in rows}
+            if rows:
+                for cid, val in s.execute(
+                    select(CheckIdentifier.check_id, CheckIdentifier.value).where(
+                        CheckIdentifier.check_id.in_(list(idents))
+                    )
+                ):
+                    idents[cid].append(val)
+            audit.append(s, actor, "consultation", "check_list", "-", filters)
+            out = [
+                CheckSummary(
+                    id=r.id,
+                    state=r.state,
+                    purpose=r.purpose,
+                    officer=r.officer,
+                    station_id=r.station_id,
+                    mode=r.mode,
+                    started_at=_iso(r.started_at),
+                    completed_at=_iso(r.completed_at),
+                    verdict=r.verdict,
+                    marked=r.marked,
+                    identifiers=idents[r.id],
+                )
+                for r in rows
+            ]
+        return CheckList(total_returned=len(out), checks=out)
+
+    def owners(self, check_id: str, actor: str) -> list[OwnerContact]:
+        """Owner personal data for the entries a check matched; every access is audited."""
+        record = self.get(check_id, audit_read=False)
+        entry_ids = {
+            c.entry_id
+            for m in record.matches
+            for c in m.candidates
+            if m.verdict in ("match", "possible_match")
+        }
+        out: dict[str, OwnerContact] = {}
+        with self.db.writer() as s:
+            if entry_ids:
+                rows = s.execute(
+                    select(RegisterEntry.identifier, Owner)
+                    .join(Owner, Owner.owner_ref == RegisterEntry.owner_ref)
+                    .where(RegisterEntry.id.in_(entry_ids))
+                ).all()
+                for ident, owner in rows:
+                    o = out.setdefault(
+                        owner.owner_ref,
+                        OwnerContact(
+                            owner_ref=owner.owner_ref,
+                            name=owner.name,
+                            address=owner.address,
+                            postcode=owner.postcode,
+                            phone=owner.phone,
+                            email=owner.email,
+                            entries=[],
+                        ),
+                    )
+                    o.entries.append(ident)
+            for ref in out:
+                audit.append(s, actor, "consultation", "owner", ref, {"check": check_id})
+            if not out:
+                audit.append(
+                    s, actor, "consultation", "owner", "-", {"check": check_id, "found": 0}
+                )
+        return list(out.values())
 
     def recover_interrupted(self, actor: str = "system") -> int:
         """Mark checks left ``started`` by a crash or power cut as incomplete."""
@@ -361,45 +518,56 @@ class CheckService:
             return len(stale)
 
 
-def check_document(check: Check) -> dict[str, Any]:
-    """The check as the JSON contract: a read plus matches, with the record id."""
+def check_record(
+    check: Check,
+    earlier: list[EarlierCheck] | None = None,
+    entries: dict[int, EntrySummary] | None = None,
+) -> CheckRecord:
+    """The stored check as the JSON contract: a read plus matches, with the record id."""
     result = check.result or {}
-    return {
-        "id": check.id,
-        "record_id": check.id,
-        "state": check.state,
-        "file": None,
-        "purpose": check.purpose,
-        "officer": check.officer,
-        "station_id": check.station_id,
-        "location": check.location,
-        "mode": check.mode,
-        "started_at": _iso(check.started_at),
-        "completed_at": _iso(check.completed_at),
-        "register_version": check.register_version,
-        "verdict": check.verdict,
-        "marked": check.marked,
-        "identifiers": result.get("identifiers", []),
-        "marks": result.get("marks", []),
-        "timings_ms": result.get("timings_ms", {}),
-        "warnings": result.get("warnings", []),
-        "matches": result.get("matches", []),
-        "images": [
-            {
-                "role": i.role,
-                "sha256": i.sha256,
-                "width": i.width,
-                "height": i.height,
-                "size_bytes": i.size_bytes,
-            }
-            for i in check.images
-        ],
-        "conditions": check.conditions,
-        "error": check.error,
-    }
+    record = CheckRecord.model_validate(
+        {
+            "id": check.id,
+            "record_id": check.id,
+            "state": check.state,
+            "purpose": check.purpose,
+            "officer": check.officer,
+            "station_id": check.station_id,
+            "location": check.location,
+            "mode": check.mode,
+            "started_at": _iso(check.started_at),
+            "completed_at": _iso(check.completed_at),
+            "register_version": check.register_version,
+            "verdict": check.verdict,
+            "marked": check.marked,
+            "identifiers": result.get("identifiers", []),
+            "marks": result.get("marks", []),
+            "timings_ms": result.get("timings_ms", {}),
+            "warnings": result.get("warnings", []),
+            "matches": result.get("matches", []),
+            "images": [
+                {
+                    "role": i.role,
+                    "sha256": i.sha256,
+                    "width": i.width,
+                    "height": i.height,
+                    "size_bytes": i.size_bytes,
+                }
+                for i in check.images
+            ],
+            "conditions": check.conditions,
+            "error": check.error,
+            "earlier_checks": earlier or [],
+        }
+    )
+    if entries:
+        for m in record.matches:
+            for c in m.candidates:
+                c.entry = entries.get(c.entry_id)
+    return record
 
 
-def earlier_checks(s: Session, check: Check, limit: int = 20) -> list[dict[str, Any]]:
+def earlier_checks(s: Session, check: Check, limit: int = 20) -> list[EarlierCheck]:
     values = [i.value for i in check.identifiers]
     if not values:
         return []
@@ -411,15 +579,43 @@ def earlier_checks(s: Session, check: Check, limit: int = 20) -> list[dict[str, 
         .limit(limit)
     ).all()
     return [
-        {
-            "check_id": r[0],
-            "started_at": _iso(r[1]),
-            "station_id": r[2],
-            "verdict": r[3],
-            "identifier": r[4],
-        }
+        EarlierCheck(
+            check_id=r[0], started_at=_iso(r[1]), station_id=r[2], verdict=r[3], identifier=r[4]
+        )
         for r in rows
     ]
+
+
+def describe_entries(s: Session, check: Check) -> dict[int, EntrySummary]:
+    """What the register says about each candidate's item (category, make, force), so the
+    officer can compare it with the item in hand. No owner data: that lives elsewhere."""
+    ids = {
+        c["entry_id"]
+        for m in (check.result or {}).get("matches", [])
+        for c in m.get("candidates", [])
+    }
+    if not ids:
+        return {}
+    rows = s.execute(
+        select(
+            RegisterEntry.id,
+            RegisterEntry.category,
+            RegisterEntry.brand,
+            RegisterEntry.model,
+            RegisterEntry.force,
+            RegisterEntry.reported_on,
+        ).where(RegisterEntry.id.in_(ids))
+    ).all()
+    return {
+        r[0]: EntrySummary(
+            category=r[1],
+            brand=r[2],
+            model=r[3],
+            force=r[4],
+            reported_on=r[5].isoformat() if r[5] else None,
+        )
+        for r in rows
+    }
 
 
 def _iso(value: dt.datetime | None) -> str | None:

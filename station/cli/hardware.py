@@ -100,7 +100,7 @@ def scan(
                 ctx.matcher.seed_demo_if_empty()
             with hardware(ctx, settings.sim):
                 request = CheckRequest(purpose=purpose, officer=officer or current_officer())  # type: ignore[arg-type]
-                return ctx.check_service().scan(request)
+                return ctx.check_service().scan(request).document()
         finally:
             ctx.close()
 

@@ -88,7 +88,7 @@ def check(
                         officer=officer or current_officer(),
                         identifiers=values[start : start + MAX_MANUAL_IDENTIFIERS],
                     )
-                )
+                ).document()
                 for start in range(0, len(values), MAX_MANUAL_IDENTIFIERS)
             ]
         finally:

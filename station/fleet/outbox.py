@@ -57,18 +57,18 @@ def message_body(session: Session, item: OutboxItem, station_id: str) -> dict[st
         "kind": item.kind,
         "id": message_id(item),
         "seq": item.id,
-        "audit": [audit.entry_document(e) for e in entries],
+        "audit": [audit.entry_document(e).model_dump(mode="json") for e in entries],
         "images": [],
     }
     if item.kind == "record":
-        from station.checks.service import check_document
+        from station.checks.service import check_record
 
         check = session.execute(
             select(Check)
             .where(Check.id == item.object_id)
             .options(selectinload(Check.images), selectinload(Check.identifiers))
         ).scalar_one()
-        body["record"] = check_document(check)
+        body["record"] = check_record(check).model_dump(mode="json")
         body["images"] = sorted({i.sha256 for i in check.images})
     elif item.kind == "amendment":
         amendment = session.get(CheckAmendment, int(item.object_id))

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -91,6 +92,67 @@ def append(
     return entry
 
 
+class AuditEntryDocument(BaseModel):
+    """One audit entry as served by the API and written into evidence bundles.
+
+    ``at`` is the UTC time the hash covers (microseconds), so anyone holding the entries can
+    recompute every hash with :func:`entry_hash`."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    recipient: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def entry_document(e: AuditEntry) -> AuditEntryDocument:
+    """The one serialisation of a stored entry."""
+    return AuditEntryDocument(
+        id=e.id,
+        at=_ts(e.at) + "+00:00",
+        actor=e.actor,
+        action=e.action,
+        object_type=e.object_type,
+        object_id=e.object_id,
+        recipient=e.recipient,
+        detail=e.detail,
+        prev_hash=e.prev_hash,
+        hash=e.hash,
+    )
+
+
+def list_entries(
+    session: Session,
+    *,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+    oldest_first: bool = False,
+) -> list[AuditEntryDocument]:
+    """Entries matching every given filter, newest first (or oldest first), at most ``limit``."""
+    order = AuditEntry.id.asc() if oldest_first else AuditEntry.id.desc()
+    q = select(AuditEntry).order_by(order).limit(limit)
+    for column, value in (
+        (AuditEntry.object_type, object_type),
+        (AuditEntry.object_id, object_id),
+        (AuditEntry.actor, actor),
+        (AuditEntry.action, action),
+    ):
+        if value is not None:
+            q = q.where(column == value)
+    if before_id is not None:
+        q = q.where(AuditEntry.id < before_id)
+    return [entry_document(e) for e in session.execute(q).scalars()]
+
+
 @dataclass(frozen=True)
 class ChainReport:
     entries: int
@@ -148,22 +210,6 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
 # -- carrying the chain elsewhere (a central store) and anchoring it there -----------------------
 
 
-def entry_document(e: AuditEntry) -> dict[str, Any]:
-    """An entry as plain JSON, with its time as the exact string its hash covers."""
-    return {
-        "id": e.id,
-        "at": _ts(e.at),
-        "actor": e.actor,
-        "action": e.action,
-        "object_type": e.object_type,
-        "object_id": e.object_id,
-        "recipient": e.recipient,
-        "detail": e.detail,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    }
-
-
 def document_hash(doc: dict[str, Any]) -> str:
     """Recompute the hash of an entry from its JSON document (see :func:`entry_document`)."""
     return entry_hash(
@@ -182,11 +228,6 @@ def document_hash(doc: dict[str, Any]) -> str:
 def entry_document_time(at: dt.datetime) -> str:
     """A time as the audit log writes it (UTC, microseconds, no zone)."""
     return _ts(at)
-
-
-def checkpoint_bytes(station_id: str, last_id: int, last_hash: str) -> bytes:
-    """What a station signs to anchor its chain: its name, the head's id and hash."""
-    return f"audit-checkpoint:{station_id}:{last_id}:{last_hash}".encode()
 
 
 def head(session: Session) -> tuple[int, str]:

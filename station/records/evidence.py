@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from station.checks.service import CheckService
-from station.db.models import AuditEntry, AuditHead
+from station.db.models import AuditHead
 from station.records import audit
 from station.records.images import ImageStore
 
@@ -39,39 +37,22 @@ def _canonical(doc: Any) -> bytes:
     return json.dumps(doc, indent=2, sort_keys=True, default=str).encode()
 
 
-def _audit_doc(e: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "at": audit._ts(e.at),
-        "actor": e.actor,
-        "action": e.action,
-        "object_type": e.object_type,
-        "object_id": e.object_id,
-        "recipient": e.recipient,
-        "detail": e.detail,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    }
-
-
 def build_bundle(
     service: CheckService, images: ImageStore, check_id: str, actor: str, recipient: str
 ) -> bytes:
     """The zip for ``check_id``. The export is logged as a disclosure to ``recipient``."""
-    doc = service.get(check_id, actor=actor, audit_read=False)
-    files: dict[str, bytes] = {"check.json": _canonical(doc)}
-    for img in doc["images"]:
-        files[f"images/{img['role']}-{img['sha256']}.png"] = images.read_bytes(img["sha256"])
+    record = service.get(check_id, actor=actor, audit_read=False)
+    files: dict[str, bytes] = {"check.json": _canonical(record.document())}
+    for img in record.images:
+        files[f"images/{img.role}-{img.sha256}.png"] = images.read_bytes(img.sha256)
     with service.db.writer() as s:
         entry = audit.append(
             s, actor, "disclosure", "check", check_id, {"bundle": FORMAT}, recipient=recipient
         )
-        rows = s.execute(
-            select(AuditEntry)
-            .where(AuditEntry.object_type == "check", AuditEntry.object_id == check_id)
-            .order_by(AuditEntry.id)
-        ).scalars()
-        files["audit.json"] = _canonical([_audit_doc(e) for e in rows])
+        entries = audit.list_entries(
+            s, object_type="check", object_id=check_id, limit=1_000_000, oldest_first=True
+        )
+        files["audit.json"] = _canonical([e.model_dump() for e in entries])
         head = s.get(AuditHead, 1)
         head_doc = {"id": head.last_id, "hash": head.last_hash} if head else None
     manifest = {

@@ -13,6 +13,9 @@ from station.errors import ImageInputError
 from station.settings import VisionSettings
 from station.vision.frames import CaptureFrames
 
+#: file name endings of the photographs the station reads (folders, zips, camera folders)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
 #: leading bytes of the formats OpenCV is built to decode here
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),

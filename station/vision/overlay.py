@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from station.domain import ReadResult
+from station.errors import ImageInputError
 
 #: BGR outline colour per mark class: strong colours for possible markings
 MARK_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -51,3 +52,27 @@ def draw_overlay(image: np.ndarray, result: ReadResult, min_score: float = 0.0) 
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, line)
         _label(out, f"{ident.kind}: {ident.value}", x, y + h + 18, colour)
     return out
+
+
+#: the desk shows overlays at card width; wider frames are scaled down to keep them light
+OVERLAY_MAX_WIDTH = 960
+
+
+def overlay_png(
+    png: bytes, result: ReadResult, frame: str, max_width: int = OVERLAY_MAX_WIDTH
+) -> bytes:
+    """A stored PNG frame with the marks and the identifiers read on ``frame`` outlined."""
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageInputError("the stored image could not be decoded")
+    on_frame = result.model_copy(
+        update={"identifiers": [i for i in result.identifiers if i.frame == frame]}
+    )
+    out = draw_overlay(img, on_frame)
+    if out.shape[1] > max_width:
+        f = max_width / out.shape[1]
+        out = cv2.resize(out, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", out)
+    if not ok:
+        raise ImageInputError("the overlay could not be encoded as PNG")
+    return bytes(buf.tobytes())

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import run_station
 from tests.helpers.paths import SHARED
 
 DEMO = Path(__file__).resolve().parents[2] / "station" / "data" / "demo_register.csv"
 
 
 def station(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STATION_DATA_DIR": str(tmp_path / "data"), "STATION_DB_URL": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "station", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
+    return run_station(tmp_path / "data", *args)
 
 
 def test_spreadsheet_batch_reports_every_hit(tmp_path: Path) -> None:

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from station.context import StationContext
 from station.db.models import Check
 from station.settings import StationSettings
+from tests.helpers.cli import run_station
 
 DEMO = Path(__file__).resolve().parents[2] / "station" / "data" / "demo_register.csv"
 
 
 def station(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STATION_DATA_DIR": str(tmp_path), "STATION_DB_URL": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "station", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_station(tmp_path, *args, stdin=stdin)
 
 
 def _checks(tmp_path: Path) -> int:

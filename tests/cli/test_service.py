@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from station.auth.users import UserStore
 from station.context import StationContext
 from station.settings import StationSettings
+from tests.helpers.cli import run_station
 
 
 def _station(tmp: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "STATION_DATA_DIR": str(tmp / "data"),
-        "STATION_DB_URL": f"sqlite:///{tmp / 'cli.db'}",
-        "STATION_OFFICER": "op-1",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "station", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_station(
+        tmp / "data",
+        *args,
+        stdin=stdin,
+        db_url=f"sqlite:///{tmp / 'cli.db'}",
+        STATION_OFFICER="op-1",
     )
 
 

@@ -29,8 +29,10 @@ def test_full_check_through_the_simulator(settings: StationSettings) -> None:
             # the lamp controller really is on a serial device opened through pyserial
             assert ctx.devices is not None
             assert os.path.realpath(simulator.serial_port).startswith("/dev/pts/")
-            doc = ctx.check_service().scan(
-                CheckRequest(purpose="prisoner_property", officer="PC 101")
+            doc = (
+                ctx.check_service()
+                .scan(CheckRequest(purpose="prisoner_property", officer="PC 101"))
+                .document()
             )
     finally:
         ctx.close()
@@ -103,7 +105,7 @@ def test_weak_uv_lamp_is_recorded_with_the_check(sqlite_settings: StationSetting
     try:
         ctx.matcher.seed_demo_if_empty()
         with hardware(ctx, sim=True):
-            weak = ctx.check_service().scan(CheckRequest(officer="PC 1"))
+            weak = ctx.check_service().scan(CheckRequest(officer="PC 1")).document()
     finally:
         ctx.close()
     assert weak["conditions"]["uv_lamp_weak"] is True

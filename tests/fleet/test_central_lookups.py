@@ -35,7 +35,7 @@ def test_an_offline_central_check_is_queued_then_appended_as_an_audited_amendmen
     link = force.link(counter)
     check_id = counter.check("ZZCENTRAL1")  # finishes offline, against the local part only
     doc = counter.service.get(check_id, audit_read=False)
-    assert doc["verdict"] == "no_match"
+    assert doc.verdict == "no_match"
     force.proxies["counter-1"].restore()
     assert link.wait_for(lambda: _amendments(counter) == 1 and counter.all_committed(), WAIT)
     with counter.ctx.db.session() as s:

@@ -66,14 +66,14 @@ class SimStation:
         doc = self.service.manual(CheckRequest(identifiers=list(identifiers), officer="pc-1"))
         if self.link is not None:
             self.link.wake()
-        return str(doc["id"])
+        return doc.id
 
     def scan(self, serial: str) -> str:
         self.service.scanner = FramesScanner(serial)
         doc = self.service.scan(CheckRequest(officer="pc-1"))
         if self.link is not None:
             self.link.wake()
-        return str(doc["id"])
+        return doc.id
 
     def outbox_states(self) -> dict[str, int]:
         with self.ctx.db.session() as s:
