@@ -255,7 +255,8 @@ class CentralService:
                 m.receipts_subject(station_id),
                 data,
                 headers={
-                    m.MSG_ID: f"receipt-{outcome.message_id}-{outcome.receipt.get('status')}",
+                    # one receipt per stored message: a redelivery is dropped, a resend is not
+                    m.MSG_ID: f"receipt-{outcome.message_id}-{msg.metadata.sequence.stream}",
                     m.SIGNATURE: m.b64(self.key.sign(data)),
                 },
                 timeout=10,

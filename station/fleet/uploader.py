@@ -238,7 +238,7 @@ class StationLink:
                 m.records_subject(self.station_id),
                 data,
                 headers={
-                    m.MSG_ID: body["id"],
+                    m.MSG_ID: _msg_id(body["id"], item.attempts),
                     m.SIGNATURE: m.b64(self.key.sign(data)),
                     m.KEY_ID: self.key.key_id,
                 },
@@ -419,6 +419,13 @@ class StationLink:
             lookup.answered_at = dt.datetime.now(dt.UTC)
             outbox.enqueue(s, "amendment", str(amendment.id))
         self._notify()
+
+
+def _msg_id(message_id: str, attempts: int) -> str:
+    """The record id for the first send, so the stream itself drops a retry of a send whose
+    acknowledgement was lost; a send again after the server had acknowledged (its receipt
+    never came) gets a fresh one, so it reaches the centre, which answers it from its copy."""
+    return message_id if attempts == 0 else f"{message_id}~{attempts}"
 
 
 def station_status(ctx: Any) -> dict[str, Any]:
