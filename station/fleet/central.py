@@ -19,6 +19,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 from nats.js import api
+from nats.js import errors as api_errors
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError, ObjectNotFoundError
 from sqlalchemy import select
@@ -128,6 +129,11 @@ async def ensure_receipts_consumer(js: JetStreamContext, station_id: str) -> Non
     )
 
 
+def servers(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` as the list of a cluster's servers."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
 class CentralService:
     """One central process: call :meth:`run` in an event loop until ``stop`` is set."""
 
@@ -152,7 +158,7 @@ class CentralService:
 
     async def run(self, stop: asyncio.Event) -> None:
         nc = await nats.connect(
-            self.nats_url,
+            servers(self.nats_url),
             name="central",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -160,7 +166,15 @@ class CentralService:
         )
         js = nc.jetstream(timeout=10)
         try:
-            await ensure_streams(js, self.settings)
+            for attempt in range(240):  # a cluster elects its JetStream leader after it starts
+                try:
+                    await ensure_streams(js, self.settings)
+                    break
+                except (nats.errors.TimeoutError, api_errors.APIError) as exc:
+                    if attempt == 239 or stop.is_set():
+                        raise
+                    log.info("JetStream not ready yet (%s); trying again", exc)
+                    await _pause(stop, 0.5)
 
             async def on_enrol(msg: Msg) -> None:
                 await self._on_enrol(js, msg)

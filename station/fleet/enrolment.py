@@ -73,7 +73,7 @@ class Enrolment:
 async def connect(enrolment: Enrolment, **options: Any) -> nats.NATS:
     """A connection as this station, its replies on its own inbox prefix."""
     return await nats.connect(
-        enrolment.nats_url,
+        [u.strip() for u in enrolment.nats_url.split(",") if u.strip()],
         user=enrolment.nats_user,
         password=enrolment.nats_password,
         name=enrolment.station_id,

@@ -55,7 +55,7 @@ def message_body(session: Session, item: OutboxItem, station_id: str) -> dict[st
         "v": 1,
         "station_id": station_id,
         "kind": item.kind,
-        "id": message_id(item),
+        "id": message_id(item, station_id),
         "seq": item.id,
         "audit": [audit.entry_document(e).model_dump(mode="json") for e in entries],
         "images": [],
@@ -85,8 +85,9 @@ def message_body(session: Session, item: OutboxItem, station_id: str) -> dict[st
     return body
 
 
-def message_id(item: OutboxItem) -> str:
-    """The message's id, which the stream de-duplicates on and the centre keys records by."""
+def message_id(item: OutboxItem, station_id: str) -> str:
+    """The message's id, which the stream de-duplicates on and the centre keys records by:
+    a record's own id (unique across the force), else kind, station and number."""
     if item.kind == "record":
         return item.object_id
-    return f"{item.kind}-{item.object_id}"
+    return f"{item.kind}-{station_id}-{item.object_id}"

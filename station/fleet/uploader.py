@@ -298,7 +298,9 @@ class StationLink:
     def _mark_receipt(self, receipt: dict[str, Any]) -> None:
         with self.db.writer() as s:
             item = s.get(OutboxItem, int(receipt.get("seq") or 0))
-            ours = item is not None and outbox.message_id(item) == receipt.get("id")
+            ours = item is not None and outbox.message_id(item, self.station_id) == receipt.get(
+                "id"
+            )
             if item is not None and ours and item.state != "committed":
                 item.state = "committed" if receipt.get("status") == "committed" else "rejected"
                 item.committed_at = dt.datetime.now(dt.UTC)

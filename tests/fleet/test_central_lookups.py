@@ -46,7 +46,7 @@ def test_an_offline_central_check_is_queued_then_appended_as_an_audited_amendmen
             select(AuditEntry).where(AuditEntry.actor == "central-matcher")
         ).scalar_one()
         assert entry.object_id == check_id and entry.detail["verdicts"] == ["match"]
-    assert list(force.central_records("amendment")) == [f"amendment-{amendment.id}"]
+    assert list(force.central_records("amendment")) == [f"amendment-counter-1-{amendment.id}"]
 
 
 def _amendments(st: SimStation) -> int:

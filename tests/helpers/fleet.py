@@ -26,6 +26,7 @@ from station.fleet.uploader import StationLink
 from station.records.signing import StationKey
 from station.settings import StationSettings
 from tests.helpers.nats import NatsServer, TcpProxy
+from tests.helpers.servers import free_port
 
 CENTRAL_PASSWORD = "central-secret-for-tests"
 
@@ -91,14 +92,33 @@ class SimStation:
 class Force:
     """The centre plus stations; tests call :meth:`add_station`, :meth:`start` and friends."""
 
-    def __init__(self, root: Path, pg_url: str, settings: CentralSettings | None = None) -> None:
+    def __init__(
+        self, root: Path, pg_url: str, settings: CentralSettings | None = None, nodes: int = 1
+    ) -> None:
         self.root = root
         self.db = Database(pg_url)
         upgrade(self.db)
         self.roll = StationRoll(self.db)
         self.central_key = StationKey.load_or_create(root / "centre")
         self.settings = settings or CentralSettings(publish_interval=0.2)
-        self.server = NatsServer(root, auth=self.auth_text())
+        if nodes == 1:
+            self.servers = [NatsServer(root, auth=self.auth_text())]
+        else:
+            routes = [free_port() for _ in range(nodes)]
+            self.servers = [
+                NatsServer(
+                    root,
+                    name=f"n{i + 1}",
+                    auth=self.auth_text(),
+                    cluster={
+                        "name": "force",
+                        "port": routes[i],
+                        "routes": [f"nats://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i],
+                    },
+                )
+                for i in range(nodes)
+            ]
+        self.server = self.servers[0]
         self.stations: dict[str, SimStation] = {}
         self.proxies: dict[str, TcpProxy] = {}
         self.central: CentralThread | None = None
@@ -109,7 +129,8 @@ class Force:
 
     @property
     def central_url(self) -> str:
-        return f"nats://{creds.CENTRAL_USER}:{CENTRAL_PASSWORD}@127.0.0.1:{self.server.port}"
+        login = f"{creds.CENTRAL_USER}:{CENTRAL_PASSWORD}"
+        return ",".join(f"nats://{login}@127.0.0.1:{n.port}" for n in self.servers)
 
     def add_station(self, station_id: str, scope: str = "full") -> SimStation:
         new = self.roll.add(station_id, scope=scope)
@@ -123,8 +144,9 @@ class Force:
         return st
 
     def start_server(self) -> None:
-        self.server.auth_file.write_text(self.auth_text())
-        self.server.start()
+        for node in self.servers:
+            node.auth_file.write_text(self.auth_text())
+            node.start()
 
     def start_central(self, matcher: Any = None) -> None:
         service = CentralService(
@@ -139,7 +161,7 @@ class Force:
             self.central = None
 
     def enrol(self, st: SimStation, via_proxy: bool = True) -> Enrolment:
-        url = self.server.url
+        url = ",".join(n.url for n in self.servers)
         if via_proxy:
             proxy = self.proxies.setdefault(st.station_id, TcpProxy(self.server.port))
             url = proxy.url
@@ -176,7 +198,8 @@ class Force:
         self.stop_central()
         for p in self.proxies.values():
             p.close()
-        self.server.stop()
+        for node in self.servers:
+            node.stop()
         self.db.dispose()
 
 
