@@ -61,6 +61,10 @@ class SimController:
         self.duplicates_replayed = 0
         self._evt = 0
         self.boot_id = ""
+        #: why the controller last switched the lamps off on its own (WATCHDOG reason)
+        self.last_watchdog: str | None = None
+        #: every WATCHDOG reason, oldest first
+        self.watchdog_reasons: list[str] = []
         world.subscribe(self._on_world)
         self.boot()
 
@@ -86,6 +90,11 @@ class SimController:
             self._out.append(BANNER % self.firmware.encode())
             self._event("BOOT", boot=self.boot_id, fw=self.firmware, proto=self.proto)
 
+    def wait_watchdog(self, index: int, timeout: float) -> str | None:
+        """WATCHDOG reason number ``index`` (0-based); this board reports synchronously."""
+        with self._lock:
+            return self.watchdog_reasons[index] if index < len(self.watchdog_reasons) else None
+
     @property
     def lamps_on(self) -> bool:
         return bool(self.white or self.uv)
@@ -97,6 +106,8 @@ class SimController:
         self.world.drive_lamps(0, 0)
         if was_on and reason:
             self.latched |= bit
+            self.last_watchdog = reason
+            self.watchdog_reasons.append(reason)
             self._event("WATCHDOG", reason=reason)
 
     def _on_world(self, what: str, value: object) -> None:

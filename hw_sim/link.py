@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from hw_sim.controller import SimController
+from hw_sim.board import Board
 from hw_sim.faults import Fault, FaultPlan
 from hw_sim.world import World
 
@@ -33,7 +33,7 @@ class FaultyLink:
 
     def __init__(
         self,
-        controller: SimController,
+        controller: Board,
         world: World,
         faults: FaultPlan,
         script: list[ScriptStep] | None = None,
@@ -103,6 +103,8 @@ class FaultyLink:
         if f.fires("truncate", k, "in"):
             unit = unit[: max(1, len(unit) // 2)]
         copies = 2 if f.fires("duplicate", k, "in") else 1
+        if self.controller.uv and self._uv_on_at is None and f.has("lid_during_uv"):
+            self._uv_on_at = k - 1  # a board that reports its outputs a little later
         self._lid_during_uv(k)
         for _ in range(copies):
             self.controller.feed(unit)

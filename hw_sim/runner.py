@@ -16,6 +16,7 @@ from hw_sim.camera import SimCamera
 from hw_sim.clock import Clock
 from hw_sim.controller import SimController
 from hw_sim.faults import FaultPlan
+from hw_sim.firmware import FirmwareController, controller_kind
 from hw_sim.http_camera import SnapshotServer
 from hw_sim.link import FaultyLink
 from hw_sim.ports import LinkServer, MemoryPort, PtyPort
@@ -42,6 +43,7 @@ class SimStation:
         fps: float = 30.0,
         latency_frames: int = 3,
         port: str = "pty",
+        controller: str | None = None,
     ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.faults = FaultPlan.parse([*self.scenario.faults, *faults], seed)
@@ -53,7 +55,13 @@ class SimStation:
             self.world.open_lid()
         version = self.faults.of("version")
         proto = version[0].param("proto", "2.0") if version else "1.0"
-        self.controller = SimController(self.world, proto=proto, seed=seed)
+        #: python (hw_sim.controller) or firmware (the .elf in simavr, hw_sim.firmware)
+        self.controller_kind = controller_kind(controller)
+        self.controller: SimController | FirmwareController
+        if self.controller_kind == "firmware":
+            self.controller = FirmwareController(self.world, proto=proto, seed=seed)
+        else:
+            self.controller = SimController(self.world, proto=proto, seed=seed)
         self.link = FaultyLink(
             self.controller, self.world, self.faults, self.scenario.script, self._place_item
         )
@@ -121,6 +129,8 @@ class SimStation:
             self.server.stop()
             if self._memory is not None:
                 registry.unregister(self._memory)
+        if isinstance(self.controller, FirmwareController):
+            self.controller.close()
         self._cleanup()
 
     def __enter__(self) -> SimStation:
@@ -136,16 +146,18 @@ def serve_forever(
     on_ready: Callable[[str, str], None] | None = None,
     seed: int = 0,
     stop: threading.Event | None = None,
+    controller: str | None = None,
 ) -> None:
     """The standalone simulator behind ``station sim``: calls ``on_ready(port, camera_source)``
-    once listening, then runs until ``stop`` is set or KeyboardInterrupt."""
+    once listening, then runs until ``stop`` is set or KeyboardInterrupt. ``controller``:
+    python or firmware (default: $STATION_SIM_CONTROLLER, else python)."""
     stop = stop or threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():
         # `kill` (SIGTERM) should clean up the pty link and temp dir just like Ctrl-C
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with SimStation(scenario, faults, seed, http_camera=True) as sim:
+        with SimStation(scenario, faults, seed, http_camera=True, controller=controller) as sim:
             if on_ready is not None:
                 on_ready(sim.serial_port, sim.camera_source)
             # Ctrl-C ends the simulator like `kill` does: the with-block cleans up either way

@@ -13,8 +13,13 @@ dev=0
 # libzbar0: pyzbar's decoder; tesseract-ocr(-eng): printed serials and UV-pen postcodes;
 # python3-venv: the virtual environment; chromium: the browser the UI test drives.
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
+<<<<<<< HEAD
 # nats-server: the force's message server; the fleet tests start their own (dev only).
 [ $dev -eq 1 ] && pkgs+=(chromium nats-server)
+=======
+# dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests)
+[ $dev -eq 1 ] && pkgs+=(chromium make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1)
+>>>>>>> main
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
@@ -45,5 +50,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     exit 1
   fi
   touch "$stamp"
+fi
+# the browser tests check every page with axe-core: fetched from the npm registry into a
+# git-ignored folder, never committed (needs nodejs/npm)
+if [ $dev -eq 1 ] && [ ! -f tests/ui/node_modules/axe-core/axe.min.js ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "setup: installing axe-core into tests/ui/node_modules"
+  npm install --no-save --no-audit --no-fund --prefix tests/ui axe-core@4 > .venv/npm.log 2>&1 ||
+    { tail -n 20 .venv/npm.log; echo "setup: npm install axe-core failed" >&2; exit 1; }
 fi
 echo "setup: ready"

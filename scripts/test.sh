@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
+# the firmware and its simulator harness, before pytest: the firmware-backed tests need them
+if command -v avr-gcc >/dev/null; then
+  echo "== firmware"; make -s -C firmware all sim
+fi
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

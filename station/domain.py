@@ -127,6 +127,8 @@ class EarlierCheck(BaseModel):
     station_id: str
     verdict: str | None
     identifier: str
+    #: every identifier this earlier check shares with the record (one line per check)
+    identifiers: list[str] = Field(default_factory=list)
 
 
 class OutcomeRecord(BaseModel):
@@ -158,6 +160,9 @@ class CheckRecord(ReadResult):
     completed_at: str | None = None
     register_version: int | None = None
     verdict: Verdict | None = None
+    #: what the check means at the desk: stolen, lost, recovered, registered_owner,
+    #: possible_match, no_match, nothing_read, incomplete (started while it runs)
+    result: str | None = None
     marked: bool = False
     matches: list[DescribedMatch] = Field(default_factory=list)
     images: list[StoredImageRef] = Field(default_factory=list)
@@ -190,3 +195,5 @@ class CheckSummary(BaseModel):
 class CheckList(BaseModel):
     total_returned: int
     checks: list[CheckSummary]
+    #: more checks match beyond this page (ask again with offset + limit)
+    more: bool = False

@@ -120,6 +120,12 @@ class IdentifierRejected(InputError):
     fix = "type the identifier as printed on the item (letters, digits, hyphens)"
 
 
+class OutcomeContradicts(InputError):
+    """An outcome contradicts one already recorded for the check (e.g. returned after disposed)."""
+
+    fix = "check what is already recorded; record it anyway only if the record really was wrong"
+
+
 class RegisterImportError(InputError):
     """A register file was rejected; nothing from it was stored."""
 

@@ -135,3 +135,71 @@ def classify(raw: str, hint: IdentifierKind | None = None) -> Classified:
     if hint == "barcode":
         return Classified("barcode", flat, True)
     return Classified("serial", flat, len(flat) >= 4 and flat.isalnum())
+
+
+_ENTRY_CHARS = re.compile(r"^[A-Za-z0-9\s\-_./:]+$")
+#: shortest typed serial accepted: two characters ("a1") are a slip of the finger, while short
+#: asset numbers such as "SN7" are real and must be answered
+MIN_SERIAL_LENGTH = 3
+
+
+def validate_entry(raw: str) -> Classified:
+    """Classify a typed identifier, refusing one that fails its format rules, with the reason.
+
+    Reads from a camera are kept even when their check fails (the matcher may correct them);
+    a person typing can retype, so entry is stricter: junk is refused, not checked."""
+    text = clean(raw)
+    if not _ENTRY_CHARS.match(text):
+        odd = next(c for c in text if not (c.isalnum() or _SEPARATORS.match(c)))
+        raise IdentifierRejected(
+            f"{text[:40]!r} contains {odd!r}: identifiers are letters and digits "
+            "(spaces and hyphens are allowed)"
+        )
+    c = classify(text)
+    flat = compact(text)
+    if c.kind == "imei" and not c.valid:
+        raise IdentifierRejected(
+            f"IMEI {c.value} fails its check digit: one of the 15 digits is wrong; "
+            "compare each digit with the label"
+        )
+    if c.kind == "mark_code" and not c.valid:
+        raise IdentifierRejected(
+            f"marking-kit code {c.value} fails its check character: one character is wrong; "
+            "compare each character with the kit label"
+        )
+    if c.kind == "serial" and len(flat) < MIN_SERIAL_LENGTH:
+        raise IdentifierRejected(
+            f"{text[:40]!r} is too short for a serial number (at least {MIN_SERIAL_LENGTH} "
+            "letters or digits)"
+        )
+    return c
+
+
+def search_forms(text: str) -> tuple[set[str], str | None]:
+    """The stored forms an identifier typed into a search may take, and a bare postcode.
+
+    A mark code with or without hyphens, an IMEI with spaces, a postcode mark with or without
+    spaces all find the same checks; a postcode on its own finds every mark at that postcode."""
+    try:
+        cleaned = clean(text)
+    except IdentifierRejected:
+        return set(), None
+    flat = compact(cleaned)
+    forms = {flat}
+    forms.add(classify(cleaned).value)
+    mark = parse_mark_code(flat)
+    if mark is not None:
+        forms.add(mark[0])
+    pm = parse_postcode_mark(cleaned)
+    if pm is not None:
+        forms.add(pm)
+    postcode = format_postcode(flat)
+    if len(flat) > 5 and postcode is None:
+        inward = flat[-3:]
+        for cut in range(2, 5):
+            outward, house = flat[-3 - cut : -3], flat[: -3 - cut]
+            if house and _POSTCODE.match(outward + inward):
+                candidate = parse_postcode_mark(f"{house} {outward} {inward}")
+                if candidate is not None:
+                    forms.add(candidate)
+    return forms, postcode

@@ -99,6 +99,56 @@ class ApiSettings(BaseModel):
     max_upload_mb: int = 200
 
 
+def _next_steps() -> dict[str, str]:
+    return {
+        "stolen": "Seize the item and keep it as evidence. Tell the officer in the case, "
+        "quoting the crime reference.",
+        "lost": "Keep the item. Tell the force that recorded it lost that it has been found, "
+        "quoting the reference.",
+        "recovered": "Already recorded as recovered. Check the crime reference with the officer "
+        "in the case before the item is released.",
+        "registered_owner": "Not reported stolen or lost. The property store contacts the "
+        "registered owner to confirm the item is theirs.",
+        "possible_match": "Compare the item with the register entry below by eye, then confirm "
+        "or reject the match.",
+        "no_match": "Nothing on the register for what was read. Carry on with the usual process.",
+        "nothing_read": "Nothing was read. Turn the item so its labels face the camera and check "
+        "again, or type the serial number.",
+        "incomplete": "The check did not finish. Do the one thing shown, then check again.",
+    }
+
+
+def _marking_advice() -> dict[str, str]:
+    return {
+        "forensic_liquid": "Forensic marking present: swab and submit it.",
+        "uv_pen": "UV pen marking: read the house number and postcode under UV.",
+        "kit_label": "Marking-kit label read under UV: its code is checked below.",
+        "unknown": "Possible marking: look at the outlined area with a UV torch.",
+        "none": "No fluorescent marking seen.",
+        "brightener": "Only optical brighteners seen (paper, fabric): not a marking.",
+    }
+
+
+class DeskSettings(BaseModel):
+    """What the desk says to officers: a force words its own policy here."""
+
+    #: the next step shown under each result (keys: stolen, lost, recovered, registered_owner,
+    #: possible_match, no_match, nothing_read, incomplete)
+    next_steps: dict[str, str] = Field(default_factory=_next_steps)
+    #: the advice shown for a fluorescent marking, by class (plus kit_label, none, brightener)
+    marking_advice: dict[str, str] = Field(default_factory=_marking_advice)
+    #: a shared desk logs its user out after this long without a touch or key (0 = never)
+    idle_logout_s: int = Field(default=300, ge=0)
+    #: earlier checks shown on the result card before "show all"
+    earlier_shown: int = Field(default=3, ge=1)
+
+    def next_step(self, result: str) -> str:
+        return self.next_steps.get(result) or _next_steps().get(result, "")
+
+    def marking(self, kind: str) -> str:
+        return self.marking_advice.get(kind) or _marking_advice().get(kind, "")
+
+
 class StationSettings(BaseSettings):
     """Everything configurable about one station."""
 
@@ -121,6 +171,7 @@ class StationSettings(BaseSettings):
     vision: VisionSettings = Field(default_factory=VisionSettings)
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
 
     @classmethod
     def settings_customise_sources(

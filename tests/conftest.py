@@ -29,6 +29,48 @@ def _pg_available() -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--controller",
+        choices=("python", "firmware", "both"),
+        default=os.environ.get("STATION_TEST_CONTROLLER", "both"),
+        help="simulated lamp controller(s) for tests marked `controllers` (default: both)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `controllers` run once per simulated lamp controller."""
+    if metafunc.definition.get_closest_marker("controllers") is None:
+        return
+    choice = metafunc.config.getoption("--controller")
+    kinds = ["python", "firmware"] if choice == "both" else [choice]
+    metafunc.parametrize("sim_controller", kinds, indirect=True, ids=[f"{k}" for k in kinds])
+
+
+@pytest.fixture(autouse=True)
+def sim_controller(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The lamp controller every SimStation of this test simulates (None: not parametrised).
+
+    The firmware needs `make -C firmware sim` beforehand (scripts/test.sh and CI do it); if it
+    is missing the test fails under CI=true and is skipped elsewhere.
+    """
+    kind: str | None = getattr(request, "param", None)
+    if kind is None:
+        yield None
+        return
+    from hw_sim.firmware import CONTROLLER_ENV, available
+
+    problem = available([kind])[kind]
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the {kind} controller cannot run: {problem}")
+        pytest.skip(problem)
+    mp = pytest.MonkeyPatch()
+    mp.setenv(CONTROLLER_ENV, kind)
+    yield kind
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     problem = _pg_available()

@@ -17,6 +17,7 @@ from station.api.templating import templates
 from station.api.uploads_route import receive_upload
 from station.auth.roles import Permission
 from station.auth.users import Principal
+from station.batches.service import extra_columns
 from station.checks.service import Purpose
 from station.records import audit
 
@@ -133,5 +134,11 @@ def batch_report_html(
     return templates.TemplateResponse(
         request,
         "batch_report.html",
-        {"batch": batch, "hits": hits, "unreadable": unreadable, "user": who},
+        {
+            "batch": batch,
+            "hits": hits,
+            "columns": extra_columns(hits),
+            "unreadable": unreadable,
+            "user": who,
+        },
     )

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from station.api.deps import State, require
@@ -22,7 +22,7 @@ from station.checks.outcomes import OutcomeIn, outcomes_for, record_outcome
 from station.checks.service import CheckQuery, CheckRequest, OwnerContact
 from station.db.models import Check
 from station.domain import CheckList, CheckRecord, OutcomeRecord
-from station.errors import NotFound
+from station.errors import NotFound, OutcomeContradicts
 from station.records.evidence import build_bundle
 from station.vision.overlay import overlay_png
 
@@ -157,6 +157,7 @@ async def check_events(
             return {
                 "id": row.id,
                 "state": row.state,
+                "steps": state.service().steps_of(check_id),
                 "verdict": row.verdict,
                 "marked": row.marked,
                 "error": row.error,
@@ -167,13 +168,13 @@ async def check_events(
     async def stream() -> AsyncIterator[str]:
         doc = first
         last = None
-        for _ in range(600):  # at most about 2 minutes
+        for _ in range(1200):  # at most about 2 minutes
             if doc != last:
                 yield f"event: state\ndata: {json.dumps(doc)}\n\n"
                 last = doc
             if doc["state"] != "started" or await request.is_disconnected():
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
             doc = await run_in_threadpool(current)
         yield "event: end\ndata: {}\n\n"
 
@@ -232,15 +233,28 @@ def evidence_bundle(
     )
 
 
-@router.post("/checks/{check_id}/outcomes", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/checks/{check_id}/outcomes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OutcomeRecord,
+    responses={409: {"description": "contradicts an outcome already recorded"}},
+)
 def add_outcome(
     check_id: str,
     outcome: OutcomeIn,
     state: State,
     who: Annotated[Principal, Depends(require(P.OUTCOME_WRITE))],
-) -> OutcomeRecord:
-    """Record what happened later (owner notified, returned, retained as evidence)."""
-    return record_outcome(state.ctx.db, check_id, outcome, who.username)
+) -> OutcomeRecord | JSONResponse:
+    """Record what happened later (owner told, returned, kept as evidence, match confirmed).
+
+    One that contradicts what is already recorded is refused (409, with the reason) unless
+    ``confirm`` is true."""
+    try:
+        return record_outcome(state.ctx.db, check_id, outcome, who.username)
+    except OutcomeContradicts as exc:
+        return JSONResponse(
+            {"detail": str(exc), "fix": exc.fix, "contradiction": True}, status_code=409
+        )
 
 
 @router.get("/checks/{check_id}/outcomes")

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -37,6 +38,49 @@ class AppState:
         self._service = ctx.check_service()
         self.batches = BatchService(ctx.db, ctx.matcher, ctx.settings)
         self._status: tuple[float, dict[str, Any]] = (0.0, {})
+        #: the controller is asked for its status on its own thread, so a silent controller
+        #: is reported after a short deadline instead of after every retry has run out
+        self._prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status")
+        self._probe: Future[Any] | None = None
+        self._probe_at = 0.0
+
+    @property
+    def silence_deadline_s(self) -> float:
+        """How long a status request may go unanswered before the desk says so."""
+        return max(0.8, 4 * self.ctx.settings.devices.reply_timeout_s)
+
+    def _controller_status(self, devices: Any) -> dict[str, Any]:
+        with self.lock:
+            if self._probe is None or self._probe.done():
+                self._probe = self._prober.submit(devices.lamp.status)
+                self._probe_at = time.monotonic()
+            probe, asked_at = self._probe, self._probe_at
+        wait = max(0.0, self.silence_deadline_s - (time.monotonic() - asked_at))
+        try:
+            st = probe.result(timeout=wait)
+        except FutureTimeout:
+            quiet = time.monotonic() - asked_at
+            return {
+                "connected": False,
+                "silent": True,
+                "lid_closed": None,
+                "item_present": None,
+                "error": f"the lamp controller has not answered a status request for {quiet:.1f} s",
+            }
+        except Exception as exc:  # a device fault is shown, not raised, on the desk
+            return {
+                "connected": False,
+                "silent": False,
+                "lid_closed": None,
+                "item_present": None,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        return {
+            "connected": True,
+            "silent": False,
+            "lid_closed": bool(getattr(st, "lid_closed", False)),
+            "item_present": bool(getattr(st, "item_present", False)),
+        }
 
     def service(self) -> CheckService:
         return self._service
@@ -51,23 +95,15 @@ class AppState:
             if time.monotonic() - at < max_age_s and cached:
                 return cached
             busy = any(not f.done() for f in self.running.values())
-        doc: dict[str, Any] = {"connected": False, "lid_closed": None, "item_present": None}
+        doc: dict[str, Any] = {
+            "connected": False,
+            "silent": False,
+            "lid_closed": None,
+            "item_present": None,
+        }
         devices = self.ctx.devices
         if devices is not None:
-            try:
-                st = devices.lamp.status()
-                doc = {
-                    "connected": True,
-                    "lid_closed": bool(getattr(st, "lid_closed", False)),
-                    "item_present": bool(getattr(st, "item_present", False)),
-                }
-            except Exception as exc:  # a device fault is shown, not raised, on the desk
-                doc = {
-                    "connected": False,
-                    "lid_closed": None,
-                    "item_present": None,
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
+            doc = self._controller_status(devices)
         doc["busy"] = busy
         doc["sim"] = self.ctx.settings.sim
         with self.lock:
@@ -76,6 +112,7 @@ class AppState:
 
     def shutdown(self) -> None:
         self.workers.shutdown(wait=True, cancel_futures=False)
+        self._prober.shutdown(wait=False, cancel_futures=True)
         self.batch_workers.shutdown(wait=False, cancel_futures=True)
 
 

@@ -65,7 +65,7 @@ class BatchService:
             else:
                 kind = "serials"
                 rows = read_serial_rows(upload, filename)
-                inputs = [[r.line, r.raw, r.raw] for r in rows]
+                inputs = [[r.line, r.raw, r.raw, r.columns] for r in rows]
             with self.db.writer() as s:
                 s.add(
                     Batch(
@@ -274,6 +274,8 @@ class BatchService:
         self.get(batch_id)
         out = []
         with self.db.session() as s:
+            inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar() or []
+            columns = {i[0]: i[3] for i in inputs if len(i) > 3 and i[3]}
             items = s.execute(
                 select(BatchItem)
                 .where(BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match")
@@ -296,6 +298,7 @@ class BatchService:
                                 "distance": c["distance"],
                                 "edits": "; ".join(c.get("edits", [])),
                                 "score": c["score"],
+                                "columns": columns.get(it.line, {}),
                             }
                         )
         return out
@@ -329,11 +332,24 @@ class BatchService:
             "edits",
             "score",
         ]
-        w = csv.DictWriter(buf, fieldnames=fields)
-        w.writeheader()
+        extra = extra_columns(rows)
+        w = csv.writer(buf)
+        w.writerow(fields + [c for c in extra if c not in fields])
         for r in rows:
-            w.writerow({k: _csv_safe(r[k]) for k in fields})
+            w.writerow(
+                [_csv_safe(r[k]) for k in fields]
+                + [_csv_safe(r["columns"].get(c, "")) for c in extra if c not in fields]
+            )
         return buf.getvalue()
+
+
+def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
+    """The spreadsheet's own columns (beside the identifier) that the hits carry, in order."""
+    seen: dict[str, None] = {}
+    for h in hits:
+        for name in h.get("columns", {}):
+            seen.setdefault(name, None)
+    return list(seen)
 
 
 def _row(item: BatchItem) -> dict[str, Any]:

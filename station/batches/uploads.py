@@ -10,7 +10,7 @@ import csv
 import io
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from station.errors import IdentifierRejected, InputError, UploadRejected, UploadTooLarge
@@ -27,6 +27,8 @@ MAX_ZIP_RATIO = 200
 class SerialRow:
     line: int
     raw: str
+    #: the row's other columns by their header names, kept beside each hit in the report
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 async def save_stream(chunks: AsyncIterator[bytes], dest: Path, limit_bytes: int) -> int:
@@ -54,10 +56,11 @@ async def save_stream(chunks: AsyncIterator[bytes], dest: Path, limit_bytes: int
 def read_serial_rows(path: Path, filename: str | None = None) -> list[SerialRow]:
     """Identifiers from a CSV or XLSX file, one per row; every bad row is reported."""
     name = (filename or path.name).lower()
+    label = filename or path.name
     if name.endswith(".xlsx"):
-        table = _xlsx_rows(path)
+        table = _xlsx_rows(path, label)
     elif name.endswith((".csv", ".txt")):
-        table = _csv_rows(path)
+        table = _csv_rows(path, label)
     else:
         raise InputError(f"{filename or path.name}: expected a .csv, .txt or .xlsx file")
     if not table:
@@ -74,6 +77,7 @@ def read_serial_rows(path: Path, filename: str | None = None) -> list[SerialRow]
             )
         col = 0
     rows: list[SerialRow] = []
+    names = [c.strip() for c in table[0][1]] if body is not table else []
     problems: list[tuple[int | str, str]] = []
     width = len(table[0][1])
     for line, cells in body:
@@ -88,7 +92,12 @@ def read_serial_rows(path: Path, filename: str | None = None) -> list[SerialRow]
         except IdentifierRejected as exc:
             problems.append((line, str(exc)))
             continue
-        rows.append(SerialRow(line, raw))
+        others = {
+            (names[j] or f"column {j + 1}"): cells[j].strip()
+            for j in range(min(len(cells), len(names)))
+            if j != col
+        }
+        rows.append(SerialRow(line, raw, others))
     if problems:
         raise UploadRejected(
             f"{filename or path.name}: {len(problems)} bad row(s); nothing was stored", problems
@@ -98,35 +107,35 @@ def read_serial_rows(path: Path, filename: str | None = None) -> list[SerialRow]
     return rows
 
 
-def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+def _csv_rows(path: Path, label: str) -> list[tuple[int, list[str]]]:
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise UploadRejected(
-            f"{path.name}: not UTF-8 text (bad byte at line {line})",
+            f"{label}: not UTF-8 text (bad byte at line {line})",
             [(line, f"byte 0x{data[exc.start]:02x} is not UTF-8")],
         ) from None
     if "\x00" in text:
-        raise InputError(f"{path.name}: contains NUL bytes; is this really a CSV file?")
+        raise InputError(f"{label}: contains NUL bytes; is this really a CSV file?")
     reader = csv.reader(io.StringIO(text, newline=""))
     out: list[tuple[int, list[str]]] = []
     try:
         for cells in reader:
             out.append((reader.line_num, cells))
     except csv.Error as exc:
-        raise UploadRejected(f"{path.name}: malformed CSV", [(reader.line_num, str(exc))]) from None
+        raise UploadRejected(f"{label}: malformed CSV", [(reader.line_num, str(exc))]) from None
     return out
 
 
-def _xlsx_rows(path: Path) -> list[tuple[int, list[str]]]:
+def _xlsx_rows(path: Path, label: str) -> list[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
-        raise InputError(f"{path.name}: not a readable XLSX workbook ({exc})") from None
+        raise InputError(f"{label}: not a readable XLSX workbook ({exc})") from None
     try:
         ws = wb.worksheets[0]
         out = []

@@ -16,17 +16,89 @@ from station.db.engine import Database
 from station.db.models import Check
 from station.db.service_models import Booking, Outcome
 from station.domain import OutcomeRecord
-from station.errors import InputError, NotFound
+from station.errors import InputError, NotFound, OutcomeContradicts
 from station.records import audit
 
 OutcomeKind = Literal[
-    "owner_notified", "returned_to_owner", "retained_as_evidence", "released", "disposed"
+    "match_confirmed",
+    "match_rejected",
+    "owner_notified",
+    "returned_to_owner",
+    "retained_as_evidence",
+    "released",
+    "disposed",
 ]
+#: each outcome in words, in the order the card offers them
+OUTCOME_WORDS: dict[str, str] = {
+    "match_confirmed": "Match confirmed (it is this item)",
+    "match_rejected": "Match rejected (not this item)",
+    "owner_notified": "Owner told",
+    "retained_as_evidence": "Kept as evidence",
+    "returned_to_owner": "Returned to owner",
+    "released": "Released",
+    "disposed": "Disposed of",
+}
+#: outcomes after which the item has left police hands: nothing more should follow
+_GONE = {"returned_to_owner", "released", "disposed"}
+#: what usually follows each result, before anything is recorded
+_FIRST: dict[str, tuple[str, ...]] = {
+    "stolen": ("retained_as_evidence", "owner_notified", "returned_to_owner"),
+    "lost": ("owner_notified", "returned_to_owner", "retained_as_evidence"),
+    "recovered": ("returned_to_owner", "owner_notified", "retained_as_evidence"),
+    "registered_owner": ("owner_notified", "returned_to_owner", "released"),
+    "possible_match": ("match_confirmed", "match_rejected"),
+    "no_match": ("released", "retained_as_evidence", "disposed"),
+    "nothing_read": ("released", "retained_as_evidence", "disposed"),
+}
+#: what usually follows each recorded outcome
+_AFTER: dict[str, tuple[str, ...]] = {
+    "match_confirmed": ("retained_as_evidence", "owner_notified", "returned_to_owner"),
+    "match_rejected": ("released", "retained_as_evidence", "disposed"),
+    "owner_notified": ("returned_to_owner", "retained_as_evidence"),
+    "retained_as_evidence": ("owner_notified",),
+    "returned_to_owner": (),
+    "released": (),
+    "disposed": (),
+}
 
 
 class OutcomeIn(BaseModel):
     kind: OutcomeKind
     note: str = Field(default="", max_length=2000)
+    #: record it even though it contradicts what is already recorded (the warning was read)
+    confirm: bool = False
+
+
+def sensible_outcomes(result: str, recorded: list[str]) -> list[str]:
+    """The outcomes that make sense next, given the check's result and what is recorded."""
+    if not recorded:
+        return list(_FIRST.get(result, ()))
+    return [k for k in _AFTER.get(recorded[-1], ()) if k not in recorded]
+
+
+def contradiction(recorded: list[str], kind: str) -> str | None:
+    """Why recording ``kind`` after ``recorded`` makes no sense, or None when it does."""
+    words = OUTCOME_WORDS.get(kind, kind).lower()
+    gone = [k for k in recorded if k in _GONE]
+    if gone:
+        return (
+            f"'{OUTCOME_WORDS[gone[-1]]}' is already recorded: the item has left police hands, "
+            f"so '{words}' contradicts it"
+        )
+    if kind in ("match_confirmed", "match_rejected"):
+        other = "match_rejected" if kind == "match_confirmed" else "match_confirmed"
+        if other in recorded:
+            return f"'{OUTCOME_WORDS[other]}' is already recorded; '{words}' contradicts it"
+        if kind in recorded:
+            return f"'{words}' is already recorded"
+    if "retained_as_evidence" in recorded and kind in ("returned_to_owner", "released", "disposed"):
+        return (
+            "the item is kept as evidence: the officer in the case must release it before it is "
+            f"'{words}'"
+        )
+    if "match_rejected" in recorded and kind in ("owner_notified", "returned_to_owner"):
+        return f"the match was rejected, so there is no owner on the register to be '{words}'"
+    return None
 
 
 class BookingIn(BaseModel):
@@ -37,15 +109,30 @@ class BookingIn(BaseModel):
 
 
 def record_outcome(db: Database, check_id: str, outcome: OutcomeIn, actor: str) -> OutcomeRecord:
-    """Record a follow-up; it is an alteration of the check's record, so it is audited."""
+    """Record a follow-up; it is an alteration of the check's record, so it is audited.
+
+    One that contradicts what is recorded is refused with the reason unless ``confirm``."""
     with db.writer() as s:
         if s.get(Check, check_id) is None:
             raise NotFound(f"no check with id {check_id}")
+        if not outcome.confirm:
+            reason = contradiction([o.kind for o in outcomes_in(s, check_id)], outcome.kind)
+            if reason:
+                raise OutcomeContradicts(reason)
         row = Outcome(check_id=check_id, kind=outcome.kind, note=outcome.note, recorded_by=actor)
         s.add(row)
         s.flush()
         audit.append(
-            s, actor, "alteration", "check", check_id, {"outcome": outcome.kind, "id": row.id}
+            s,
+            actor,
+            "alteration",
+            "check",
+            check_id,
+            {
+                "outcome": outcome.kind,
+                "id": row.id,
+                **({"confirmed": True} if outcome.confirm else {}),
+            },
         )
         return outcome_record(row)
 

@@ -16,10 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from station.checks.outcomes import outcomes_in
+from station.checks.presentation import result_of
 from station.db.engine import Database
 from station.db.models import Check, CheckIdentifier, CheckImage, CheckMatch, Owner, RegisterEntry
 from station.domain import (
@@ -36,7 +37,7 @@ from station.domain import (
 )
 from station.errors import IdentifierRejected, NotFound, StationError
 from station.fleet import outbox
-from station.identifiers import classify, compact
+from station.identifiers import search_forms, validate_entry
 from station.records import audit
 from station.records.images import ImageStore, StoredImage
 from station.settings import StationSettings
@@ -140,6 +141,20 @@ class CheckService:
         self.scanner = scanner
         self.self_test = self_test or (lambda: {})
         self._tray = threading.Lock()
+        #: the steps each recent scan went through (lamps, frames, reading, matching), in order,
+        #: so the desk shows every one even when a step is quicker than its refresh
+        self._steps: dict[str, list[str]] = {}
+
+    def steps_of(self, check_id: str) -> list[str]:
+        """The steps a scan has reached so far: ``lamps``, ``frames``, ``reading``, ``matching``."""
+        return list(self._steps.get(check_id, ()))
+
+    def _step(self, check_id: str, step: str) -> None:
+        steps = self._steps.setdefault(check_id, [])
+        if not steps or steps[-1] != step:
+            steps.append(step)
+        while len(self._steps) > 20:  # keep the recent scans only
+            del self._steps[next(iter(self._steps))]
 
     @property
     def tray(self) -> threading.Lock:
@@ -305,6 +320,7 @@ class CheckService:
                 raise StationError(
                     "no scanner configured: start with --sim or set devices.lamp_port"
                 )
+            self._step(check_id, "lamps")
             with self._tray:
                 # Each frame is PNG-encoded and written (GIL released) while the camera
                 # waits for the next lamp state, so storing costs little wall time.
@@ -313,6 +329,7 @@ class CheckService:
 
                     def on_frame(role: str, frame: Any) -> None:
                         pending.append((role, pool.submit(self.images.put_array, frame.image)))
+                        self._step(check_id, "reading" if role == "uv" else "frames")
 
                     conditions: dict[str, Any] = {}
                     try:
@@ -323,6 +340,7 @@ class CheckService:
                         stored_all = [(role, f.result()) for role, f in pending]
                         self._record_frames(check_id, stored_all, conditions.get("frames", {}))
                 t1 = time.perf_counter()
+                self._step(check_id, "matching")
                 matches = self.match_all(read.identifiers)
                 t2 = time.perf_counter()
                 read.timings_ms["store_ms"] = round((t1 - t0) * 1000, 1)
@@ -342,7 +360,7 @@ class CheckService:
         idents = []
         for pos, raw in enumerate(request.identifiers, start=1):
             try:
-                c = classify(raw)
+                c = validate_entry(raw)
             except IdentifierRejected as exc:  # nothing recorded: say which one and why
                 where = f"identifier {pos} ({raw[:40]!r})" if len(request.identifiers) > 1 else ""
                 raise IdentifierRejected(f"{where + ': ' if where else ''}{exc}") from exc
@@ -420,11 +438,12 @@ class CheckService:
                 q = q.where(column == value)
                 filters[name] = value
         if query.identifier:
-            value = compact(query.identifier).upper()
-            q = q.where(
-                Check.id.in_(select(CheckIdentifier.check_id).where(CheckIdentifier.value == value))
-            )
-            filters["identifier"] = value
+            forms, postcode = search_forms(query.identifier)
+            cond: ColumnElement[bool] = CheckIdentifier.value.in_(sorted(forms))
+            if postcode is not None:
+                cond = or_(cond, CheckIdentifier.value.like(f"% {postcode}"))
+            q = q.where(Check.id.in_(select(CheckIdentifier.check_id).where(cond)))
+            filters["identifier"] = query.identifier
         if query.since:
             q = q.where(Check.started_at >= query.since)
             filters["since"] = query.since.isoformat()
@@ -432,7 +451,9 @@ class CheckService:
             q = q.where(Check.started_at < query.until)
             filters["until"] = query.until.isoformat()
         with self.db.writer() as s:
-            rows = s.execute(q.limit(query.limit).offset(query.offset)).scalars().all()
+            rows = list(s.execute(q.limit(query.limit + 1).offset(query.offset)).scalars())
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
             idents: dict[str, list[str]] = {r.id: [] for r in rows}
             if rows:
                 for cid, val in s.execute(
@@ -458,7 +479,7 @@ class CheckService:
                 )
                 for r in rows
             ]
-        return CheckList(total_returned=len(out), checks=out)
+        return CheckList(total_returned=len(out), checks=out, more=more)
 
     def owners(self, check_id: str, actor: str) -> list[OwnerContact]:
         """Owner personal data for the entries a check matched; every access is audited."""
@@ -564,26 +585,38 @@ def check_record(
         for m in record.matches:
             for c in m.candidates:
                 c.entry = entries.get(c.entry_id)
+    record.result = result_of(record)
     return record
 
 
-def earlier_checks(s: Session, check: Check, limit: int = 20) -> list[EarlierCheck]:
-    values = [i.value for i in check.identifiers]
+def earlier_checks(s: Session, check: Check, limit: int = 50) -> list[EarlierCheck]:
+    """Other checks of this record's identifiers, newest first, one entry per check."""
+    values = sorted({i.value for i in check.identifiers})
     if not values:
         return []
     rows = s.execute(
         select(Check.id, Check.started_at, Check.station_id, Check.verdict, CheckIdentifier.value)
         .join(CheckIdentifier, CheckIdentifier.check_id == Check.id)
         .where(CheckIdentifier.value.in_(values), Check.id != check.id)
-        .order_by(Check.started_at.desc())
-        .limit(limit)
+        .order_by(Check.started_at.desc(), Check.id)
+        .limit(limit * len(values))
     ).all()
-    return [
-        EarlierCheck(
-            check_id=r[0], started_at=_iso(r[1]), station_id=r[2], verdict=r[3], identifier=r[4]
-        )
-        for r in rows
-    ]
+    out: dict[str, EarlierCheck] = {}
+    for cid, started, station, verdict, value in rows:
+        e = out.get(cid)
+        if e is None:
+            if len(out) == limit:
+                continue
+            e = out[cid] = EarlierCheck(
+                check_id=cid,
+                started_at=_iso(started),
+                station_id=station,
+                verdict=verdict,
+                identifier=value,
+            )
+        if value not in e.identifiers:
+            e.identifiers.append(value)
+    return list(out.values())
 
 
 def describe_entries(s: Session, check: Check) -> dict[int, EntrySummary]:

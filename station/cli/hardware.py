@@ -58,6 +58,13 @@ def sim(
         list[str] | None, typer.Option("--fault", help="fault to inject, e.g. corrupt:rate=0.05")
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    controller: Annotated[
+        str | None,
+        typer.Option(
+            help="lamp controller to simulate: python, or firmware (the AVR firmware in simavr; "
+            "default: $STATION_SIM_CONTROLLER, else python)"
+        ),
+    ] = None,
 ) -> None:
     """Run the hardware simulator on its own; prints the serial port and camera source."""
 
@@ -73,7 +80,9 @@ def sim(
                 flush=True,
             )
 
-        serve_forever(scenario, faults=list(fault or []), seed=seed, on_ready=ready)
+        serve_forever(
+            scenario, faults=list(fault or []), seed=seed, on_ready=ready, controller=controller
+        )
 
     guarded(go)
 

@@ -11,6 +11,8 @@ from station.checks.doctor import PARTS, doctor_configured, run_doctor
 from station.devices.factory import open_devices
 from station.settings import DeviceSettings, StationSettings
 
+pytestmark = pytest.mark.controllers
+
 
 def settings() -> StationSettings:
     return StationSettings(devices=DeviceSettings(reply_timeout_s=0.1, retries=3))

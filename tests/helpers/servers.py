@@ -41,11 +41,21 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
 
 
 def start_server(
-    data_dir: Path, port: int, *extra: str, db_url: str = ""
+    data_dir: Path,
+    port: int,
+    *extra: str,
+    db_url: str = "",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`station serve` on ``port`` (SQLite in ``data_dir`` unless ``db_url`` is given)."""
+    """`station serve` on ``port`` (SQLite in ``data_dir`` unless ``db_url`` is given);
+    ``env`` adds settings, e.g. ``STATION_SIM_SCENARIO`` or ``STATION_SIM_FAULTS``."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "STATION_DATA_DIR": str(data_dir), "STATION_DB_URL": db_url}
+    env = {
+        **os.environ,
+        "STATION_DATA_DIR": str(data_dir),
+        "STATION_DB_URL": db_url,
+        **(env or {}),
+    }
     log = open(data_dir.parent / f"serve-{port}.log", "ab")  # noqa: SIM115 - lives with proc
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "serve", "--port", str(port), *extra],

@@ -10,8 +10,10 @@ import serial
 from hw_sim.runner import SimStation
 from hw_sim.urlhandler import register
 from station.devices.lamp import LampController
-from station.errors import LinkTimeout
+from station.errors import LinkError
 from station.settings import DeviceSettings
+
+pytestmark = pytest.mark.controllers
 
 SETTINGS = DeviceSettings(reply_timeout_s=0.1, retries=4, lease_ms=600)
 
@@ -48,7 +50,7 @@ def test_pyserial_semantics_read_timeout_and_exclusive() -> None:
 
 
 def test_unknown_sim_name_is_named() -> None:
-    with pytest.raises(LinkTimeout, match="hwsim://nope"):
+    with pytest.raises(LinkError, match="hwsim://nope"):
         LampController.connect("hwsim://nope", SETTINGS)
 
 

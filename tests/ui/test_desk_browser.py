@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.ui import assert_accessible
+
 pytestmark = pytest.mark.browser
 
 
@@ -39,44 +41,48 @@ def test_custody_scans_the_item_on_the_tray(browser: Any, sim_server: str) -> No
     page.wait_for_selector("#scan")
     assert page.inner_text("#whoami").startswith("Demo custody")
     # live status from the simulated controller: demo scenario has the lid shut, item placed
-    page.wait_for_function("document.getElementById('lid').textContent === 'lid: closed'")
+    page.wait_for_function("() => document.getElementById('lid').textContent === 'lid: closed'")
     assert page.inner_text("#item") == "item: on tray"
     assert page.inner_text("#link") == "controller: connected"
     page.select_option("#purpose", "prisoner_property")
     page.click("#scan")
     page.wait_for_selector("#verdict[data-verdict='match']", timeout=30_000)
-    assert page.inner_text("#verdict") == "MATCH ON REGISTER"
+    assert page.inner_text("#headline") == "STOLEN — on the register"
     assert page.get_attribute("#marking", "data-class") == "forensic_liquid"
     assert "swab and submit" in page.inner_text("#marking")
     idents = page.locator("#identifiers tr.identifier").all_inner_texts()
-    assert any("C02XK1ABJGH5" in r and "match" in r for r in idents)
+    assert any("C02XK1ABJGH5" in r and "on register: stolen" in r for r in idents)
     assert "NN/004211/26" in page.inner_text(".candidate")
     assert "laptop Acme Book Pro 14" in page.inner_text(".candidate")
     assert "prisoner property" in page.inner_text("#result")
     assert "officer demo-custody" in page.inner_text("#result")
+    page.wait_for_selector("#scan:not([disabled])")
     # both frames arrive and decode, with overlays
     for role in ("white", "uv"):
         img = page.locator(f"img.frame-{role}")
         img.scroll_into_view_if_needed()
         page.wait_for_function(
-            f"document.querySelector('img.frame-{role}').complete && "
+            f"() => document.querySelector('img.frame-{role}').complete && "
             f"document.querySelector('img.frame-{role}').naturalWidth > 0"
         )
     # a manual entry of a stolen IMEI on the same page
     page.fill("#manual", "35-693803-564380-9")
     page.click("#manual-submit")
     page.wait_for_function(
-        "document.querySelector('#identifiers') && "
+        "() => document.querySelector('#identifiers') && "
         "document.querySelector('#identifiers').innerText.includes('356938035643809')"
     )
     assert page.get_attribute("#verdict", "data-verdict") == "match"
     assert "NN/003876/26" in page.inner_text("#result")
     # the record page of the check shows the same and lets custody record an outcome
     page.click("#check-id")
-    page.wait_for_selector("#outcome-form")
+    page.wait_for_selector("#outcome-box")
+    page.click("#outcome-other summary")
     page.select_option("#outcome-kind", "retained_as_evidence")
     page.click("#outcome-submit")
-    page.wait_for_function("document.getElementById('outcomes').innerText.includes('retained')")
+    page.wait_for_function(
+        "() => document.getElementById('outcomes').innerText.includes('Kept as evidence')"
+    )
     page.close()
 
 
@@ -106,7 +112,9 @@ def test_supervisor_sees_the_checks_in_outcomes(browser: Any, sim_server: str) -
     assert page.locator("#chart tr.day").count() >= 1
     page.fill("#b-items", str(checked + 2))
     page.click("#b-submit")
-    page.wait_for_function(f"document.getElementById('t-booked').textContent === '{checked + 2}'")
+    page.wait_for_function(
+        f"() => document.getElementById('t-booked').textContent === '{checked + 2}'"
+    )
     assert "%" in page.inner_text("#t-rate")
     page.close()
 
@@ -116,22 +124,28 @@ def test_store_runs_a_batch_with_progress_and_report(
 ) -> None:
     csv = tmp_path / "recovered.csv"
     csv.write_text(
-        "identifier\n"
-        + "".join(f"NOTONFILE{i:04d}\n" for i in range(300))
-        + "WX7Q2284115\nC02XK1ABJGH5\n"
+        "identifier,property bag\n"
+        + "".join(f"NOTONFILE{i:04d},B{i}\n" for i in range(300))
+        + "WX7Q2284115,B-DRILL\nC02XK1ABJGH5,B-LAPTOP\n"
     )
     page = login(browser, sim_server, "demo-store", "store-demo-pass")
     page.wait_for_selector("#batch-form")
     page.set_input_files("#batch-file", str(csv))
     page.click("#batch-submit")
     page.wait_for_selector("#batch-text[data-state='complete']", timeout=60_000)
-    assert page.inner_text("#batch-text").startswith("302 of 302 checked — 2 hit(s)")
+    assert page.inner_text("#batch-text").startswith(
+        "recovered.csv: 302 of 302 checked (100%) — 2 hit(s)"
+    )
     assert page.evaluate("document.getElementById('batch-bar').value") == 302
     page.click("#report-html")
     page.wait_for_selector("#hits")
     rows = page.locator("#hits tr").all_inner_texts()
-    assert any("C02XK1ABJGH5" in r and "NN/004211/26" in r for r in rows)
+    # the spreadsheet's own columns stay beside each hit
+    assert page.locator("#hits th.sheet-col").all_inner_texts() == ["property bag"]
+    assert any("C02XK1ABJGH5" in r and "B-LAPTOP" in r and "NN/004211/26" in r for r in rows)
     assert page.inner_text("#hit-count").startswith("2 item(s)")
+    assert page.title() == "Bulk check report: recovered.csv — Check Station"
+    assert_accessible(page, "batch report")
     page.close()
 
 
@@ -142,7 +156,7 @@ def test_store_sees_bad_rows_by_line(browser: Any, sim_server: str, tmp_path: Pa
     page.set_input_files("#batch-file", str(bad))
     page.click("#batch-submit")
     page.wait_for_selector("#batch-error:not([hidden])")
-    assert "line 3: empty identifier" in page.inner_text("#batch-error")
+    assert "bad.csv line 3: empty identifier" in page.inner_text("#batch-error")
     page.close()
 
 
