@@ -13,13 +13,9 @@ dev=0
 # libzbar0: pyzbar's decoder; tesseract-ocr(-eng): printed serials and UV-pen postcodes;
 # python3-venv: the virtual environment; chromium: the browser the UI test drives.
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
-<<<<<<< HEAD
-# nats-server: the force's message server; the fleet tests start their own (dev only).
-[ $dev -eq 1 ] && pkgs+=(chromium nats-server)
-=======
-# dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests)
-[ $dev -eq 1 ] && pkgs+=(chromium make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1)
->>>>>>> main
+# dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests);
+# nats-server: the force's message server (the fleet tests start their own).
+[ $dev -eq 1 ] && pkgs+=(chromium make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 nats-server)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
