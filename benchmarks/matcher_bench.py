@@ -235,6 +235,21 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
         index.lookup(q)
         lat.append(time.perf_counter() - t)
     lat_ms = np.array(lat) * 1000
+    from station.matcher.probe import probes
+
+    plan = [len(probes(len(q), 2)) for q in queries[:10000]]
+    from station.matcher.normalise import canonical
+
+    base, dead = index._state.base, index._state.dead
+    forms = [canonical(q).encode() for q in single]
+    paths: dict[str, list[float]] = {"numpy": [], "compiled": []}
+    base.fuzzy_compiled(forms[0], dead, 64)
+    for form in forms:
+        for name, fn in (("numpy", base.fuzzy), ("compiled", base.fuzzy_compiled)):
+            t = time.perf_counter()
+            fn(form, dead, 64)
+            paths[name].append(time.perf_counter() - t)
+    probe_ms = {k: np.array(v) * 1000 for k, v in paths.items()}
     index.search_many(queries[:1000])  # warm the parallel kernel's thread pool
     t = time.perf_counter()
     cpu = time.process_time()
@@ -252,9 +267,14 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
         "single_p50_ms": float(np.percentile(lat_ms, 50)),
         "single_p99_ms": float(np.percentile(lat_ms, 99)),
         "single_max_ms": float(lat_ms.max()),
+        "probe_numpy_p50_ms": float(np.percentile(probe_ms["numpy"], 50)),
+        "probe_numpy_p99_ms": float(np.percentile(probe_ms["numpy"], 99)),
+        "probe_compiled_p50_ms": float(np.percentile(probe_ms["compiled"], 50)),
+        "probe_compiled_p99_ms": float(np.percentile(probe_ms["compiled"], 99)),
         "bulk_queries": len(queries),
         "bulk_qps": len(queries) / bulk_s,
         "bulk_cpu_us_per_query": bulk_cpu / len(queries) * 1e6,
+        "probes_per_query": float(np.mean(plan)),
         "load_average": os.getloadavg()[0],
         "explained_queries": len(results),
         "explained_qps": len(results) / explained_s,
@@ -455,8 +475,10 @@ def print_table(r: dict[str, Any]) -> None:
         text = f"{value:,.3f}" if isinstance(value, float) else str(value)
         print(f"  {name:<44} {text:>16} {unit}")
 
+    print("command: " + " ".join(sys.argv))
     print(f"\nRegister matcher benchmark: {r['entries']:,} entries, {r['cores']} cores")
-    print("  index (Pass-Join segments on the confusion-folded form, numba kernels)")
+    print("  index (Pass-Join segments on the confusion-folded form; bulk: numba kernels,")
+    print("  single look-ups: numpy probes, no compiled code)")
     row("build from packed columns", r["build_s"], "s")
     row("save", r["save_s"], "s")
     row("index size on disk", r["disk_mb"], "MB")
@@ -466,8 +488,13 @@ def print_table(r: dict[str, Any]) -> None:
     row("single look-up p50 (full explained result)", r["single_p50_ms"], "ms")
     row("single look-up p99", r["single_p99_ms"], "ms")
     row("single look-up max", r["single_max_ms"], "ms")
+    row("  fuzzy probe alone, numpy p50 / p99", r["probe_numpy_p50_ms"], "ms")
+    row("", r["probe_numpy_p99_ms"], "ms")
+    row("  fuzzy probe alone, compiled kernel p50 / p99", r["probe_compiled_p50_ms"], "ms")
+    row("", r["probe_compiled_p99_ms"], "ms")
     row(f"bulk search, {r['bulk_queries']:,} queries", r["bulk_qps"], "queries/s")
     row("  CPU time per bulk query (all threads)", r["bulk_cpu_us_per_query"], "us")
+    row("  probes (hash-table reads) per query", r["probes_per_query"])
     row("  machine load average during the run", r["load_average"])
     row(f"bulk with explanations, {r['explained_queries']:,}", r["explained_qps"], "queries/s")
     for e in (0, 1, 2):

@@ -4,12 +4,16 @@ Frames come from a free-running 30 fps sensor with a pipeline ``latency_frames``
 moment the newest finished frame started that long ago. A caller that ignores ``after`` gets
 a frame lit the way the lamps were before its last command — exactly the bug the ``after``
 argument exists to prevent.
+
+``SimCamera`` is also a station ``Camera`` (``capture``/``close``): frames are validated and
+errors mapped to the station's, as a real camera's driver would do.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +23,8 @@ from hw_sim.faults import FaultPlan
 from hw_sim.scene import Scene as _Scene
 from hw_sim.scene import SceneLayers, build_layers, render
 from hw_sim.world import World
+from station.devices.camera import Frame, check_frame, frame_stats
+from station.errors import CameraDisconnected, CameraTimeout
 
 
 class SimCameraError(Exception):
@@ -43,10 +49,15 @@ class SimFrame:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+#: what the operator does about a failing simulated camera
+RESTART = "restart the simulator (or remove the camera fault it was started with)"
+
 EMPTY_TRAY = _Scene(item_box=(0, 0, 0, 0))
 
 
 class SimCamera:
+    """The simulated sensor; ``grab`` is its raw side, ``capture`` the station's Camera side."""
+
     def __init__(
         self,
         world: World,
@@ -65,6 +76,10 @@ class SimCamera:
         self._layers: tuple[int, SceneLayers] | None = None
         self._last: SimFrame | None = None
         self._rng = np.random.default_rng(int(world.rng.integers(0, 2**31)))
+        #: frames older than the caller's ``after`` that ``capture`` threw away
+        self.stale_frames = 0
+        #: what ``capture`` records as the frames' source
+        self.source = "sim"
 
     def slot_start(self, k: int) -> float:
         return self.t0 + k * self.period
@@ -123,6 +138,38 @@ class SimCamera:
             )
             self._last = frame
             return frame
+
+    def capture(
+        self, after: float, exposure_ms: float, gain: float, timeout_s: float = 2.0
+    ) -> Frame:
+        """A validated frame begun at or after ``after`` (the station's ``Camera`` protocol)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CameraTimeout(
+                    f"camera {self.source}: no frame newer than the lamp change within "
+                    f"{timeout_s:.1f}s ({self.stale_frames} stale frames discarded)",
+                    fix=RESTART,
+                )
+            try:
+                raw = self.grab(after, exposure_ms, gain, left)
+            except SimCameraGone as exc:
+                raise CameraDisconnected(
+                    f"camera {self.source} disconnected: {exc}", fix=RESTART
+                ) from exc
+            except SimCameraTimeout as exc:
+                raise CameraTimeout(f"camera {self.source} timed out: {exc}", fix=RESTART) from exc
+            if raw.timestamp < after:
+                self.stale_frames += 1
+                time.sleep(0.005)  # the next sensor frame is 33 ms away; do not spin
+                continue
+            image = check_frame(raw.image, self.source)
+            meta = {**raw.metadata, **frame_stats(image), "source": self.source}
+            return Frame(image, raw.timestamp, raw.exposure_ms, raw.gain, raw.index, meta)
+
+    def close(self) -> None:
+        """Nothing to release: the simulator owns the sensor."""
 
     def disconnect(self) -> None:
         self.connected = False

@@ -90,6 +90,12 @@ class SimController:
             self._out.append(BANNER % self.firmware.encode())
             self._event("BOOT", boot=self.boot_id, fw=self.firmware, proto=self.proto)
 
+    def expire_lease(self) -> None:
+        """Let the lease run out now: the next ``poll`` switches the lamps off (a fault)."""
+        with self._lock:
+            if self.lamps_on:
+                self.lease_until = self.clock.now()
+
     def wait_watchdog(self, index: int, timeout: float) -> str | None:
         """WATCHDOG reason number ``index`` (0-based); this board reports synchronously."""
         with self._lock:

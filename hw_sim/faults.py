@@ -25,6 +25,10 @@ FAULT_KINDS: dict[str, str] = {
     "deaf": "host frames stop reaching the controller, i.e. heartbeat lost (from=k)",
     "vanish": "serial port disappears and comes back (at=k, ms=gone)",
     "reset": "controller reboots with a new boot id (at=k)",
+    "after_reply": (
+        "right after answering host frame k, do=open_lid|close_lid|remove_item|lease|reset; "
+        "the reply and the events it causes leave in one write (at=k)"
+    ),
     "version": "controller speaks another protocol version (proto=2.0)",
     "lid_during_uv": "lid opens k frames after UV was switched on (frames=k)",
     "nostrike": "a lamp fails to strike (lamp=white|uv)",
@@ -37,6 +41,10 @@ FAULT_KINDS: dict[str, str] = {
     "cam_stale": "camera keeps delivering an old frame",
     "cam_disconnect": "camera goes away",
 }
+
+
+#: what an ``after_reply`` fault can do right after the board answered
+AFTER_REPLY_ACTIONS = ("open_lid", "close_lid", "remove_item", "lease", "reset")
 
 
 class FaultSpecError(ValueError):
@@ -87,6 +95,8 @@ def parse_fault(spec: str) -> Fault:
         raise FaultSpecError(f"fault {spec!r}: {exc}") from exc
     if rate is not None and not 0.0 <= rate <= 1.0:
         raise FaultSpecError(f"fault {spec!r}: rate must be between 0 and 1")
+    if kind == "after_reply" and params.get("do", "open_lid") not in AFTER_REPLY_ACTIONS:
+        raise FaultSpecError(f"fault {spec!r}: do= must be one of {', '.join(AFTER_REPLY_ACTIONS)}")
     return Fault(kind, at, start, count, rate, params)
 
 

@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass
 
 from hw_sim.board import Board
-from hw_sim.faults import Fault, FaultPlan
+from hw_sim.controller import SimController
+from hw_sim.faults import Fault, FaultPlan, FaultSpecError
 from hw_sim.world import World
 
 
@@ -54,6 +55,8 @@ class FaultyLink:
         self._place_item = place_item
         #: set when a ``vanish`` fault fires: milliseconds the port should stay away
         self.vanish_ms: int | None = None
+        #: set when an ``after_reply`` fault fired: the next output leaves as one write
+        self._coalesce = False
 
     def port_reopened(self) -> None:
         """A new host connection: the next host frame triggers the open-time garbage again."""
@@ -108,6 +111,9 @@ class FaultyLink:
         self._lid_during_uv(k)
         for _ in range(copies):
             self.controller.feed(unit)
+        after = f.fires("after_reply", k)
+        if after is not None:
+            self._after_reply(after)
         if self.controller.uv and self._uv_on_at is None and f.has("lid_during_uv"):
             self._uv_on_at = k
 
@@ -120,6 +126,30 @@ class FaultyLink:
             self.faults.fired["lid_during_uv"] = self.faults.fired.get("lid_during_uv", 0) + 1
             self.world.open_lid()
             self.faults.faults = [x for x in self.faults.faults if x.kind != "lid_during_uv"]
+
+    def _after_reply(self, fault: Fault) -> None:
+        """Something happens just after the board answered: its events follow the reply at once.
+
+        The reply and those events are sent in one write, so a host sees them in one read, as
+        it would when the board's UART burst arrives in one USB packet.
+        """
+        action = fault.param("do", "open_lid")
+        if action == "open_lid":
+            self.world.open_lid()
+        elif action == "close_lid":
+            self.world.close_lid()
+        elif action == "remove_item":
+            self.world.remove_item()
+        elif action == "lease":
+            if not isinstance(self.controller, SimController):
+                raise FaultSpecError(
+                    "after_reply:do=lease needs the Python controller (the firmware's lease "
+                    "timer cannot be moved from outside)"
+                )
+            self.controller.expire_lease()
+        elif action == "reset":
+            self.controller.boot()
+        self._coalesce = True
 
     def _run_step(self, step: ScriptStep) -> None:
         if step.action == "open_lid":
@@ -140,19 +170,25 @@ class FaultyLink:
             return
         with self._lock:
             now = self.clock.now()
+            chunks: list[Outgoing] = []
             for unit in out:
                 if not unit.startswith(b"$"):
-                    self._queue.append(Outgoing(now, unit))  # banner text: not a frame
+                    chunks.append(Outgoing(now, unit))  # banner text: not a frame
                     continue
                 self.out_count += 1
-                self._deliver_out(unit, self.out_count, now)
+                chunks.extend(self._deliver_out(unit, self.out_count, now))
+            if self._coalesce and chunks:
+                self._coalesce = False
+                chunks = [Outgoing(max(c.due for c in chunks), b"".join(c.data for c in chunks))]
+            self._queue.extend(chunks)
 
-    def _deliver_out(self, unit: bytes, k: int, now: float) -> None:
+    def _deliver_out(self, unit: bytes, k: int, now: float) -> list[Outgoing]:
+        """The chunks frame ``k`` becomes after the outbound faults (none when it is lost)."""
         f = self.faults
         if self._silenced(k):
-            return
+            return []
         if f.fires("drop", k, "out"):
-            return
+            return []
         if f.fires("corrupt", k, "out"):
             unit = _flip_bit(unit, f.random_bit(max(1, len(unit) - 3)))
         if f.fires("truncate", k, "out"):
@@ -164,8 +200,7 @@ class FaultyLink:
         trickle = f.fires("trickle", k)
         gap = int(trickle.param("ms", "1")) / 1000.0 if trickle else 0.0
         copies = 2 if f.fires("duplicate", k, "out") else 1
-        for _ in range(copies):
-            self._queue.append(Outgoing(now + delay, unit, gap))
+        return [Outgoing(now + delay, unit, gap) for _ in range(copies)]
 
     def _silenced(self, out_k: int) -> bool:
         for s in self.faults.of("silent"):

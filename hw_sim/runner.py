@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hw_sim import registry
+from hw_sim import registry, urlhandler
 from hw_sim.camera import SimCamera
 from hw_sim.clock import Clock
 from hw_sim.controller import SimController
@@ -27,9 +27,11 @@ from hw_sim.world import World
 class SimStation:
     """The simulated station hardware. Use as a context manager (or call ``start``/``stop``).
 
-    ``serial_port`` is a stable path (symlink to the pty slave), or an ``hwsim://NAME`` pyserial
-    URL with ``port="memory"``; ``camera_source`` is a string
-    ``station.devices.camera.open_camera`` understands.
+    ``serial_port`` (also ``port_url``) is a stable path (symlink to the pty slave), or an
+    ``hwsim://NAME`` pyserial URL with ``port="memory"`` (starting registers the URL handler);
+    ``camera_source`` is a string ``station.devices.camera.open_camera`` understands and
+    ``camera`` the station ``Camera`` for source "sim". So a SimStation is what
+    ``station.devices.factory.open_devices`` takes as simulated devices.
     """
 
     def __init__(
@@ -106,6 +108,11 @@ class SimStation:
         return self.server.path
 
     @property
+    def port_url(self) -> str:
+        """The pyserial URL or path the station opens (the same as ``serial_port``)."""
+        return self.server.path
+
+    @property
     def camera_source(self) -> str:
         if self._http is not None:
             return "snapshot+" + self._http.url
@@ -114,6 +121,7 @@ class SimStation:
     def start(self) -> SimStation:
         if not self._started:
             if self._memory is not None:
+                urlhandler.register()
                 registry.register(self._memory)
             self.server.start()
             if self._http is not None:

@@ -14,8 +14,10 @@ dev=0
 # python3-venv: the virtual environment; chromium: the browser the UI test drives.
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
 # dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests);
+# fonts-*: real label typefaces the OCR evaluation draws its generated labels with;
 # nats-server: the force's message server (the fleet tests start their own).
-[ $dev -eq 1 ] && pkgs+=(chromium make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 nats-server)
+[ $dev -eq 1 ] && pkgs+=(chromium make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1
+  fonts-ocr-b fonts-dejavu-core fonts-liberation2 nats-server)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
@@ -40,7 +42,9 @@ stamp=".venv/.installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing check-station[$extras] into .venv"
   if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-          .venv/bin/python -m pip install -q -e ".[$extras]"; } > .venv/pip.log 2>&1; then
+          .venv/bin/python -m pip install -q -e ".[$extras]" &&
+          .venv/bin/python -m pip install -q --no-deps "rapidocr_onnxruntime>=1.4,<2"; } \
+      > .venv/pip.log 2>&1; then
     tail -n 40 .venv/pip.log
     echo "setup: pip install failed (full log in .venv/pip.log)" >&2
     exit 1
@@ -59,4 +63,7 @@ if [ $dev -eq 1 ] && [ ! -f tests/ui/node_modules/axe-core/axe.min.js ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/ui axe-core@4 > .venv/npm.log 2>&1 ||
     { tail -n 20 .venv/npm.log; echo "setup: npm install axe-core failed" >&2; exit 1; }
 fi
+# compile the matcher's kernels now, into the data directory's cache, so no check waits on it
+echo "setup: compiling the matcher's kernels (once per CPU and numba version)"
+.venv/bin/station warm || { echo "setup: station warm failed" >&2; exit 1; }
 echo "setup: ready"

@@ -16,12 +16,14 @@ from station.db.migrate import upgrade
 from station.db.models import SelfTest
 from station.records import audit
 from station.records.images import ImageStore
+from station.records.signing import StationKey
 from station.settings import StationSettings
 
 if TYPE_CHECKING:
     from station.checks.service import CheckService
     from station.devices.factory import DeviceSet
     from station.register.service import RegisterMatcher
+    from station.wiring import SimHandle
 
 
 class StationContext:
@@ -30,6 +32,9 @@ class StationContext:
     def __init__(self, settings: StationSettings, migrate: bool = True) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from station.matcher.jit import configure_cache
+
+        configure_cache(settings.data_dir)
         self.db = Database(settings.database_url)
         if migrate:
             upgrade(self.db)
@@ -64,6 +69,11 @@ class StationContext:
             s.add(row)
             s.flush()
             audit.append(s, actor, "system", "self_test", str(row.id), {"passed": row.passed})
+
+    @cached_property
+    def station_key(self) -> StationKey:
+        """This station's signing key (made on first use, owner-only, in data_dir/keys)."""
+        return StationKey.load_or_create(self.settings.data_dir)
 
     @cached_property
     def matcher(self) -> RegisterMatcher:
@@ -104,17 +114,17 @@ class StationContext:
 
 
 @contextmanager
-def hardware(ctx: StationContext, sim: bool) -> Iterator[Any]:
-    """Open the configured devices, or start the simulator in-process and connect to it."""
+def hardware(ctx: StationContext, sim: bool) -> Iterator[SimHandle | None]:
+    """Open the configured devices, or start the simulator in-process and connect to it.
+
+    Yields the simulator's handle (for tests to drive the simulated world), or None."""
     from station.devices.factory import open_devices
 
     if sim:
-        from hw_sim.runner import SimStation
+        from station.wiring import start_simulator
 
-        with SimStation(
-            scenario=ctx.settings.sim_scenario, faults=ctx.settings.sim_faults
-        ) as simulator:
-            ctx.devices = open_devices(ctx.settings, sim=simulator)
+        with start_simulator(ctx.settings) as simulator:
+            ctx.devices = open_devices(ctx.settings, simulator)
             try:
                 yield simulator
             finally:

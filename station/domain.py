@@ -5,15 +5,40 @@ Field names here are an outside contract: extend, never rename.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 IdentifierKind = Literal["imei", "serial", "mark_code", "barcode", "postcode_mark"]
 FrameName = Literal["white", "uv"]
 MarkClass = Literal["forensic_liquid", "uv_pen", "brightener", "unknown"]
 Verdict = Literal["match", "possible_match", "no_match"]
 RegisterStatus = Literal["stolen", "lost", "registered-owner", "recovered"]
+
+#: control, format (bidi overrides, zero-width), surrogate, private and unassigned characters
+_NOT_PLAIN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def plain_text(value: str, what: str = "text", multiline: bool = False) -> str:
+    """``value`` if it holds only visible characters and spaces (and line breaks when
+    ``multiline``); ValueError naming the first bad character otherwise. Line breaks forge log
+    lines and headers, bidi overrides make a page say something other than what is stored."""
+    for ch in value:
+        if multiline and ch in "\n\t":
+            continue
+        if unicodedata.category(ch) in _NOT_PLAIN:
+            raise ValueError(
+                f"{what} contains the control or formatting character U+{ord(ch):04X}; "
+                "use plain text"
+            )
+    return value
+
+
+#: one line of visible text (names, places, references)
+PlainText = Annotated[str, AfterValidator(plain_text)]
+#: free text that may run over several lines (notes)
+PlainNote = Annotated[str, AfterValidator(lambda v: plain_text(v, "text", multiline=True))]
 
 #: [x, y, w, h] in pixels of the frame named by ``frame``
 BBox = tuple[int, int, int, int]

@@ -58,6 +58,12 @@ class LinkLost(LinkError):
     fix = "reconnect the lamp controller's USB cable, then run `station doctor`"
 
 
+class ProtocolError(LinkError):
+    """The controller sent a frame that does not read as the message it claims to be."""
+
+    fix = "flash lamp-controller firmware that speaks protocol 1.x, then run `station doctor`"
+
+
 class ProtocolVersionMismatch(DeviceError):
     """The controller speaks a protocol major version the station does not."""
 
@@ -118,6 +124,15 @@ class IdentifierRejected(InputError):
     """An identifier is empty, too long, non-printable or otherwise unusable."""
 
     fix = "type the identifier as printed on the item (letters, digits, hyphens)"
+
+
+class TooManyIdentifiers(InputError):
+    """More identifiers in one look-up request than one check record holds."""
+
+    fix = (
+        "send a longer list as a batch: POST /api/batches (a CSV, one identifier a row), "
+        "`station batch FILE` or `station check - < FILE`"
+    )
 
 
 class OutcomeContradicts(InputError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -54,6 +54,8 @@ class VisionSettings(BaseModel):
     min_mark_area_px: int = 12
     mark_score_threshold: float = 0.3
     ocr_enabled: bool = True
+    #: text recognition engine for serials, IMEIs and pen postcodes (see docs/vision.md)
+    ocr_engine: Literal["tesseract", "rapidocr"] = "rapidocr"
     #: tray corner (x, y, w, h as fractions of the frame) holding the fluorescent reference patch
     reference_patch: tuple[float, float, float, float] = (0.015, 0.02, 0.05, 0.07)
     #: reference patch glow (0..1 of full scale, UV minus dark) a healthy lamp gives
@@ -66,6 +68,12 @@ class VisionSettings(BaseModel):
     max_image_pixels: int = 40_000_000
     #: read barcodes with both decoders and combine (False: zxing-cpp only, faster)
     combine_decoders: bool = True
+    #: run native decoders in worker processes, so a crash costs one reading, not the check
+    isolate_decoders: bool = True
+    #: decoder worker processes (started once, reused; a dead one is replaced)
+    decoder_workers: int = Field(default=2, ge=1, le=8)
+    #: a decoder call that takes longer than this is stopped and noted as failed
+    decoder_timeout_s: float = Field(default=20.0, gt=0)
 
 
 class MatcherSettings(BaseModel):
@@ -97,6 +105,10 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: int = 200
+    #: reverse proxies whose X-Forwarded-For is believed (addresses or networks); nobody else's
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: dealer look-ups allowed per dealer account per hour
+    dealer_checks_per_hour: int = 60
 
 
 def _next_steps() -> dict[str, str]:

@@ -16,6 +16,19 @@ from station.settings import StationSettings
 PG_ADMIN_URL = os.environ.get(
     "STATION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+#: one kernel cache for the whole run (and its subprocesses), filled before any test starts,
+#: like `station warm` at install: no test waits on the compiler
+KERNEL_CACHE = Path(__file__).resolve().parents[1] / "var" / "cache" / "kernels"
+os.environ.setdefault("NUMBA_CACHE_DIR", str(KERNEL_CACHE))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the matcher's kernels once, in the controlling process, before the workers."""
+    if hasattr(config, "workerinput"):
+        return
+    from station.matcher.jit import warm
+
+    warm()
 
 
 def _pg_available() -> str | None:

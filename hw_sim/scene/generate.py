@@ -14,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from hw_sim.scene.codes import mod_37_36_check
 from hw_sim.scene.model import Confounder, ConfounderKind, Label, PenMark, Scene, Splash, TextLabel
 from hw_sim.scene.render import SceneLayers, build_layers, label_size
-from station.identifiers import mark_code_check_char
 
 _ALNUM = string.ascii_uppercase + string.digits
+#: invisible inks sold for UV security marking, and how often each appears
+_UV_INKS = ["blue", "yellow_green", "blue_white", "red"]
+_UV_INK_SHARE = [0.4, 0.3, 0.2, 0.1]
 _POSTCODES = ("NN1 4AB", "SW1A 2AA", "M1 1AE", "B33 8TH", "CR2 6XH", "LS6 3HN", "EH12 9JX")
 
 
@@ -34,7 +37,7 @@ def _serial(rng: np.random.Generator, n: int = 10) -> str:
 
 def _mark_code(rng: np.random.Generator) -> str:
     body = "".join(rng.choice(list(_ALNUM), 8))
-    check = mark_code_check_char("SW" + body)
+    check = mod_37_36_check("SW" + body)
     return f"SW-{body[:4]}-{body[4:]}-{check}"
 
 
@@ -83,6 +86,8 @@ def random_scene(seed: int, width: int = 1280, height: int = 720) -> Scene:
     iy = int(rng.integers(int(60 * sy), max(int(61 * sy), height - ih - 10)))
     item = (ix, iy, iw, ih)
     tone = int(rng.integers(25, 140))
+    if np.random.default_rng([seed, 16]).random() < 0.3:
+        tone = int(np.random.default_rng([seed, 17]).integers(150, 235))  # a pale item
     tint = rng.integers(-15, 16, 3)
     item_bgr = tuple(int(np.clip(tone + t, 0, 255)) for t in tint)
     taken: list[tuple[int, int, int, int]] = []
@@ -132,15 +137,24 @@ def random_scene(seed: int, width: int = 1280, height: int = 720) -> Scene:
         if spot is not None:
             texts.append(TextLabel(lines, spot[0], spot[1], scale=0.9 * scale_px))
 
-    if rng.random() < 0.3:
+    # how kit labels look under UV varies with the ink, the stock and the lamp; drawn from
+    # their own stream so the rest of a seed's scene stays as it was
+    looks = np.random.default_rng([seed, 15])
+    if rng.random() < 0.3 or looks.random() < 0.2:
         lab = Label(
             _mark_code(rng),
             0,
             0,
             str(rng.choice(["DataMatrix", "QRCode"])),
-            int(rng.integers(4, 7)) * scale_px,
+            int(looks.integers(2, 9)) * scale_px,
             ink="uv",
             angle=float(rng.uniform(-20, 20)),
+            ink_colour=str(looks.choice(_UV_INKS, p=_UV_INK_SHARE)),
+            glow=float(looks.uniform(0.25, 1.0)),
+            ground=looks.choice(["label", "white_paper", "item"], p=[0.4, 0.35, 0.25]),
+            bleed_px=float(looks.choice([0.0, looks.uniform(0.3, 1.2) * scale_px])),
+            tilt=float(looks.choice([0.0, looks.uniform(0.05, 0.3)])),
+            inverse=bool(looks.random() < 0.08),
         )
         spot = _free_spot(rng, taken, item, label_size(lab))
         if spot is not None:
@@ -205,6 +219,8 @@ def random_scene(seed: int, width: int = 1280, height: int = 720) -> Scene:
         texts=tuple(texts),
         pen_marks=tuple(pens),
         confounders=tuple(confounders),
+        uv_falloff=float(np.random.default_rng([seed, 18]).choice([0.0, 0.2, 0.35, 0.5])),
+        uv_falloff_seed=seed,
         noise_sigma=float(rng.uniform(1.0, 3.5)),
         blur_sigma=float(rng.choice([0.0, 0.0, rng.uniform(0.4, 1.2)])),
         perspective=float(rng.choice([0.0, rng.uniform(0.0, 0.025)])),

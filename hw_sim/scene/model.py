@@ -17,6 +17,13 @@ class Label:
     that glows under UV (the marking kit's code labels). ``caption`` is printed under the code
     (e.g. ``"S/N C02XK1ABJGH5"``); ``gs1`` encodes ``text`` as a GS1 element string written
     with AIs in brackets, e.g. ``"(01)09504000059101(21)SN123"``.
+
+    UV ink only: ``ink_colour`` is the ink's emission (see ``UV_INK_BGR``), ``glow`` its
+    strength; ``ground`` what it is printed on ("label": matt label stock that does not glow,
+    "white_paper": paper with optical brightener that glows blue-white itself, "item": straight
+    onto the item); ``bleed_px`` how far the ink spreads into the paper; ``tilt`` how far the
+    label leans out of the tray plane (0..0.3, foreshortening one side); ``inverse`` prints
+    the ground and leaves the modules bare (a flood-printed label).
     """
 
     text: str
@@ -28,6 +35,12 @@ class Label:
     angle: float = 0.0
     caption: str = ""
     gs1: bool = False
+    ink_colour: str = "blue"
+    glow: float = 1.0
+    ground: Literal["label", "white_paper", "item"] = "label"
+    bleed_px: float = 0.0
+    tilt: float = 0.0
+    inverse: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,10 @@ class Scene:
     perspective_seed: int = 0
     #: item colour as BGR 0..255 (overrides item_grey when given)
     item_bgr: tuple[int, int, int] | None = None
+    #: UV lamp falloff: the glow at the far edge of the lamp's cone is (1 - uv_falloff) of
+    #: the glow at its centre, which sits off-centre by ``uv_falloff_seed``
+    uv_falloff: float = 0.0
+    uv_falloff_seed: int = 0
     truth: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:

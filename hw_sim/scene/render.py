@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
+from hw_sim.scene.codes import gs1_element_string
 from hw_sim.scene.model import Confounder, Label, Lighting, Scene
 
 #: emission colour (BGR, 0..1) of each fluorescent material under 365 nm
@@ -26,6 +27,16 @@ EMISSION_BGR: dict[str, tuple[float, float, float]] = {
     "glare": (0.9, 0.7, 0.8),  # visible violet leak of the UV LEDs, reflected
     "reference": (0.4, 0.9, 0.9),
 }
+#: emission (BGR) of the invisible security inks sold for UV marking: the common blue, a
+#: yellow-green, a blue-white (brightener-based) and a europium red
+UV_INK_BGR: dict[str, tuple[float, float, float]] = {
+    "blue": (1.0, 0.5, 0.3),
+    "yellow_green": (0.3, 1.0, 0.65),
+    "blue_white": (1.0, 0.88, 0.78),
+    "red": (0.12, 0.2, 1.0),
+}
+#: glow of brightened white label paper under 365 nm, relative to full ink glow
+_PAPER_GLOW = 0.3
 #: the fluorescent reference patch, as fractions of the frame (matches VisionSettings)
 REFERENCE_PATCH = (0.015, 0.02, 0.05, 0.07)
 REFERENCE_GLOW = 0.8
@@ -117,8 +128,11 @@ def _stamp(
     return int(x0 + xs.min()), int(y0 + ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)
 
 
-def _label_layers(label: Label) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Reflectance, emission and alpha of one code label, rotated, plus the code's own mask."""
+def _label_layers(
+    label: Label,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reflectance, emission and alpha of one code label, rotated and tilted, plus the code's
+    own mask and the alpha the emission is laid with."""
     bmp = _barcode_bitmap(label.text, label.symbology, label.module_px, label.gs1)
     if label.caption:
         cap = _text_bitmap((label.caption,), 0.5 + 0.1 * label.module_px, 1, 4)
@@ -133,17 +147,70 @@ def _label_layers(label: Label) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     code_mask[:code_rows] = 1.0
     ink = 1.0 - bmp
     alpha = np.ones_like(bmp)
+    emis_alpha = alpha
     if label.ink == "print":
         refl = np.repeat((0.08 + 0.84 * bmp)[..., None], 3, axis=2)
         emis = np.zeros_like(refl)
     else:
-        refl = np.full((*bmp.shape, 3), 0.8, np.float32) - 0.05 * ink[..., None]
-        emis = ink[..., None] * np.array(EMISSION_BGR["uv_ink"], np.float32)
-    refl = _rotate(refl, label.angle, 0.0)
-    emis = _rotate(emis, label.angle, 0.0)
-    alpha = _rotate(alpha, label.angle, 0.0)
-    code_mask = _rotate(code_mask, label.angle, 0.0)
-    return refl, emis, alpha, code_mask
+        refl, emis, alpha, emis_alpha = _uv_ink(label, ink)
+    seed = sum(map(ord, label.text)) + 7 * label.x + 13 * label.y
+    layers = [
+        _tilted(_rotate(img, label.angle, 0.0), label.tilt, seed)
+        for img in (refl, emis, alpha, code_mask, emis_alpha)
+    ]
+    return layers[0], layers[1], layers[2], layers[3], layers[4]
+
+
+def _uv_ink(label: Label, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reflectance, emission and their alphas of a code printed in invisible UV ink.
+
+    Under white light the ink is nearly invisible (a faint tint); under UV it glows in its
+    own colour. Ink spreads into paper (bleed), so modules grow and their edges soften; it
+    also absorbs the UV that would make brightened paper glow, so on such paper the ground
+    glows blue-white around the modules.
+    """
+    if label.bleed_px > 0:
+        spread = cv2.GaussianBlur(ink, (0, 0), label.bleed_px)
+        ink = np.clip(spread * 1.6, 0.0, 1.0)
+    printed = 1.0 - ink if label.inverse else ink
+    colour = np.array(UV_INK_BGR.get(label.ink_colour, UV_INK_BGR["blue"]), np.float32)
+    emis = (printed * label.glow)[..., None] * colour
+    ones = np.ones_like(ink)
+    if label.ground == "white_paper":
+        paper = np.array(EMISSION_BGR["brightener"], np.float32) * _PAPER_GLOW
+        emis = emis + (1.0 - printed)[..., None] * paper
+        refl = np.full((*ink.shape, 3), 0.9, np.float32) - 0.04 * printed[..., None]
+        return refl, emis, ones, ones
+    if label.ground == "item":
+        # no label: the item's own surface shows; only the ink adds its glow
+        return np.zeros((*ink.shape, 3), np.float32), emis, np.zeros_like(ink), printed
+    refl = np.full((*ink.shape, 3), 0.8, np.float32) - 0.05 * printed[..., None]
+    return refl, emis, ones, ones
+
+
+def _tilted(img: np.ndarray, tilt: float, seed: int) -> np.ndarray:
+    """Foreshorten one side of a label leaning out of the tray plane (same canvas size)."""
+    if tilt <= 0:
+        return img
+    h, w = img.shape[:2]
+    side = seed % 4
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    dst = src.copy()
+    dx, dy = tilt * w / 2, tilt * h / 2
+    if side == 0:  # top edge further away
+        dst[0, 0] += dx
+        dst[1, 0] -= dx
+    elif side == 1:  # right edge
+        dst[1, 1] += dy
+        dst[2, 1] -= dy
+    elif side == 2:  # bottom edge
+        dst[2, 0] -= dx
+        dst[3, 0] += dx
+    else:  # left edge
+        dst[0, 1] += dy
+        dst[3, 1] -= dy
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
 def label_size(label: Label) -> tuple[int, int]:
@@ -204,6 +271,17 @@ def _warp_box(m: np.ndarray, box: tuple[int, int, int, int]) -> list[int]:
     return [int(x0), int(y0), int(x1 - x0), int(y1 - y0)]
 
 
+def _lamp_falloff(w: int, h: int, falloff: float, seed: int) -> np.ndarray:
+    """Relative UV irradiance over the tray: an LED's cone is brightest under the lamp and
+    falls off roughly with the square of the distance from it."""
+    rng = np.random.default_rng(seed)
+    cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+    far = max(np.hypot(cx - x, cy - y) for x in (0, w) for y in (0, h))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / float(far * far)
+    return (1.0 - falloff * d2).astype(np.float32)
+
+
 def build_layers(scene: Scene) -> SceneLayers:
     """Compute the lighting-independent layers (and ground truth) once per scene."""
     h, w = scene.height, scene.width
@@ -229,13 +307,16 @@ def build_layers(scene: Scene) -> SceneLayers:
             objects.append({"type": "confounder", "class": c.kind, "bbox": list(box)})
 
     for label in scene.labels:
-        l_refl, l_emis, alpha, code_mask = _label_layers(label)
+        l_refl, l_emis, alpha, code_mask, emis_alpha = _label_layers(label)
         _stamp(refl, l_refl, alpha, label.x, label.y, "replace")
-        _stamp(emis, l_emis, alpha, label.x, label.y, "replace")
+        if label.ground == "item" and label.ink == "uv":
+            _stamp(emis, l_emis, np.ones_like(emis_alpha), label.x, label.y, "add")
+        else:
+            _stamp(emis, l_emis, emis_alpha, label.x, label.y, "replace")
         box = _stamp(np.zeros_like(emis), np.ones_like(l_refl), code_mask, label.x, label.y, "add")
         if box is None:
             continue
-        text = _gs1_plain(label.text) if label.gs1 else label.text
+        text = gs1_element_string(label.text) if label.gs1 else label.text
         kind = "uv_code" if label.ink == "uv" else "barcode"
         objects.append(
             {
@@ -287,6 +368,8 @@ def build_layers(scene: Scene) -> SceneLayers:
         emis = cv2.warpPerspective(emis, m, (w, h), borderMode=cv2.BORDER_CONSTANT)
         for o in objects:
             o["bbox"] = _warp_box(m, tuple(o["bbox"]))
+    if scene.uv_falloff > 0:
+        emis *= _lamp_falloff(w, h, scene.uv_falloff, scene.uv_falloff_seed)[..., None]
     if scene.blur_sigma > 0:
         refl = cv2.GaussianBlur(refl, (0, 0), scene.blur_sigma)
         emis = cv2.GaussianBlur(emis, (0, 0), scene.blur_sigma)
@@ -310,21 +393,6 @@ def build_layers(scene: Scene) -> SceneLayers:
         noise=noise,
         objects=tuple(objects),
     )
-
-
-def _gs1_plain(bracketed: str) -> str:
-    """``(01)123(21)SN`` as decoders report it: AIs inline, GS after variable-length fields."""
-    from station.vision.gs1 import GS
-
-    parts = [p for p in bracketed.replace(")", "(").split("(") if p]
-    out = ""
-    fixed = {"00", "01", "02", "11", "12", "13", "15", "16", "17", "20"}
-    for i in range(0, len(parts), 2):
-        ai, value = parts[i], parts[i + 1]
-        out += ai + value
-        if ai not in fixed and i + 2 < len(parts):
-            out += GS
-    return out
 
 
 def render(

@@ -1,7 +1,8 @@
 """pyserial URL handlers provided by the simulator (``hwsim://NAME``).
 
-``register()`` adds this package to ``serial.protocol_handler_packages``; the station's
-transport calls it when it is given an ``hwsim://`` URL.
+``register()`` adds this package to ``serial.protocol_handler_packages``; a ``SimStation``
+with ``port="memory"`` calls it when it starts, so the station's transport opens
+``hwsim://`` URLs through plain ``serial.serial_for_url`` without knowing the simulator.
 """
 
 from __future__ import annotations
@@ -12,5 +13,6 @@ PACKAGE = "hw_sim.urlhandler"
 
 
 def register() -> None:
+    """Make pyserial resolve ``hwsim://NAME`` (idempotent)."""
     if PACKAGE not in serial.protocol_handler_packages:
         serial.protocol_handler_packages.append(PACKAGE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,7 +27,9 @@ from station.api import (
     resumable,
     station_routes,
 )
-from station.api.deps import AppState, current_principal
+from station.api.apidocs import api_reference_html
+from station.api.deps import SESSION_COOKIE, AppState, current_principal
+from station.api.guards import BodyLimit, body_limit_for, cross_site_problem
 from station.auth.users import Principal
 from station.context import StationContext, hardware
 from station.errors import (
@@ -34,20 +38,46 @@ from station.errors import (
     NotFound,
     RegisterImportError,
     StationError,
+    TooManyIdentifiers,
     UploadRejected,
     UploadTooLarge,
 )
 from station.fleet.enrolment import Enrolment
 from station.fleet.uploader import fleet_link
+from station.records import audit
 from station.settings import StationSettings
 
 log = logging.getLogger("station.api")
-#: request bodies of ordinary (non-upload) API calls are small
-JSON_BODY_LIMIT = 1024 * 1024
-UPLOAD_PATHS = ("/api/batches", "/api/register/imports")
+
+
+#: how often the service considers signing an audit checkpoint
+CHECKPOINT_INTERVAL_S = 600
+
+
+def checkpoint_now(ctx: StationContext) -> None:
+    """Sign the audit chain's head if enough entries or time passed since the last one."""
+    with ctx.db.writer() as s:
+        audit.checkpoint_if_due(s, ctx.station_key, ctx.settings.station_id)
+
+
+async def _checkpoint_periodically(ctx: StationContext) -> None:
+    while True:
+        try:
+            await run_in_threadpool(checkpoint_now, ctx)
+        except Exception:  # a failed checkpoint is logged; the next one is tried on time
+            log.exception("audit checkpoint failed")
+        await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+
+
 #: pages load scripts, styles and images only from the station itself: nothing inline
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 STATIC_DIR = Path(__file__).with_name("static")
+
+
+def warm() -> dict[str, Any]:
+    from station.matcher.jit import warm as warm_kernels
+
+    return warm_kernels()
 
 
 def create_app(settings: StationSettings) -> FastAPI:
@@ -61,9 +91,18 @@ def create_app(settings: StationSettings) -> FastAPI:
             recovered = ctx.check_service().recover_interrupted()
             if recovered:
                 log.warning("%d interrupted check(s) marked incomplete", recovered)
+            if settings.sim and Enrolment.load(settings.data_dir) is None:  # else the force's
+                ctx.matcher.seed_demo_if_empty()
+            # the register index and the matcher's machine code are ready before the server
+            # says so, so the first check is as fast as the hundredth
+            warmed = warm()
+            ctx.matcher.index()
+            log.info(
+                "matcher kernels ready in %.2f s (%d compiled)",
+                warmed["warm_s"],
+                warmed["compiled"],
+            )
             if settings.sim:
-                if Enrolment.load(settings.data_dir) is None:  # else the force's register
-                    ctx.matcher.seed_demo_if_empty()
                 stack.enter_context(hardware(ctx, sim=True))
             elif settings.devices.lamp_port:
                 stack.enter_context(hardware(ctx, sim=False))
@@ -87,7 +126,9 @@ def create_app(settings: StationSettings) -> FastAPI:
                 state.submit_batch(batch_id)
             app.state.station = state
             stack.enter_context(fleet_link(ctx))
+            checkpoints = asyncio.create_task(_checkpoint_periodically(ctx))
             yield
+            checkpoints.cancel()
             state.shutdown()
 
     app = FastAPI(
@@ -107,7 +148,8 @@ def create_app(settings: StationSettings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs(who: Annotated[Principal, Depends(current_principal)]) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Check Station API")
+        # a station is often offline: the reference is rendered here, nothing from a CDN
+        return HTMLResponse(api_reference_html(app.openapi()))
 
     def problem(status: int, exc: StationError, **extra: Any) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "fix": exc.fix, **extra}, status_code=status)
@@ -118,6 +160,10 @@ def create_app(settings: StationSettings) -> FastAPI:
 
     @app.exception_handler(UploadTooLarge)
     async def too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return problem(413, exc)
+
+    @app.exception_handler(TooManyIdentifiers)
+    async def too_many(_: Request, exc: TooManyIdentifiers) -> JSONResponse:
         return problem(413, exc)
 
     @app.exception_handler(InputError)
@@ -136,20 +182,33 @@ def create_app(settings: StationSettings) -> FastAPI:
     async def station_error(_: Request, exc: StationError) -> JSONResponse:
         return problem(503, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input back: it may be a password, or NaN that JSON cannot carry
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    upload_limit = settings.api.max_upload_mb * 1024 * 1024
+
     @app.middleware("http")
     async def guard_and_measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         declared = request.headers.get("content-length", "")
-        limit = (
-            settings.api.max_upload_mb * 1024 * 1024
-            if request.url.path in UPLOAD_PATHS or request.url.path.startswith("/api/uploads/")
-            else JSON_BODY_LIMIT
-        )
+        limit = body_limit_for(request.url.path, upload_limit)
         if declared.isdigit() and int(declared) > limit:
             return JSONResponse(
                 {"detail": f"request body of {declared} bytes is over the limit of {limit}"},
                 status_code=413,
+            )
+        refused = cross_site_problem(request)
+        if refused is not None:
+            return JSONResponse(
+                {"detail": refused, "fix": "use the station's own pages or an API token"},
+                status_code=403,
             )
         t0 = time.perf_counter()
         response = await call_next(request)
@@ -162,9 +221,15 @@ def create_app(settings: StationSettings) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.url.path != "/docs":  # the API explorer loads its script from a CDN
+        if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+            # after logout, Back must not show the previous user's pages from the cache
+            response.headers["Cache-Control"] = "no-store"
+        if request.url.path != "/docs":  # the API reference page carries its own inline style
             response.headers.setdefault("Content-Security-Policy", CSP)
         return response
+
+    # outermost: counts the body as it streams in, whatever Content-Length said
+    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, upload_limit))
 
     for module in (
         checks,

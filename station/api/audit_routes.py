@@ -22,7 +22,7 @@ def list_audit(
     object_id: str | None = None,
     actor: str | None = None,
     action: str | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[audit.AuditEntryDocument]:
     """Entries newest first; page back with ``before_id``."""
@@ -44,4 +44,4 @@ def verify_audit(
 ) -> dict[str, Any]:
     """Recompute the whole chain; names the first broken entry if there is one."""
     with state.ctx.db.session() as s:
-        return audit.verify(s).as_dict()
+        return audit.verify(s, public_key=state.ctx.station_key.public_bytes).as_dict()

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi import APIRouter, Depends, Form, Path, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from station.api.deps import SESSION_COOKIE, State, current_principal, require
 from station.api.templating import templates
 from station.auth.roles import HOME, Permission, Role
-from station.auth.users import DEMO_USERS, SESSION_HOURS, Principal
+from station.auth.throttle import client_address
+from station.auth.users import API_TOKEN_DAYS, DEMO_USERS, SESSION_HOURS, Principal
+from station.domain import PlainText
 from station.records import audit
 
 router = APIRouter()
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    proxies = request.app.state.station.ctx.settings.api.trusted_proxies
+    return client_address(request, proxies)
 
 
 def login_page(request: Request, state: State, error: str = "", code: int = 200) -> HTMLResponse:
@@ -41,7 +44,7 @@ def login(
     password: Annotated[str, Form(max_length=200)],
 ) -> Response:
     """Check the password (throttled per user and per address) and set a session cookie."""
-    keys = (f"user:{username.lower()}", f"addr:{_client(request)}")
+    keys = (username, _client(request))
     wait = state.throttle.retry_after(*keys)
     if wait > 0:
         state.metrics.logins.labels("throttled").inc()
@@ -57,7 +60,7 @@ def login(
         with state.ctx.db.writer() as s:
             audit.append(s, username[:100], "system", "login", "failed", {"addr": _client(request)})
         return login_page(request, state, "Wrong username or password.", 401)
-    state.throttle.succeeded(keys[0])
+    state.throttle.succeeded(*keys)
     state.metrics.logins.labels("ok").inc()
     token = state.users.issue_token(principal.username, name="web login", kind="session")
     with state.ctx.db.writer() as s:
@@ -100,8 +103,8 @@ def me(who: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
 class NewUser(BaseModel):
     username: str = Field(min_length=1, max_length=100)
     role: Role
-    password: str = Field(min_length=8, max_length=200)
-    display_name: str = Field(default="", max_length=200)
+    password: str = Field(min_length=1, max_length=200)
+    display_name: PlainText = Field(default="", max_length=200)
 
 
 @router.get("/api/users", tags=["users"])
@@ -124,7 +127,8 @@ def create_user(
 
 
 class TokenRequest(BaseModel):
-    name: str = Field(default="", max_length=100)
+    name: PlainText = Field(default="", max_length=100)
+    days: int = Field(default=API_TOKEN_DAYS, ge=1, le=3650, description="days until it expires")
 
 
 @router.post("/api/users/{username}/tokens", status_code=status.HTTP_201_CREATED, tags=["users"])
@@ -135,8 +139,30 @@ def create_token(
     who: Annotated[Principal, Depends(require(Permission.USER_ADMIN))],
 ) -> dict[str, str]:
     """A new API token; shown once in this response and stored only as a hash."""
-    token = state.users.issue_token(username, name=body.name, actor=who.username)
+    token = state.users.issue_token(username, name=body.name, actor=who.username, days=body.days)
     return {"username": username, "token": token}
+
+
+@router.get("/api/users/{username}/tokens", tags=["users"])
+def list_tokens(
+    username: str,
+    state: State,
+    who: Annotated[Principal, Depends(require(Permission.USER_ADMIN))],
+) -> list[dict[str, Any]]:
+    """A user's API tokens by id (the tokens themselves are never stored)."""
+    return state.users.list_tokens(username)
+
+
+@router.delete("/api/users/{username}/tokens/{token_id}", tags=["users"])
+def revoke_token(
+    username: str,
+    token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    state: State,
+    who: Annotated[Principal, Depends(require(Permission.USER_ADMIN))],
+) -> dict[str, Any]:
+    """Revoke one token; the user's other tokens keep working."""
+    state.users.revoke_token(username, token_id, actor=who.username)
+    return {"username": username, "revoked": token_id}
 
 
 class UserPatch(BaseModel):

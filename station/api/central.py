@@ -74,7 +74,7 @@ def create_central_app(db: Database) -> FastAPI:
         password: Annotated[str, Form(max_length=200)],
     ) -> Response:
         """Check the password (throttled) and set a session cookie for the page."""
-        keys = (f"user:{username.lower()}", f"addr:{request.client.host if request.client else ''}")
+        keys = (username, request.client.host if request.client else "")
         if throttle.retry_after(*keys) > 0:
             return HTMLResponse(_LOGIN.format(error="Too many failed logins: wait a minute."), 429)
         principal = users.authenticate(username, password)
@@ -83,7 +83,7 @@ def create_central_app(db: Database) -> FastAPI:
             return HTMLResponse(
                 _LOGIN.format(error="Wrong username or password, or not a supervisor."), 401
             )
-        throttle.succeeded(keys[0])
+        throttle.succeeded(*keys)
         token = users.issue_token(principal.username, name="centre login", kind="session")
         redirect = RedirectResponse("/central", status_code=status.HTTP_303_SEE_OTHER)
         redirect.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict")

@@ -19,11 +19,16 @@ from station.api.deps import State, require
 from station.auth.roles import Permission
 from station.auth.users import Principal
 from station.checks.outcomes import OutcomeIn, outcomes_for, record_outcome
-from station.checks.service import CheckQuery, CheckRequest, OwnerContact
+from station.checks.service import (
+    CheckQuery,
+    CheckRequest,
+    OwnerContact,
+    require_manual_size,
+)
 from station.db.models import Check
 from station.domain import CheckList, CheckRecord, OutcomeRecord
 from station.errors import NotFound, OutcomeContradicts
-from station.records.evidence import build_bundle
+from station.records.evidence import build_bundle, checked_recipient
 from station.vision.overlay import overlay_png
 
 router = APIRouter(prefix="/api", tags=["checks"])
@@ -63,9 +68,11 @@ def start_check(
 ) -> CheckStarted | CheckRecord:
     """Start a scan of the item on the tray (202; poll ``href`` or stream ``events``).
 
-    With ``identifiers`` it is a manual check, matched at once (201 with the record). The
-    officer recorded is always the authenticated user.
+    With ``identifiers`` it is a manual check, matched at once (201 with the record); at
+    most 500 identifiers a request (413 says to send a longer list as a batch). The officer
+    recorded is always the authenticated user.
     """
+    require_manual_size(len(request.identifiers))
     request = request.model_copy(update={"officer": who.username})
     service = state.service()
     if request.identifiers:
@@ -109,7 +116,7 @@ def list_checks(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> CheckList:
     """Checks, newest first, filtered; the consultation is audited."""
     query = CheckQuery(
@@ -204,7 +211,7 @@ def check_image(
     if image is None:
         raise NotFound(f"check {check_id} has no {role} image")
     data = state.ctx.images.read_bytes(image.sha256)
-    headers = {"X-Content-SHA256": image.sha256, "Cache-Control": "private, max-age=3600"}
+    headers = {"X-Content-SHA256": image.sha256, "Cache-Control": "no-store"}
     if overlay:
         data = overlay_png(data, record, "uv" if role.startswith("uv") else "white")
         headers.pop("X-Content-SHA256")
@@ -225,7 +232,15 @@ def evidence_bundle(
     ],
 ) -> Response:
     """Zip of the record, images, audit entries and hashes; logged as a disclosure."""
-    data = build_bundle(state.service(), state.ctx.images, check_id, who.username, recipient)
+    recipient = checked_recipient(recipient)
+    data = build_bundle(
+        state.service(),
+        state.ctx.images,
+        check_id,
+        who.username,
+        recipient,
+        state.ctx.station_key,
+    )
     return Response(
         data,
         media_type="application/zip",

@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from station.api.metrics import Metrics
 from station.auth.roles import Permission, allowed
-from station.auth.throttle import LoginThrottle
+from station.auth.throttle import LoginThrottle, RateLimit
 from station.auth.users import Principal, UserStore
 from station.batches.service import BatchService
 from station.checks.service import CheckService
@@ -33,6 +33,7 @@ class AppState:
         self.lock = threading.Lock()
         self.users = UserStore(ctx.db)
         self.throttle = LoginThrottle()
+        self.dealer_limit = RateLimit(ctx.settings.api.dealer_checks_per_hour, 3600.0)
         self.metrics = Metrics()
         #: one service for the process, so its tray lock really serialises scans
         self._service = ctx.check_service()

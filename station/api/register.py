@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -81,24 +82,59 @@ class DealerAnswer(BaseModel):
     reference: str
 
 
-@router.post("/dealer/check", response_model=DealerAnswer)
+#: only an exact hit on these statuses means the item must not be bought
+NOT_FOR_SALE = ("stolen", "lost")
+
+
+def dealer_advice(matches: list[Any]) -> tuple[str, bool]:
+    """What to tell a dealer: "do not buy" only for an exact stolen/lost entry; a near miss
+    means "check with the police" (a typo must not cost an honest seller a sale); entries of
+    recovered items or registered owners are not reasons to refuse."""
+    near = False
+    for m in matches:
+        for c in m.candidates:
+            if c.status not in NOT_FOR_SALE:
+                continue
+            if c.distance == 0 and not c.edits and m.verdict == "match":
+                return "Do not buy — contact police and quote the reference.", True
+            near = True
+    if near:
+        return (
+            "Check with the police before buying: a register entry is close to this identifier. "
+            "Quote the reference.",
+            False,
+        )
+    return "No record found. This is not proof of ownership; keep the usual checks.", False
+
+
+@router.post(
+    "/dealer/check",
+    response_model=DealerAnswer,
+    responses={429: {"description": "too many look-ups from this dealer account"}},
+)
 def dealer_check(
     query: DealerQuery,
     state: State,
     who: Annotated[Principal, Depends(require(P.DEALER_CHECK))],
-) -> DealerAnswer:
-    """Recorded as a dealer check; never reveals crime, register or owner details."""
+) -> Response | DealerAnswer:
+    """Recorded as a dealer check; never reveals crime, register or owner details.
+
+    Rate-limited per dealer account, so the register cannot be walked through this door."""
+    wait = state.dealer_limit.take(who.username)
+    if wait > 0:
+        return JSONResponse(
+            {
+                "detail": "too many look-ups from this account; try again later",
+                "fix": f"wait {int(wait) + 1} s; a dealer checks items as they are offered",
+            },
+            status_code=429,
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
     record = state.service().manual(
         CheckRequest(purpose="dealer_check", officer=who.username, identifiers=[query.identifier])
     )
-    hit = record.verdict in ("match", "possible_match")
-    return DealerAnswer(
-        advice="Do not buy — contact police and quote the reference."
-        if hit
-        else "No record found. This is not proof of ownership; keep the usual checks.",
-        do_not_buy=hit,
-        reference=record.id,
-    )
+    advice, do_not_buy = dealer_advice(list(record.matches))
+    return DealerAnswer(advice=advice, do_not_buy=do_not_buy, reference=record.id)
 
 
 @router.delete("/owners/{owner_ref}")

@@ -195,4 +195,6 @@ def add_booking(
     who: Annotated[Principal, Depends(require(P.OUTCOME_WRITE))],
 ) -> dict[str, Any]:
     """Items booked in at a station on a day (from the custody record), for booked-vs-checked."""
-    return record_booking(state.ctx.db, booking, who.username)
+    return record_booking(
+        state.ctx.db, booking, who.username, own_station=state.ctx.settings.station_id
+    )

@@ -13,13 +13,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
 from station.auth.models import ApiToken, User
+from station.auth.passwords import normal_username, password_problem, username_problem
 from station.auth.roles import ROLES
 from station.db.engine import Database
 from station.errors import InputError, NotFound
 from station.records import audit
 
 SESSION_HOURS = 12
-MIN_PASSWORD = 8
+#: API tokens expire; a new one is issued before the old one runs out
+API_TOKEN_DAYS = 90
 _hasher = PasswordHasher()
 #: verified against when the user does not exist, so timing does not reveal usernames
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -59,22 +61,21 @@ class UserStore:
         display_name: str = "",
         actor: str = "system",
     ) -> Principal:
-        username = username.strip()
-        if (
-            not username
-            or len(username) > 100
-            or not username.replace("-", "").replace("_", "").replace(".", "").isalnum()
-        ):
-            raise InputError(
-                f"username {username!r} must be 1-100 letters, digits, '.', '-' or '_'"
-            )
+        problem = username_problem(username.strip())
+        if problem is not None:
+            raise InputError(problem)
+        username = normal_username(username)
         if role not in ROLES:
             raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        if len(password) < MIN_PASSWORD:
-            raise InputError(f"password must be at least {MIN_PASSWORD} characters")
+        problem = password_problem(password, username)
+        if problem is not None:
+            raise InputError(problem, fix="choose a longer password that is not easy to guess")
         with self.db.writer() as s:
-            if s.execute(select(User.id).where(User.username == username)).scalar() is not None:
-                raise InputError(f"user {username!r} already exists")
+            taken = s.execute(
+                select(User.username).where(func.lower(User.username) == username)
+            ).scalar()
+            if taken is not None:
+                raise InputError(f"user {taken!r} already exists")
             user = User(
                 username=username,
                 role=role,
@@ -105,6 +106,7 @@ class UserStore:
 
     def authenticate(self, username: str, password: str) -> Principal | None:
         """The user if the password is right and the account active; None otherwise."""
+        username = normal_username(username)
         with self.db.session() as s:
             user = s.execute(select(User).where(User.username == username)).scalar()
             stored = user.password_hash if user is not None else _DUMMY_HASH
@@ -123,14 +125,16 @@ class UserStore:
         kind: str = "api",
         token: str | None = None,
         actor: str = "system",
+        days: int | None = API_TOKEN_DAYS,
     ) -> str:
-        """A new random token for ``username``; shown once, stored only as a hash."""
+        """A new random token for ``username``; shown once, stored only as a hash. API tokens
+        expire after ``days`` (None: never, for the simulator's demo tokens only)."""
         token = token or secrets.token_urlsafe(32)
-        expires = (
-            dt.datetime.now(dt.UTC) + dt.timedelta(hours=SESSION_HOURS)
-            if kind == "session"
-            else None
-        )
+        now = dt.datetime.now(dt.UTC)
+        if kind == "session":
+            expires: dt.datetime | None = now + dt.timedelta(hours=SESSION_HOURS)
+        else:
+            expires = now + dt.timedelta(days=days) if days is not None else None
         with self.db.writer() as s:
             user = s.execute(select(User).where(User.username == username)).scalar()
             if user is None:
@@ -145,8 +149,50 @@ class UserStore:
                 )
             )
             if kind == "api":
-                audit.append(s, actor, "system", "api_token", username, {"name": name})
+                audit.append(
+                    s,
+                    actor,
+                    "system",
+                    "api_token",
+                    username,
+                    {"name": name, "expires": expires.isoformat() if expires else None},
+                )
         return token
+
+    def list_tokens(self, username: str) -> list[dict[str, Any]]:
+        """A user's API tokens (never the tokens themselves): id, name, dates, state."""
+        with self.db.session() as s:
+            user = s.execute(select(User).where(User.username == username)).scalar()
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            rows = s.execute(
+                select(ApiToken)
+                .where(ApiToken.user_id == user.id, ApiToken.kind == "api")
+                .order_by(ApiToken.id)
+            ).scalars()
+            return [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "created_at": t.created_at.isoformat(),
+                    "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                    "revoked": t.revoked,
+                }
+                for t in rows
+            ]
+
+    def revoke_token(self, username: str, token_id: int, actor: str = "system") -> None:
+        """Revoke one API token of ``username`` by its id (the others keep working)."""
+        with self.db.writer() as s:
+            tok = s.execute(
+                select(ApiToken)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.id == token_id, User.username == username)
+            ).scalar()
+            if tok is None:
+                raise NotFound(f"user {username!r} has no token {token_id}")
+            tok.revoked = True
+            audit.append(s, actor, "alteration", "api_token", username, {"revoked": token_id})
 
     def resolve(self, token: str) -> Principal | None:
         """The principal a bearer token stands for, or None if unknown, revoked or expired."""
@@ -177,6 +223,16 @@ class UserStore:
             user = s.execute(select(User).where(User.username == username)).scalar()
             if user is None:
                 raise NotFound(f"no user {username!r}")
+            if not active and user.role == "admin" and user.active:
+                admins = s.execute(
+                    select(func.count(User.id)).where(User.role == "admin", User.active)
+                ).scalar()
+                if (admins or 0) <= 1:
+                    raise InputError(
+                        f"{username!r} is the last active admin; suspending them would leave "
+                        "no one to administer the station",
+                        fix="make or restore another admin first",
+                    )
             user.active = active
             audit.append(s, actor, "alteration", "user", username, {"active": active})
 
@@ -194,5 +250,5 @@ class UserStore:
             return []
         for username, role, password, token in DEMO_USERS:
             self.create_user(username, role, password, display_name=f"Demo {role}")
-            self.issue_token(username, name="demo", token=token)
+            self.issue_token(username, name="demo", token=token, days=None)
         return list(DEMO_USERS)

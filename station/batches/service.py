@@ -14,9 +14,9 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from station.batches.uploads import extract_images, read_serial_rows
 from station.checks.service import Matcher, overall_verdict
@@ -28,6 +28,10 @@ from station.records import audit
 from station.settings import StationSettings
 
 CHUNK = 500
+#: the items table for Core inserts (no ORM object per row)
+_ITEMS = cast(Table, BatchItem.__table__)
+#: rows of a list of serials checked and committed together (a resume restarts a chunk)
+SERIAL_CHUNK = 5000
 
 
 Progress = Callable[[int, int, int], None]
@@ -58,7 +62,7 @@ class BatchService:
             if lower.endswith(".zip"):
                 kind = "captures"
                 limit = self.settings.api.max_upload_mb * 1024 * 1024 * 4
-                images = extract_images(upload, work, limit)
+                images = extract_images(upload, work, limit, self.settings.vision.max_image_pixels)
                 inputs: list[Any] = [
                     [n + 1, p.name.split("_", 1)[1], str(p)] for n, p in enumerate(images)
                 ]
@@ -148,18 +152,19 @@ class BatchService:
             batch.state = "running"
             inputs, kind, start, hits = list(batch.inputs), batch.kind, batch.done, batch.hits
         try:
-            for lo in range(start, len(inputs), CHUNK):
-                chunk = inputs[lo : lo + CHUNK]
+            step = SERIAL_CHUNK if kind == "serials" else CHUNK
+            for lo in range(start, len(inputs), step):
+                chunk = inputs[lo : lo + step]
                 if kind == "serials":
-                    items = self._serial_items(batch_id, lo, chunk)
+                    rows = self._serial_items(batch_id, lo, chunk)
                 else:
-                    items = [
-                        self._process(batch_id, kind, lo + i, entry)
+                    rows = [
+                        _row(self._process(batch_id, kind, lo + i, entry))
                         for i, entry in enumerate(chunk)
                     ]
-                hits += sum(1 for it in items if it.verdict != "no_match")
+                hits += sum(1 for r in rows if r["verdict"] != "no_match")
                 with self.db.writer() as s:
-                    s.execute(insert(BatchItem), [_row(it) for it in items])
+                    s.execute(insert(_ITEMS), rows)
                     s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id)
@@ -196,24 +201,149 @@ class BatchService:
                 batch_id,
                 {"state": "complete", "items": batch.total, "hits": batch.hits},
             )
-            return batch_doc(batch)
+            doc = batch_doc(batch)
+        # the extracted photographs served their purpose; the results are in the database
+        shutil.rmtree(self.root / batch_id, ignore_errors=True)
+        return doc
 
-    def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[BatchItem]:
-        """One bulk look-up per chunk (the matcher checks its version once, not per row)."""
+    def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[dict[str, Any]]:
+        """One bulk look-up per chunk; full results only for the rows something was found for."""
         values = [str(entry[2]) for entry in chunk]
+        hits = self._explain(values)
+        rows = []
+        for i, entry in enumerate(chunk):
+            result = hits.get(i)
+            rows.append(
+                {
+                    "batch_id": batch_id,
+                    "seq": lo + i,
+                    "line": int(entry[0]),
+                    "label": str(entry[1])[:300],
+                    "verdict": result.verdict if result else "no_match",
+                    "result": _stored(result) if result else {},
+                }
+            )
+        return rows
+
+    def _explain(self, values: list[str]) -> dict[int, MatchResult]:
+        """Results of the values with a candidate, by position (a clean no-match is absent)."""
+        explain = getattr(self.matcher, "explain_hits", None)
+        if explain is not None:
+            return explain(values)  # type: ignore[no-any-return]
+        results = [self.matcher.lookup(v) for v in values]
+        return {i: r for i, r in enumerate(results) if r.candidates or r.verdict != "no_match"}
+
+    # -- bulk look-ups of a list that arrives as a stream (`station check -`) ----------------
+
+    def start_list(self, officer: str, purpose: str, source: str = "<stdin>") -> str:
+        """Open the one record of a bulk look-up; items are added chunk by chunk as they come."""
+        batch_id = str(uuid.uuid4())
+        with self.db.writer() as s:
+            s.add(
+                Batch(
+                    id=batch_id,
+                    kind="list",
+                    filename=source[:300],
+                    sha256="",
+                    size_bytes=0,
+                    total=0,
+                    state="running",
+                    officer=officer,
+                    purpose=purpose,
+                    station_id=self.settings.station_id,
+                    register_version=self.matcher.version,
+                    inputs=[],
+                )
+            )
+            audit.append(
+                s,
+                officer,
+                "collection",
+                "batch",
+                batch_id,
+                {"kind": "list", "source": source, "purpose": purpose},
+            )
+        return batch_id
+
+    def check_list_chunk(
+        self, batch_id: str, seq: int, lines: list[tuple[int, str]]
+    ) -> list[dict[str, Any]]:
+        """Check and store one chunk of (line number, identifier); returns one answer per line.
+
+        An answer is a match document, or ``{"line", "query", "error"}`` for an identifier
+        that cannot be checked (stored as an unreadable item; the other lines go on).
+        """
+        from station.identifiers import validate_entry
+
+        answers: list[dict[str, Any] | None] = [None] * len(lines)
+        good: list[int] = []
+        values: list[str] = []
+        for i, (line, raw) in enumerate(lines):
+            try:
+                values.append(validate_entry(raw).value)
+                good.append(i)
+            except InputError as exc:
+                answers[i] = {"line": line, "query": raw, "error": str(exc)}
         many = getattr(self.matcher, "lookup_many", None)
         results = many(values) if many else [self.matcher.lookup(v) for v in values]
-        return [
-            BatchItem(
-                batch_id=batch_id,
-                seq=lo + i,
-                line=int(entry[0]),
-                label=str(entry[1])[:300],
-                verdict=result.verdict,
-                result={"matches": [result.model_dump(mode="json")]},
+        items: list[BatchItem] = []
+        hits = 0
+        for i, result in zip(good, results, strict=True):
+            answers[i] = {"line": lines[i][0], **result.model_dump(mode="json")}
+        for i, ((line, raw), answer) in enumerate(zip(lines, answers, strict=True)):
+            assert answer is not None
+            error = answer.get("error")
+            verdict = "no_match" if error else str(answer["verdict"])
+            hits += verdict != "no_match"
+            stored: dict[str, Any] = {"error": error} if error else {}
+            if verdict != "no_match":
+                stored = {"matches": [answer]}
+            items.append(
+                BatchItem(
+                    batch_id=batch_id,
+                    seq=seq + i,
+                    line=line,
+                    label=raw[:300],
+                    verdict=verdict,
+                    result=stored,
+                )
             )
-            for i, (entry, result) in enumerate(zip(chunk, results, strict=True))
-        ]
+        with self.db.writer() as s:
+            s.execute(insert(BatchItem), [_row(it) for it in items])
+            s.execute(
+                update(Batch)
+                .where(Batch.id == batch_id)
+                .values(
+                    done=Batch.done + len(items),
+                    total=Batch.total + len(items),
+                    hits=Batch.hits + hits,
+                )
+            )
+        return [a for a in answers if a is not None]
+
+    def finish_list(
+        self, batch_id: str, sha256: str, size: int, rejected: int, error: str | None = None
+    ) -> dict[str, Any]:
+        """Close a bulk look-up: complete, or failed with why (what was checked stays)."""
+        with self.db.writer() as s:
+            batch = s.get(Batch, batch_id)
+            if batch is None:
+                raise NotFound(f"no batch with id {batch_id}")
+            batch.sha256 = sha256
+            batch.size_bytes = size
+            batch.state = "failed" if error else "complete"
+            batch.error = error
+            batch.finished_at = dt.datetime.now(dt.UTC)
+            detail: dict[str, Any] = {
+                "state": batch.state,
+                "items": batch.total,
+                "hits": batch.hits,
+                "rejected": rejected,
+            }
+            if error:
+                detail["error"] = error
+            audit.append(s, batch.officer, "collection", "batch", batch_id, detail)
+            return batch_doc(batch)
 
     def _process(self, batch_id: str, kind: str, seq: int, entry: list[Any]) -> BatchItem:
         line, label, payload = int(entry[0]), str(entry[1]), str(entry[2])
@@ -221,7 +351,7 @@ class BatchService:
             results = [self.matcher.lookup(payload)]
             extra: dict[str, Any] = {}
         else:
-            results, extra = self._read_image(Path(payload))
+            results, extra = self._read_image(Path(payload), label)
         verdict = overall_verdict(results) if results else "no_match"
         return BatchItem(
             batch_id=batch_id,
@@ -232,15 +362,16 @@ class BatchService:
             result={"matches": [r.model_dump(mode="json") for r in results], **extra},
         )
 
-    def _read_image(self, path: Path) -> tuple[list[MatchResult], dict[str, Any]]:
+    def _read_image(self, path: Path, label: str) -> tuple[list[MatchResult], dict[str, Any]]:
         try:
             from station.vision.io import read_files
 
             read = read_files([path], uv=None, dark=None, settings=self.settings.vision)[0]
         except InputError as exc:
-            return [], {"error": str(exc)}
+            # the report names the member as uploaded, never the server's own path
+            return [], {"error": str(exc).replace(str(path), label)}
         except Exception as exc:  # one unreadable photograph must not stop the other 500
-            return [], {"error": f"could not read {path.name}: {type(exc).__name__}: {exc}"}
+            return [], {"error": f"could not read {label}: {type(exc).__name__}"}
         seen: set[str] = set()
         results = []
         for ident in read.identifiers:
@@ -341,6 +472,17 @@ class BatchService:
                 + [_csv_safe(r["columns"].get(c, "")) for c in extra if c not in fields]
             )
         return buf.getvalue()
+
+
+def _stored(result: MatchResult) -> dict[str, Any]:
+    """What an item keeps: the explained result of a hit; nothing more for a clean no-match.
+
+    The report lists hits only, and a no-match's row still holds its line, label and verdict,
+    so a 100,000-row batch stores full documents only for the few rows that hit.
+    """
+    if result.verdict == "no_match" and not result.candidates:
+        return {}
+    return {"matches": [result.model_dump(mode="json")]}
 
 
 def extra_columns(hits: list[dict[str, Any]]) -> list[str]:

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import shutil
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from station.errors import IdentifierRejected, InputError, UploadRejected, UploadTooLarge
+from station.errors import (
+    IdentifierRejected,
+    InputError,
+    UploadRejected,
+    UploadTooLarge,
+)
 from station.identifiers import classify
+from station.records.imagelimits import HEAD_BYTES, dimensions
 from station.vision.io import IMAGE_SUFFIXES
 
 IDENTIFIER_COLUMNS = ("identifier", "serial", "serial_number", "imei", "mark_code", "code")
@@ -156,8 +164,33 @@ def safe_member_name(name: str) -> PurePosixPath:
     return p
 
 
-def extract_images(archive: Path, dest: Path, max_total_bytes: int) -> list[Path]:
-    """Extract the image files of a zip into ``dest`` with bomb and traversal checks."""
+def _overlapping(infos: list[zipfile.ZipInfo]) -> set[str]:
+    """Members whose stored bytes overlap another member's: one stored image listed many times
+    in the central directory extracts again and again (a zip bomb the ratio check cannot see)."""
+    spans = sorted(
+        (
+            (i.header_offset, i.header_offset + 30 + len(i.filename.encode()) + i.compress_size, i)
+            for i in infos
+        ),
+        key=lambda span: (span[0], span[1]),
+    )
+    bad: set[str] = set()
+    for (start, end, info), (nxt, _, other) in itertools.pairwise(spans):
+        if nxt < end or nxt == start:
+            bad.add(info.filename)
+            bad.add(other.filename)
+    return bad
+
+
+def extract_images(
+    archive: Path, dest: Path, max_total_bytes: int, max_pixels: int | None = None
+) -> list[Path]:
+    """Extract the image files of a zip into ``dest`` with bomb and traversal checks.
+
+    Refused before anything is kept: traversal, links, implausible ratios, overlapping members,
+    a declared or real total over ``max_total_bytes``, and (with ``max_pixels``) any image whose
+    header declares more pixels than that. On any refusal ``dest`` is removed again.
+    """
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
@@ -167,6 +200,7 @@ def extract_images(archive: Path, dest: Path, max_total_bytes: int) -> list[Path
         if len(infos) > MAX_ZIP_MEMBERS:
             raise UploadRejected(f"zip has {len(infos)} files; the limit is {MAX_ZIP_MEMBERS}")
         problems: list[tuple[int | str, str]] = []
+        overlapping = _overlapping(zf.infolist())
         declared = 0
         chosen = []
         for info in infos:
@@ -183,6 +217,9 @@ def extract_images(archive: Path, dest: Path, max_total_bytes: int) -> list[Path
             if rel.suffix.lower() not in IMAGE_SUFFIXES:
                 problems.append((info.filename, "not an image file (png, jpg, bmp, tif, webp)"))
                 continue
+            if info.filename in overlapping:
+                problems.append((info.filename, "shares its stored bytes with another member"))
+                continue
             if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
                 problems.append((info.filename, "compression ratio is implausible (zip bomb?)"))
                 continue
@@ -190,6 +227,20 @@ def extract_images(archive: Path, dest: Path, max_total_bytes: int) -> list[Path
             chosen.append((info, rel))
         if declared > max_total_bytes:
             problems.append(("*", f"expands to {declared} bytes; the limit is {max_total_bytes}"))
+        if max_pixels is not None and not problems:
+            # a bomb refuses the whole upload; an unreadable photograph is reported per item later
+            for info, _ in chosen:
+                with zf.open(info) as src:
+                    found = dimensions(src.read(HEAD_BYTES))
+                if found is not None and found[1] * found[2] > max_pixels:
+                    kind, w, h = found
+                    problems.append(
+                        (
+                            info.filename,
+                            f"{kind} header declares {w}x{h} pixels, over the limit "
+                            f"of {max_pixels} (decompression bomb?)",
+                        )
+                    )
         if problems:
             raise UploadRejected(
                 f"{archive.name}: {len(problems)} problem(s); nothing was stored", problems
@@ -197,18 +248,32 @@ def extract_images(archive: Path, dest: Path, max_total_bytes: int) -> list[Path
         if not chosen:
             raise InputError(f"{archive.name}: no image files in the archive")
         dest.mkdir(parents=True, exist_ok=True)
-        out: list[Path] = []
-        total = 0
-        for n, (info, rel) in enumerate(chosen):
-            target = dest / f"{n:05d}_{rel.name}"
-            with zf.open(info) as src, open(target, "wb") as fh:
-                while chunk := src.read(1 << 16):
-                    total += len(chunk)
-                    # headers can lie: count what is really written
-                    if total > max_total_bytes:
-                        raise UploadRejected(
-                            f"{archive.name}: expands past {max_total_bytes} bytes (zip bomb?)"
-                        )
-                    fh.write(chunk)
-            out.append(target)
-        return out
+        try:
+            return _write_members(zf, chosen, dest, archive.name, max_total_bytes)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+
+
+def _write_members(
+    zf: zipfile.ZipFile,
+    chosen: list[tuple[zipfile.ZipInfo, PurePosixPath]],
+    dest: Path,
+    name: str,
+    max_total_bytes: int,
+) -> list[Path]:
+    out: list[Path] = []
+    total = 0
+    for n, (info, rel) in enumerate(chosen):
+        target = dest / f"{n:05d}_{rel.name}"
+        with zf.open(info) as src, open(target, "wb") as fh:
+            while chunk := src.read(1 << 16):
+                total += len(chunk)
+                # headers can lie: count what is really written
+                if total > max_total_bytes:
+                    raise UploadRejected(
+                        f"{name}: expands past {max_total_bytes} bytes (zip bomb?)"
+                    )
+                fh.write(chunk)
+        out.append(target)
+    return out

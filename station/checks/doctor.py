@@ -310,20 +310,17 @@ def doctor_configured(
     still yields a report (every part failed with the reason) instead of a traceback."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    sim_cm: Any = None
-    if use_sim:
-        from hw_sim.runner import SimStation
+    with contextlib.ExitStack() as stack:
+        simulator = None
+        if use_sim:
+            from station.wiring import start_simulator
 
-        all_faults = [*settings.sim_faults, *faults]
-        sim_cm = SimStation(settings.sim_scenario or "demo", all_faults).start()
-    try:
+            simulator = stack.enter_context(start_simulator(settings, faults=faults))
         try:
-            devices = open_devices(settings, sim_cm)
+            devices = stack.enter_context(open_devices(settings, simulator))
         except StationError as exc:
             parts = [PartResult(name, False, f"not reached: {exc}") for name in PARTS]
-            return DoctorReport(parts, started.isoformat(), round(time.monotonic() - t0, 3))
-        with devices:
-            return run_doctor(devices, settings)
-    finally:
-        if sim_cm is not None:
-            sim_cm.stop()
+            report = DoctorReport(parts, started.isoformat(), round(time.monotonic() - t0, 3))
+        else:
+            report = run_doctor(devices, settings)
+    return report

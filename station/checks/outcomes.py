@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from station.db.engine import Database
 from station.db.models import Check
 from station.db.service_models import Booking, Outcome
-from station.domain import OutcomeRecord
+from station.domain import OutcomeRecord, PlainNote, PlainText
 from station.errors import InputError, NotFound, OutcomeContradicts
 from station.records import audit
 
@@ -64,7 +64,7 @@ _AFTER: dict[str, tuple[str, ...]] = {
 
 class OutcomeIn(BaseModel):
     kind: OutcomeKind
-    note: str = Field(default="", max_length=2000)
+    note: PlainNote = Field(default="", max_length=2000)
     #: record it even though it contradicts what is already recorded (the warning was read)
     confirm: bool = False
 
@@ -102,10 +102,10 @@ def contradiction(recorded: list[str], kind: str) -> str | None:
 
 
 class BookingIn(BaseModel):
-    station_id: str = Field(min_length=1, max_length=64)
+    station_id: PlainText = Field(min_length=1, max_length=64)
     day: dt.date
     items: int = Field(ge=0, le=1_000_000)
-    reference: str = Field(default="", max_length=100)
+    reference: PlainText = Field(default="", max_length=100)
 
 
 def record_outcome(db: Database, check_id: str, outcome: OutcomeIn, actor: str) -> OutcomeRecord:
@@ -162,7 +162,25 @@ def outcome_record(row: Outcome) -> OutcomeRecord:
     )
 
 
-def record_booking(db: Database, booking: BookingIn, actor: str) -> dict[str, Any]:
+def record_booking(
+    db: Database, booking: BookingIn, actor: str, own_station: str = ""
+) -> dict[str, Any]:
+    """Record items booked in at a known station on a day that has happened (the supervisor's
+    figures compare these with the checks made)."""
+    if booking.day > dt.date.today():
+        raise InputError(f"booking day {booking.day} is in the future")
+    with db.session() as s:
+        known = booking.station_id == own_station or (
+            s.execute(
+                select(Check.id).where(Check.station_id == booking.station_id).limit(1)
+            ).scalar()
+            is not None
+        )
+    if not known:
+        raise InputError(
+            f"station {booking.station_id!r} is not known here: no check was ever made there",
+            fix="book items in under the name of a station that checks items",
+        )
     with db.writer() as s:
         row = Booking(
             station_id=booking.station_id,

@@ -32,10 +32,11 @@ from station.domain import (
     EntrySummary,
     Identifier,
     MatchResult,
+    PlainText,
     ReadResult,
     Verdict,
 )
-from station.errors import IdentifierRejected, NotFound, StationError
+from station.errors import IdentifierRejected, NotFound, StationError, TooManyIdentifiers
 from station.fleet import outbox
 from station.identifiers import search_forms, validate_entry
 from station.records import audit
@@ -53,7 +54,8 @@ PURPOSES: tuple[str, ...] = (
     "dealer_check",
 )
 MARKING_CLASSES = ("forensic_liquid", "uv_pen", "unknown")
-#: identifiers in one manual check record; longer lists are split into several records
+#: identifiers in one manual check record (and one look-up request to the API); a longer list
+#: is a batch (POST /api/batches, `station batch`, or `station check -` which records it so)
 MAX_MANUAL_IDENTIFIERS = 500
 
 
@@ -62,9 +64,20 @@ class CheckRequest(BaseModel):
 
     purpose: Purpose = "property_office"
     officer: str = Field(default="demo", min_length=1, max_length=100)
-    location: str | None = None
+    location: PlainText | None = Field(default=None, max_length=200)
     #: identifiers typed or pasted by the officer (manual checks)
-    identifiers: list[str] = Field(default_factory=list, max_length=MAX_MANUAL_IDENTIFIERS)
+    #: at most MAX_MANUAL_IDENTIFIERS, checked by :func:`require_manual_size` with a message
+    #: that says what to do instead (a schema limit would only say "too long")
+    identifiers: list[str] = Field(default_factory=list)
+
+
+def require_manual_size(count: int) -> None:
+    """Refuse a manual check longer than one record holds, saying to use a batch."""
+    if count > MAX_MANUAL_IDENTIFIERS:
+        raise TooManyIdentifiers(
+            f"{count} identifiers in one check; the most is {MAX_MANUAL_IDENTIFIERS}: check a "
+            "longer list as a batch (POST /api/batches)"
+        )
 
 
 class CheckQuery(BaseModel):
@@ -80,7 +93,7 @@ class CheckQuery(BaseModel):
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class OwnerContact(BaseModel):
@@ -268,6 +281,7 @@ class CheckService:
                 "warnings": read.warnings,
                 "matches": [m.model_dump(mode="json") for m in matches],
             }
+            s.flush()
             audit.append(
                 s,
                 actor,
@@ -279,6 +293,8 @@ class CheckService:
                     "verdict": verdict,
                     "marked": marked,
                     "identifiers": [i.value for i in read.identifiers],
+                    # the chain covers the record itself, not only that it was made
+                    "record_sha256": audit.stored_record_digest(s, check),
                 },
             )
             outbox.enqueue(s, "record", check_id)  # the uploader sends it; nothing waits here
@@ -357,6 +373,7 @@ class CheckService:
 
     def manual(self, request: CheckRequest) -> CheckRecord:
         """Match typed identifiers and record them as a check (source ``manual``)."""
+        require_manual_size(len(request.identifiers))
         idents = []
         for pos, raw in enumerate(request.identifiers, start=1):
             try:

@@ -10,19 +10,49 @@ import typer
 from station.cli.app import audit_app, db_app, eval_app
 from station.cli.common import ConfigOpt, DbOpt, JsonOpt, guarded, print_json, settings_for
 
+CheckpointOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--checkpoint",
+        help="a signed checkpoint kept off the station (JSON from `station audit checkpoint`)",
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--key", help="the station's public key (default: this station's own key)"),
+]
+
 
 @audit_app.command("verify")
-def audit_verify(json_out: JsonOpt = False, db: DbOpt = None, config: ConfigOpt = None) -> None:
-    """Recompute the audit hash chain and say where it breaks, if it does."""
+def audit_verify(
+    checkpoint: CheckpointOpt = None,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Recompute the audit hash chain, check it against every signed checkpoint (stored and
+    given) and every check record against its hash; say where it breaks, if it does."""
 
     def go() -> dict[str, Any]:
-        from station.context import StationContext
-        from station.records import audit
+        import json
 
+        from station.context import StationContext
+        from station.errors import InputError
+        from station.records import audit
+        from station.records.signing import public_key_from_text
+
+        given = []
+        for path in checkpoint or []:
+            try:
+                given.append(audit.SignedCheckpoint.from_dict(json.loads(path.read_text())))
+            except (OSError, ValueError) as exc:
+                raise InputError(f"checkpoint {path.name}: cannot read it ({exc})") from exc
         ctx = StationContext(settings_for(config, db_url=db))
         try:
+            public = public_key_from_text(key) if key else ctx.station_key.public_bytes
             with ctx.db.session() as s:
-                return audit.verify(s).as_dict()
+                return audit.verify(s, public_key=public, checkpoints=given).as_dict()
         finally:
             ctx.close()
 
@@ -42,6 +72,24 @@ def audit_verify(json_out: JsonOpt = False, db: DbOpt = None, config: ConfigOpt 
         guarded(broken)
 
 
+@audit_app.command("checkpoint")
+def audit_checkpoint(db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Sign the chain's head now and print the checkpoint; keep a copy off the station."""
+
+    def go() -> dict[str, Any]:
+        from station.context import StationContext
+        from station.records import audit
+
+        ctx = StationContext(settings_for(config, db_url=db))
+        try:
+            with ctx.db.writer() as s:
+                return audit.checkpoint(s, ctx.station_key, ctx.settings.station_id).as_dict()
+        finally:
+            ctx.close()
+
+    print_json(guarded(go))
+
+
 @eval_app.command("vision")
 def eval_vision(
     photos: Annotated[
@@ -58,21 +106,9 @@ def eval_vision(
     zxing-cpp alone, side by side) and generated scenes with ground truth."""
 
     def go() -> None:
-        from station.errors import InputError
-        from station.vision.photo_eval import format_table, score
-        from station.vision.scene_eval import evaluate_scenes, format_report
+        from station_tools.vision_eval import eval_command  # dev tool: loaded only here
 
-        if not photos and scenes <= 0:
-            raise InputError("give a folder of photographs and/or --scenes N")
-        for folder in photos or []:
-            if not folder.is_dir():
-                raise InputError(f"{folder} is not a folder of photographs")
-            table, unreadable = score(folder)
-            print(format_table(table, f"real photographs in {folder}"))
-            for problem in unreadable:
-                print(f"  unreadable: {problem}")
-        if scenes > 0:
-            print(format_report(evaluate_scenes(scenes, seed=seed)))
+        eval_command(photos or [], scenes=scenes, seed=seed)
 
     guarded(go)
 

@@ -46,9 +46,43 @@ def serve(
             f"{'  (simulator)' if settings.sim else ''}  database: {settings.database_url}",
             highlight=False,
         )
-        uvicorn.run(application, host=settings.api.host, port=settings.api.port, log_level="info")
+        uvicorn.run(application, **server_options(settings))
 
     guarded(go)
+
+
+def server_options(settings: Any) -> dict[str, Any]:
+    """uvicorn options: its own proxy-header rewriting is off, because it believes
+    X-Forwarded-For from 127.0.0.1 by default; the app trusts only configured proxies."""
+    return {
+        "host": settings.api.host,
+        "port": settings.api.port,
+        "log_level": "info",
+        "proxy_headers": False,
+        "server_header": False,
+    }
+
+
+@app.command()
+def warm(json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Compile the matcher's kernels into the data directory's cache (run at install)."""
+
+    def go() -> dict[str, Any]:
+        from station.matcher.jit import configure_cache
+        from station.matcher.jit import warm as warm_kernels
+
+        configure_cache(settings_for(config).data_dir)
+        return warm_kernels()
+
+    doc = guarded(go)
+    if json_out:
+        print_json(doc)
+    else:
+        err.print(
+            f"matcher kernels ready in {doc['cache_dir']}: {doc['warm_s']:.1f} s, "
+            f"{doc['compiled']} compiled",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -69,7 +103,7 @@ def sim(
     """Run the hardware simulator on its own; prints the serial port and camera source."""
 
     def go() -> None:
-        from hw_sim.runner import serve_forever
+        from station.wiring import serve_simulator_forever
 
         def ready(port: str, camera_source: str) -> None:
             print(f"serial port:   {port}", flush=True)
@@ -80,7 +114,7 @@ def sim(
                 flush=True,
             )
 
-        serve_forever(
+        serve_simulator_forever(
             scenario, faults=list(fault or []), seed=seed, on_ready=ready, controller=controller
         )
 

@@ -14,6 +14,7 @@ from station.cli.common import (
     DbOpt,
     JsonOpt,
     current_officer,
+    err,
     guarded,
     print_json,
     settings_for,
@@ -29,6 +30,9 @@ def read(
     config: ConfigOpt = None,
 ) -> None:
     """Run the vision pipeline on image files and print every identifier and mark found."""
+    if uv is None and dark is None and len(white) > 1:
+        _read_photographs(white, json_out, config)
+        return
 
     def go() -> list[Any]:
         from station.vision.io import read_files
@@ -51,61 +55,103 @@ def read(
             print_read(d)
 
 
+def _read_photographs(paths: list[Path], json_out: bool, config: Path | None) -> None:
+    """Several independent photographs: a result or an error for each, then a count."""
+    from station.cli.report import print_read
+    from station.vision.io import read_each
+
+    settings = guarded(lambda: settings_for(config))
+    docs: list[dict[str, Any]] = []
+    failed = 0
+    for item in read_each(paths, settings.vision):
+        if item.result is None:
+            failed += 1
+            doc: dict[str, Any] = {"file": item.file, "error": item.error}
+            if not json_out:
+                err.print(f"[bold red]error:[/] {item.error}", highlight=False)
+        else:
+            doc = item.result.model_dump(mode="json", by_alias=True)
+            if not json_out:
+                print_read(doc)
+        docs.append(doc)
+    if json_out:
+        print_json({"results": docs, "failed": failed})
+    if failed:
+        err.print(f"{failed} of {len(paths)} files could not be read", highlight=False)
+        raise typer.Exit(2)
+
+
 @app.command()
 def check(
     identifiers: Annotated[
         list[str], typer.Argument(help="identifiers to check; '-' reads them from stdin")
     ],
     json_out: JsonOpt = False,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="print one JSON line per identifier as it is checked")
+    ] = False,
     purpose: Annotated[str, typer.Option(help="why the item is checked")] = "property_office",
     officer: Annotated[str | None, typer.Option(help="who runs the check")] = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Match typed or pasted identifiers against the registers (recorded as a manual check)."""
-    values: list[str] = []
-    for item in identifiers:
-        if item == "-":
-            values.extend(line.strip() for line in sys.stdin if line.strip())
-        else:
-            values.append(item)
+    """Match typed or pasted identifiers against the registers.
 
-    def go() -> list[dict[str, Any]]:
-        from station.checks.service import MAX_MANUAL_IDENTIFIERS, CheckRequest
+    Up to 500 identifiers are one manual check record; a longer list (any length, read from
+    stdin in chunks) is one bulk look-up record, like a batch (see docs/bulk.md).
+    """
+    from station.cli.check import Outcome, Source, jsonl_writer, run_check, stdin_bytes
+
+    source = Source(list(identifiers), stdin_bytes() if "-" in identifiers else None)
+
+    def emit_text(answers: list[dict[str, Any]]) -> None:
+        from station.cli.report import print_matches
+
+        print_matches([a for a in answers if "error" not in a])
+
+    def go() -> Outcome:
+        from station.cli.progress import file_progress
         from station.context import StationContext
-        from station.errors import InputError
 
-        if not values:
-            raise InputError("no identifiers given")
         ctx = StationContext(settings_for(config, db_url=db))
         try:
-            service = ctx.check_service()
-            # a long list is recorded as one manual check per chunk of identifiers
-            return [
-                service.manual(
-                    CheckRequest(
-                        purpose=purpose,  # type: ignore[arg-type]
-                        officer=officer or current_officer(),
-                        identifiers=values[start : start + MAX_MANUAL_IDENTIFIERS],
-                    )
-                ).document()
-                for start in range(0, len(values), MAX_MANUAL_IDENTIFIERS)
-            ]
+            emit = jsonl_writer(sys.stdout) if jsonl else (lambda _a: None)
+            if not json_out and not jsonl:
+                emit = emit_text
+            with file_progress("checking") as bar:
+                return run_check(
+                    ctx,
+                    source,
+                    purpose,
+                    officer or current_officer(),
+                    emit,
+                    keep=json_out,
+                    progress=lambda done, total: bar(done, total or 0),
+                )
         finally:
             ctx.close()
 
-    docs = guarded(go)
-    matches = [m for doc in docs for m in doc["matches"]]
+    try:
+        outcome = guarded(go)
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): what was checked is stored
+        sys.stderr.close()
+        raise typer.Exit(1) from None
     if json_out:
         print_json(
             {
-                "record_id": docs[0]["id"],
-                "record_ids": [doc["id"] for doc in docs],
-                "register_version": docs[-1]["register_version"],
-                "results": matches,
+                "record_id": outcome.record_id,
+                "record_kind": outcome.record_kind,
+                "register_version": outcome.register_version,
+                "results": outcome.answers,
             }
         )
-    else:
-        from station.cli.report import print_matches
-
-        print_matches(matches)
+    for bad in outcome.rejected[:50]:
+        err.print(f"[bold red]error:[/] {bad['error']}", highlight=False)
+    if outcome.rejected:
+        err.print(
+            f"{len(outcome.rejected)} identifier(s) could not be checked; the others were "
+            f"checked and recorded in {outcome.record_kind} {outcome.record_id}",
+            highlight=False,
+        )
+        err.print("[bold]what to do:[/] correct those lines and check them again", highlight=False)
+        raise typer.Exit(2)

@@ -65,6 +65,7 @@ def user_add(
 def user_token(
     username: Annotated[str, typer.Argument(help="whose token")],
     name: Annotated[str, typer.Option(help="what the token is for")] = "",
+    days: Annotated[int, typer.Option(help="days until the token expires", min=1)] = 90,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -73,12 +74,62 @@ def user_token(
 
     ctx = _context(config, db)
     try:
-        token = UserStore(ctx.db).issue_token(username, name=name, actor=current_officer())
+        token = UserStore(ctx.db).issue_token(
+            username, name=name, actor=current_officer(), days=days
+        )
     except StationError as exc:
         _fail(exc)
     finally:
         ctx.close()
     typer.echo(token)
+
+
+@user_app.command("tokens")
+def user_tokens(username: str, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """A user's API tokens by id, with expiry and state (never the tokens themselves)."""
+    from station.auth.users import UserStore
+
+    ctx = _context(config, db)
+    try:
+        for t in UserStore(ctx.db).list_tokens(username):
+            state = "revoked" if t["revoked"] else f"expires {t['expires_at'] or 'never'}"
+            typer.echo(f"{t['id']:>6}  {t['name'] or '-':<24} {state}")
+    except StationError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(
+    username: str, token_id: int, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Revoke one API token by its id; the user's other tokens keep working."""
+    from station.auth.users import UserStore
+
+    ctx = _context(config, db)
+    try:
+        UserStore(ctx.db).revoke_token(username, token_id, actor=current_officer())
+    except StationError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    typer.echo(f"token {token_id} of {username} revoked")
+
+
+@user_app.command("restore")
+def user_restore(username: str, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Make a suspended account active again (the way back for a suspended admin)."""
+    from station.auth.users import UserStore
+
+    ctx = _context(config, db)
+    try:
+        UserStore(ctx.db).set_active(username, True, actor=current_officer())
+    except StationError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    typer.echo(f"user {username} is active")
 
 
 @user_app.command("list")
@@ -109,7 +160,14 @@ def evidence_export(
         _fail(InputError("--recipient must name who receives the bundle"))
     ctx = _context(config, db)
     try:
-        data = build_bundle(ctx.check_service(), ctx.images, check_id, current_officer(), recipient)
+        data = build_bundle(
+            ctx.check_service(),
+            ctx.images,
+            check_id,
+            current_officer(),
+            recipient,
+            ctx.station_key,
+        )
     except StationError as exc:
         _fail(exc)
     finally:
@@ -121,17 +179,36 @@ def evidence_export(
 @evidence_app.command("verify")
 def evidence_verify(
     bundle: Annotated[Path, typer.Argument(help="an evidence bundle zip")],
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="the signing station's public key (base64) or a file with it"),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option("--keys", help="the force key list: '<public key> <station>' a line"),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
-    """Check a bundle offline: file hashes, image names, audit entry hashes."""
-    from station.records.evidence import verify_bundle
+    """Check a bundle offline: the station's signature over every file, hashes, audit entries.
 
-    report = verify_bundle(bundle)
+    Names the station that signed it and every file or manifest field changed since."""
+    from station.records.evidence import read_key_list, trusted_key, verify_bundle
+
+    try:
+        trusted = {}
+        if keys is not None:
+            trusted.update(read_key_list(keys))
+        if key is not None:
+            trusted.update(trusted_key(key))
+    except StationError as exc:
+        _fail(exc)
+    report = verify_bundle(bundle, trusted)
     if json_out:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     elif report.ok:
         typer.echo(
-            f"bundle verifies: check {report.check_id}, {report.files} files, "
+            f"bundle verifies: check {report.check_id}, signed by {report.signed_by} "
+            f"(station {report.station_id}, key {report.key_id}), {report.files} files, "
             f"{report.audit_entries} audit entries"
         )
     else:
@@ -140,3 +217,17 @@ def evidence_verify(
             typer.echo(f"  {p}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@evidence_app.command("key")
+def evidence_key(config: ConfigOpt = None) -> None:
+    """Print this station's public key as a key list line (for the force's key list)."""
+    from station.records.signing import StationKey
+    from station.settings import load_settings
+
+    settings = load_settings(config)
+    try:
+        key = StationKey.load_or_create(settings.data_dir)
+    except StationError as exc:
+        _fail(exc)
+    typer.echo(f"{key.public_text} {settings.station_id}")

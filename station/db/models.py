@@ -222,6 +222,25 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """A signed statement of the chain's head (entry count and hash) at a moment.
+
+    Someone with database access but without the station key can rewrite and rehash the
+    chain; they cannot sign a new checkpoint, so a rewrite before a checkpoint, or a cut tail
+    behind one, no longer matches it."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[str] = mapped_column(String(40))
+    station_id: Mapped[str] = mapped_column(String(100))
+    entries: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(100))
+
+
 class SelfTest(Base):
     """A doctor run; the newest is recorded with every check."""
 

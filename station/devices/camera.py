@@ -1,8 +1,9 @@
 """Camera interface: ``capture(after, ...)`` never returns a frame begun before ``after``.
 
 That guarantee is what keeps a frame taken while a lamp was still switching out of a check.
-Implementations: OpenCV (index, device path, URL), a folder of images (replay), the
-simulator (in-process or over its HTTP snapshot endpoint), and picamera2 on a Raspberry Pi.
+Implementations here: OpenCV (index, device path, URL), a folder of images (replay), the
+standalone simulator's HTTP snapshot endpoint, and picamera2 on a Raspberry Pi. The in-process
+simulator brings its own (``station.wiring`` hands it over); this package never imports it.
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from station.errors import CameraDisconnected, CameraError, CameraTimeout, ConfigError
 from station.settings import DeviceSettings
-
-if TYPE_CHECKING:
-    from hw_sim.runner import SimStation
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SNAPSHOT_SCHEME = "snapshot+http://"
@@ -42,6 +40,8 @@ class Frame:
 
 
 class Camera(Protocol):
+    """What a check needs from a camera; implementations validate frames with ``check_frame``."""
+
     def capture(
         self, after: float, exposure_ms: float, gain: float, timeout_s: float = 2.0
     ) -> Frame: ...
@@ -76,46 +76,7 @@ def frame_stats(image: np.ndarray) -> dict[str, float]:
     }
 
 
-# ---------------------------------------------------------------------- simulator
-class SimCameraClient:
-    """The in-process simulated camera (``hw_sim.camera.SimCamera``), validated like a real one."""
-
-    def __init__(self, sim_camera: Any, source: str = "sim") -> None:
-        self._cam = sim_camera
-        self._source = source
-        self.stale_frames = 0
-
-    def capture(
-        self, after: float, exposure_ms: float, gain: float, timeout_s: float = 2.0
-    ) -> Frame:
-        from hw_sim.camera import SimCameraGone, SimCameraTimeout
-
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CameraTimeout(
-                    f"camera {self._source}: no frame newer than the lamp change within "
-                    f"{timeout_s:.1f}s ({self.stale_frames} stale frames discarded)"
-                )
-            try:
-                raw = self._cam.grab(after, exposure_ms, gain, left)
-            except SimCameraGone as exc:
-                raise CameraDisconnected(f"camera {self._source} disconnected: {exc}") from exc
-            except SimCameraTimeout as exc:
-                raise CameraTimeout(f"camera {self._source} timed out: {exc}") from exc
-            if raw.timestamp < after:
-                self.stale_frames += 1
-                time.sleep(0.005)
-                continue
-            image = check_frame(raw.image, self._source)
-            meta = {**raw.metadata, **frame_stats(image), "source": self._source}
-            return Frame(image, raw.timestamp, raw.exposure_ms, raw.gain, raw.index, meta)
-
-    def close(self) -> None:
-        """Nothing to release: the frames come from elsewhere."""
-
-
+# ---------------------------------------------------------------------- simulator over HTTP
 class HttpSnapshotCamera:
     """The standalone simulator's camera: ``GET /frame?after=..`` returns a PNG with headers.
 
@@ -257,17 +218,18 @@ class FolderCamera:
         """Nothing to release: the frames come from elsewhere."""
 
 
-def open_camera(source: str, settings: DeviceSettings, sim: SimStation | None = None) -> Camera:
-    """A Camera for ``source``: "sim", "snapshot+http://…", "picamera2[:N]", an image
-    folder, a device index ("0"), a device path or a stream URL."""
+def open_camera(source: str, settings: DeviceSettings, sim_camera: Camera | None = None) -> Camera:
+    """A Camera for ``source``: "sim" (``sim_camera``, the in-process simulator's),
+    "snapshot+http://…", "picamera2[:N]", an image folder, a device index ("0"), a device
+    path or a stream URL."""
     source = source.strip()
     if source == "sim" or source.startswith("sim:"):
-        if sim is None:
+        if sim_camera is None:
             raise ConfigError(
                 f"camera source {source!r} needs the in-process simulator (use --sim), "
                 "or give the snapshot URL `station sim` printed"
             )
-        return SimCameraClient(sim.camera, source)
+        return sim_camera
     if source.startswith(SNAPSHOT_SCHEME):
         return HttpSnapshotCamera("http://" + source[len(SNAPSHOT_SCHEME) :])
     if source.startswith("picamera2"):

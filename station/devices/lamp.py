@@ -1,22 +1,57 @@
-"""LampController: the station's driver for the lamp-controller board (docs/protocol.md).
+"""LampController: the lamp lease, the controller session and the safety rules (docs/protocol.md
+§7, §10, §12). Framing, retries and the reader thread are the ``Link``'s; the messages are
+``protocol``'s.
 
-One command is outstanding at a time; a reader thread splits the byte stream into replies and
-events; a renewal thread keeps the lamp lease alive while any lamp is on. Every failure ends in
-a domain error that tells the operator what happened and what to do.
+Concurrency, in one place: ``_cmd_lock`` keeps one command sequence at a time (public calls,
+lease renewal, the event pump). Everything the controller knows about the board — the
+session state, the lamps it asked for, why they were cut — lives under ``_lock`` and changes
+only there. The link's reader thread never writes it: it queues events, and they are applied
+in the order they came off the wire, interleaved with the replies, by whoever holds
+``_cmd_lock`` (the caller that got a reply, or the event pump between commands). So an event
+that arrives just after a ``LAMP`` reply always counts against the new lamp state.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
-from station.devices.codec import BadFrame, Frame, FrameDecoder, encode
+from station.devices.link import Answer, Link, ReceivedEvent, Relinked
+from station.devices.protocol import (
+    PROTOCOL_VERSION,
+    BootEvent,
+    Command,
+    FaultBits,
+    Hello,
+    HelloOk,
+    Lamp,
+    LampName,
+    LidEvent,
+    LidState,
+    Nak,
+    NakCode,
+    Off,
+    Ping,
+    ProtocolVersion,
+    Renew,
+    RenewOk,
+    SelfTestName,
+    Status,
+    StatusOk,
+    Test,
+    WatchdogEvent,
+    WatchdogReason,
+    attempt_timeout_s,
+    backoff_s,
+)
 from station.devices.transport import SerialTransport
 from station.errors import (
     ControllerReset,
@@ -24,7 +59,6 @@ from station.errors import (
     InputError,
     InterlockOpen,
     LampFault,
-    LinkLost,
     LinkTimeout,
     ProtocolVersionMismatch,
 )
@@ -32,19 +66,27 @@ from station.settings import DeviceSettings
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
-PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
+R = TypeVar("R")
 
-FAULT_BITS: dict[int, str] = {
-    0x01: "white_nostrike",
-    0x02: "uv_nostrike",
-    0x04: "white_low_current",
-    0x08: "uv_low_current",
-    0x10: "watchdog_silence",
-    0x20: "lease_expired",
-    0x40: "interlock_trip",
-}
+#: kept for callers that check versions (the doctor)
+PROTOCOL_MAJOR = PROTOCOL_VERSION.major
+PROTOCOL_MINOR = PROTOCOL_VERSION.minor
+
+AGAIN_THEN_DOCTOR = "start the check again; run `station doctor` if this repeats"
+
+#: the boot id used when the controller was reset but did not say its new id (NOHELLO)
+UNKNOWN_BOOT = "unknown"
+
+
+class SessionState(enum.Enum):
+    """Where the session with the controller stands; changed only under the state lock."""
+
+    CONNECTING = "connecting"  # port open, no HELLO answered yet
+    READY = "ready"  # session established, nothing to report
+    RELINKED = "relinked"  # the port was reopened: HELLO needed; its boot id tells if it reset
+    RESET = "reset"  # a controller reset was noticed: HELLO needed, not yet reported
+    RESET_RESYNCED = "reset_resynced"  # new session after a reset, not yet reported
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -61,6 +103,18 @@ class ControllerInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_hello(cls, ok: HelloOk) -> ControllerInfo:
+        return cls(
+            protocol=str(ok.proto),
+            firmware=ok.fw,
+            board_serial=ok.board,
+            capabilities=ok.caps,
+            boot_id=ok.boot,
+            lease_max_ms=ok.lease_max_ms,
+            nominal_current_ma={"white": ok.iw_nom_ma, "uv": ok.iu_nom_ma},
+        )
 
 
 @dataclass(frozen=True)
@@ -84,6 +138,23 @@ class ControllerStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_status(cls, ok: StatusOk) -> ControllerStatus:
+        return cls(
+            lid_closed=ok.lid is LidState.CLOSED,
+            item_present=ok.item,
+            lamps={
+                "white": LampState(ok.white, ok.iw_ma, ok.fault.lamp_fault(LampName.WHITE)),
+                "uv": LampState(ok.uv, ok.iu_ma, ok.fault.lamp_fault(LampName.UV)),
+            },
+            fault_bits=int(ok.fault),
+            faults=ok.fault.names,
+            uptime_ms=ok.up_ms,
+            event_counter=ok.evt,
+            lease_remaining_ms=ok.lease_ms,
+            boot_id=ok.boot,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,66 +190,34 @@ class LinkStats:
         return asdict(self)
 
 
-class _Relinked(Exception):
-    """Internal: the port was reopened mid-command; the session must be re-established."""
-
-
-@dataclass
-class _Pending:
-    seq: int
-    reply: Frame | None = None
-    resend_now: bool = False
-    sent_at: float = 0.0
-
-
-@dataclass
-class _Counters:
-    sent: int = 0
-    naks: int = 0
-    retries: int = 0
-    timeouts: int = 0
-    late: int = 0
-    missed_events: int = 0
-    rtt_last: float | None = None
-    rtt_sum: float = 0.0
-    rtt_n: int = 0
-    last_rx: float | None = None
-    reconnects: int = 0
-    resets: int = 0
-    resets_absorbed: int = 0
-
-
 class LampController:
     """Driver for one lamp-controller board. Use ``LampController.connect``."""
 
-    def __init__(
-        self, transport: SerialTransport, settings: DeviceSettings, host_name: str = "station"
-    ) -> None:
-        self._t = transport
+    def __init__(self, link: Link, settings: DeviceSettings, host_name: str = "station") -> None:
+        self._link = link
         self._settings = settings
         self._host = host_name.replace(" ", "_") or "station"
-        self._decoder = FrameDecoder()
-        self._cv = threading.Condition()
         self._cmd_lock = threading.RLock()
-        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._renew_wake = threading.Event()
         self._renew_suspended = threading.Event()
-        self._pending: _Pending | None = None
-        self._seq = 0
-        self._c = _Counters()
+        # ---- state, under self._lock
+        self._state = SessionState.CONNECTING
+        self._session_generation = link.generation
         self._info: ControllerInfo | None = None
-        self._needs_handshake = True
-        self._reset_seen: str | None = None  # boot id (or "unknown") of an unacknowledged reset
-        self._interlock_tripped = False
-        self._lamps_cut: str | None = None
-        self._want_white = 0
-        self._want_uv = 0
+        self._reset_boot: str | None = None  # boot id of the reset being handled
+        self._resets = 0
+        self._want = (0, 0)  # (white, uv) as last acknowledged, zeroed when the board cuts
         self._lease_ms = settings.lease_ms
-        self._last_event_counter: int | None = None
+        self._lease_since = 0.0  # monotonic time of the last LAMP or RENEW sent for the lease
+        self._interlock_tripped = False  # since the last set_lamps
+        self._lamps_cut: str | None = None  # why the board cut the lamps, since set_lamps
+        # ----
         self._listeners: list[Callable[[ControllerEvent], None]] = []
         #: unsolicited events, oldest first (bounded: the oldest are dropped when full)
         self.events: queue.Queue[ControllerEvent] = queue.Queue(maxsize=1000)
-        self._reader = threading.Thread(target=self._read_loop, name="lamp-reader", daemon=True)
+        self._pump = threading.Thread(target=self._pump_loop, name="lamp-events", daemon=True)
         self._renewer = threading.Thread(target=self._renew_loop, name="lamp-lease", daemon=True)
 
     # ----------------------------------------------------------------- lifecycle
@@ -189,8 +228,10 @@ class LampController:
         """Open ``port`` exclusively, start the link and do the HELLO handshake."""
         transport = SerialTransport(port, settings.baudrate)
         transport.open()
-        ctl = cls(transport, settings, host_name)
-        ctl._reader.start()
+        link = Link(transport, settings)
+        ctl = cls(link, settings, host_name)
+        link.start()
+        ctl._pump.start()
         ctl._renewer.start()
         try:
             with ctl._cmd_lock:
@@ -202,23 +243,24 @@ class LampController:
 
     def close(self) -> None:
         """Switch the lamps off (best effort), stop the threads, release the port."""
-        if self._closing.is_set():
-            return
+        with self._lock:
+            if self._state is SessionState.CLOSED:
+                return
+            self._state = SessionState.CLOSED
+            lamps_on = self._want != (0, 0)
+            self._want = (0, 0)
         try:
-            if self._want_white or self._want_uv:
-                self._want_white = self._want_uv = 0
+            if lamps_on:
                 with self._cmd_lock:
-                    self._request("OFF", {}, budget_s=0.5)
+                    self._request(Off(), budget_s=0.5)
         except DeviceError as exc:
             log.warning("could not switch lamps off while closing: %s", exc)
-        self._closing.set()
+        self._stop.set()
         self._renew_wake.set()
-        with self._cv:
-            self._cv.notify_all()
-        for thread in (self._reader, self._renewer):
+        self._link.close()
+        for thread in (self._pump, self._renewer):
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(timeout=2.0)
-        self._t.close()
 
     def __enter__(self) -> LampController:
         return self
@@ -228,13 +270,19 @@ class LampController:
 
     @property
     def port(self) -> str:
-        return self._t.url
+        return self._link.url
 
     @property
     def info(self) -> ControllerInfo:
-        if self._info is None:
+        info = self._info
+        if info is None:
             raise LinkTimeout("lamp controller has not completed its handshake")
-        return self._info
+        return info
+
+    @property
+    def session_state(self) -> SessionState:
+        with self._lock:
+            return self._state
 
     # ----------------------------------------------------------------- public API
     def set_lamps(self, white: int, uv: int, lease_ms: int | None = None) -> float:
@@ -243,46 +291,42 @@ class LampController:
         The lease is renewed in the background while any lamp is on.
         """
         for name, level in (("white", white), ("uv", uv)):
-            if not isinstance(level, int) or not 0 <= level <= 100:
+            if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 100:
                 raise InputError(f"{name} lamp level must be an integer 0-100, got {level!r}")
         lease = lease_ms if lease_ms is not None else self._settings.lease_ms
         with self._cmd_lock:
             self._raise_if_reset()
+            # confirm_lamps() covers the time since the last set_lamps only
             if white == 0 and uv == 0:
-                self._want_white = self._want_uv = 0
-                self._request("OFF", {})
+                off = self._request(Off(), effect=lambda _: self._lamps_acknowledged(0, 0))
                 self._raise_if_reset()
-                # confirm_lamps() covers the time since the last set_lamps only
-                self._interlock_tripped = False
-                self._lamps_cut = None
-                return time.monotonic()
-            reply = self._request("LAMP", {"white": str(white), "uv": str(uv), "lease": str(lease)})
+                return off.received_at
+            answer = self._request(
+                Lamp(white, uv, lease),
+                effect=lambda _: self._lamps_acknowledged(white, uv, lease),
+            )
             self._raise_if_reset()
-            if reply.verb == "NAK":
-                self._raise_nak("LAMP", reply)
-            self._want_white, self._want_uv, self._lease_ms = white, uv, lease
-            self._interlock_tripped = False
-            self._lamps_cut = None
-            acked = time.monotonic()
+            if isinstance(answer.message, Nak):
+                self._raise_nak("LAMP", answer.message)
         self._renew_wake.set()
-        return acked
+        return answer.received_at
 
     def all_off(self) -> None:
         """Switch every lamp off. Works even after a detected reset (it never turns anything on)."""
         with self._cmd_lock:
-            self._want_white = self._want_uv = 0
-            self._request("OFF", {})
+            self._request(Off(), effect=lambda _: self._set_want(0, 0))
 
     def status(self) -> ControllerStatus:
         with self._cmd_lock:
             self._raise_if_reset()
-            reply = self._request("STATUS", {})
-            if reply.verb == "NAK":
-                self._raise_nak("STATUS", reply)
-            st = self._parse_status(reply)
-            if self._info is not None and st.boot_id != self._info.boot_id:
-                self._note_reset(st.boot_id)
-                self._raise_if_reset()
+            answer = self._request(Status())
+            if isinstance(answer.message, Nak):
+                self._raise_nak("STATUS", answer.message)
+            st = ControllerStatus.from_status(answer.message)
+            with self._lock:
+                if self._info is not None and st.boot_id != self._info.boot_id:
+                    self._note_reset(st.boot_id)
+            self._raise_if_reset()
             return st
 
     def confirm_lamps(self) -> ControllerStatus:
@@ -291,26 +335,31 @@ class LampController:
         Raises InterlockOpen if the lid opened, LampFault if a lamp was cut or failed to light,
         ControllerReset if the controller rebooted.
         """
-        st = self.status()
-        want = {"white": self._want_white, "uv": self._want_uv}
-        if self._interlock_tripped or (want["uv"] and not st.lid_closed):
+        with self._cmd_lock:
+            st = self.status()
+            with self._lock:
+                white, uv = self._want
+                tripped, cut = self._interlock_tripped, self._lamps_cut
+        if tripped or (uv and not st.lid_closed):
             raise InterlockOpen(
                 "the lid was opened while the lamps were on; the lamps are off and the check "
-                "was aborted — close the lid and start the check again"
+                "was aborted"
             )
-        if self._lamps_cut:
+        if cut:
             raise LampFault(
-                f"the controller switched the lamps off ({self._lamps_cut}); the check was "
-                "aborted — start it again, and run `station doctor` if this repeats"
+                f"the controller switched the lamps off ({cut}); the check was aborted",
+                fix=AGAIN_THEN_DOCTOR,
             )
-        for name, level in want.items():
+        for name, level in (("white", white), ("uv", uv)):
             lamp = st.lamps[name]
             if level and lamp.level != level:
-                raise LampFault(f"{name} lamp is at {lamp.level}% but {level}% was set")
+                raise LampFault(
+                    f"{name} lamp is at {lamp.level}% but {level}% was set", fix=AGAIN_THEN_DOCTOR
+                )
             if level and lamp.fault:
                 raise LampFault(
-                    f"{name} lamp fault: {lamp.fault} (current {lamp.current_ma} mA); "
-                    "the lamp may need replacing — run `station doctor`"
+                    f"{name} lamp fault: {lamp.fault} (current {lamp.current_ma} mA)",
+                    fix="run `station doctor`; the lamp may need replacing",
                 )
         return st
 
@@ -318,20 +367,23 @@ class LampController:
         """Round-trip time of one PING in milliseconds."""
         with self._cmd_lock:
             start = time.monotonic()
-            self._request("PING", {})
+            self._request(Ping())
             return (time.monotonic() - start) * 1000.0
 
     def self_test(self, name: str) -> tuple[bool, str]:
         """Run one of the controller's built-in tests (``interlock`` or ``watchdog``)."""
+        try:
+            which = SelfTestName(name)
+        except ValueError:
+            known = ", ".join(t.value for t in SelfTestName)
+            raise InputError(f"unknown controller self-test {name!r}: use {known}") from None
         with self._cmd_lock:
             self._raise_if_reset()
-            reply = self._request("TEST", {"name": name}, budget_s=3.0)
-            if reply.verb == "NAK":
-                self._raise_nak("TEST", reply)
-            self._want_white = self._want_uv = 0
-            return reply.args.get("result") == "pass", reply.args.get("detail", "").replace(
-                "_", " "
-            )
+            # both tests leave every lamp off
+            answer = self._request(Test(which), budget_s=3.0, effect=lambda _: self._set_want(0, 0))
+            if isinstance(answer.message, Nak):
+                self._raise_nak("TEST", answer.message)
+            return answer.message.passed, answer.message.detail
 
     @contextlib.contextmanager
     def check_session(self) -> Iterator[LampController]:
@@ -339,18 +391,24 @@ class LampController:
         session is re-established and logged. A reset *during* it raises ControllerReset from
         the next call, so the check is aborted, never resumed. Lamps are off afterwards."""
         with self._cmd_lock:
-            if self._reset_seen is not None:
+            self._apply_events()
+            with self._lock:
+                state = self._state
+            if state in (SessionState.RESET, SessionState.RESET_RESYNCED):
                 log.warning("lamp controller was reset while idle; re-established the session")
-                if self._needs_handshake:
+                if state is SessionState.RESET:
                     self._handshake()
-                self._reset_seen = None
-                self._c.resets_absorbed += 1
-            self._interlock_tripped = False
-            self._lamps_cut = None
+                with self._lock:
+                    if self._state is SessionState.RESET_RESYNCED:
+                        self._state = SessionState.READY
+                    self._reset_boot = None
+            with self._lock:
+                self._interlock_tripped = False
+                self._lamps_cut = None
         try:
             yield self
         finally:
-            if not self._closing.is_set():
+            if not self._stop.is_set():
                 try:
                     self.all_off()
                 except DeviceError as exc:
@@ -367,352 +425,304 @@ class LampController:
             self._renew_wake.set()
 
     def add_event_listener(self, callback: Callable[[ControllerEvent], None]) -> None:
-        """Call ``callback(event)`` from the reader thread for every event; keep it quick."""
+        """Call ``callback(event)`` for every event once it was applied; keep it quick."""
         self._listeners.append(callback)
 
     def link_stats(self) -> LinkStats:
-        c = self._c
-        now = time.monotonic()
+        c = self._link.counters()
+        with self._lock:
+            resets = self._resets
         return LinkStats(
-            frames_sent=c.sent,
-            frames_received=self._decoder.frames_ok,
-            bad_frames=self._decoder.bad_frames,
-            crc_errors=self._decoder.crc_errors,
+            frames_sent=c.frames_sent,
+            frames_received=c.frames_received,
+            bad_frames=c.bad_frames,
+            crc_errors=c.crc_errors,
             naks=c.naks,
             retries=c.retries,
             timeouts=c.timeouts,
             reconnects=c.reconnects,
-            controller_resets=c.resets,
-            late_replies=c.late,
+            controller_resets=resets,
+            late_replies=c.late_replies,
             missed_events=c.missed_events,
-            rtt_ms=None if c.rtt_last is None else round(c.rtt_last * 1000, 3),
-            rtt_avg_ms=None if not c.rtt_n else round(c.rtt_sum / c.rtt_n * 1000, 3),
-            last_received_age_s=None if c.last_rx is None else round(now - c.last_rx, 3),
+            rtt_ms=c.rtt_ms,
+            rtt_avg_ms=c.rtt_avg_ms,
+            last_received_age_s=c.last_received_age_s,
         )
 
     @property
     def lamps_on(self) -> bool:
         """True while the host wants any lamp on (and so keeps renewing the lease)."""
-        return bool(self._want_white or self._want_uv)
+        with self._lock:
+            return self._want != (0, 0)
 
     @property
     def lamps_requested(self) -> tuple[int, int]:
-        return self._want_white, self._want_uv
-
-    # ----------------------------------------------------------------- session
-    def _handshake(self) -> None:
-        self._seq = 0
-        self._needs_handshake = False
-        reply = self._exchange("HELLO", {"proto": PROTOCOL_VERSION, "host": self._host})
-        their = reply.args.get("proto", "?")
-        if reply.verb == "NAK" and reply.args.get("code") != "VERSION":
-            self._raise_nak("HELLO", reply)
-        try:
-            major = int(their.split(".")[0])
-        except ValueError:
-            major = -1
-        if reply.verb == "NAK" or major != PROTOCOL_MAJOR:
-            raise ProtocolVersionMismatch(
-                f"lamp controller on {self._t.url} speaks protocol {their}, this station speaks "
-                f"{PROTOCOL_VERSION} (major {PROTOCOL_MAJOR}); update the station software or "
-                f"flash controller firmware that speaks protocol {PROTOCOL_MAJOR}.x"
-            )
-        try:
-            info = ControllerInfo(
-                protocol=their,
-                firmware=reply.args["fw"],
-                board_serial=reply.args["board"],
-                capabilities=tuple(reply.args.get("caps", "").split(",")),
-                boot_id=reply.args["boot"],
-                lease_max_ms=int(reply.args.get("lease_max", "5000")),
-                nominal_current_ma={
-                    "white": int(reply.args.get("iw_nom", "0")),
-                    "uv": int(reply.args.get("iu_nom", "0")),
-                },
-            )
-        except (KeyError, ValueError) as exc:
-            raise LinkTimeout(f"lamp controller sent an incomplete HELLO reply: {exc}") from exc
-        if self._info is not None and info.boot_id != self._info.boot_id:
-            self._note_reset(info.boot_id)
-            self._needs_handshake = False  # this handshake already is the new session
-        self._info = info
-
-    def _note_reset(self, boot_id: str) -> None:
-        if self._reset_seen is None:
-            log.warning("lamp controller reset detected (boot id now %s)", boot_id)
-            self._c.resets += 1
-        self._reset_seen = boot_id
-        self._want_white = self._want_uv = 0
-        self._needs_handshake = True
-
-    def _raise_if_reset(self) -> None:
-        """Raise ControllerReset once per reset, after re-establishing the session."""
-        if self._reset_seen is None:
-            return
-        old = self._info.boot_id if self._info else "?"
-        if self._needs_handshake:
-            self._handshake()
-        new = self._info.boot_id if self._info else "?"
-        self._reset_seen = None
-        raise ControllerReset(
-            f"lamp controller reset during the operation (boot id {old} -> {new}); "
-            "its lamps are off and the check was aborted — start the check again"
-        )
-
-    def _raise_nak(self, verb: str, reply: Frame) -> None:
-        code = reply.args.get("code", "?")
-        msg = reply.args.get("msg", "").replace("_", " ")
-        if code == "INTERLOCK":
-            raise InterlockOpen("UV refused: the lid is open — close the lid and try again")
-        if code == "NOHELLO":
-            self._note_reset("unknown")
-            self._raise_if_reset()
-        raise DeviceError(f"lamp controller refused {verb}: {code} {msg}".strip())
+        with self._lock:
+            return self._want
 
     # ----------------------------------------------------------------- commands
-    def _request(self, verb: str, args: dict[str, str], budget_s: float | None = None) -> Frame:
-        """Send one command, re-establishing the session if the port was reopened meanwhile."""
+    def _request(
+        self,
+        command: Command[R],
+        budget_s: float | None = None,
+        effect: Callable[[R], None] | None = None,
+    ) -> Answer[R]:
+        """Send one command (cmd lock held) and apply its reply in stream order.
+
+        Events received before the reply are applied first, then ``effect`` (for an OK reply),
+        then the events received after it. Re-establishes the session first when the port was
+        reopened or the controller reset.
+        """
         deadline = time.monotonic() + (budget_s or self._budget_s())
         while True:
-            if self._needs_handshake and verb != "HELLO":
+            with self._lock:
+                if (
+                    self._state is SessionState.READY
+                    and self._link.generation != self._session_generation
+                ):
+                    self._state = SessionState.RELINKED
+                needs_hello = self._state in (SessionState.RELINKED, SessionState.RESET)
+            if needs_hello:
                 self._handshake()
+                if isinstance(command, Lamp):
+                    self._raise_if_reset()  # never switch lamps on in a session that reset
             try:
-                return self._exchange(verb, args)
-            except _Relinked:
+                answer = self._link.request(command)
+            except Relinked:
                 if time.monotonic() > deadline:
                     raise LinkTimeout(
-                        f"lamp controller on {self._t.url} kept dropping the link during {verb}"
+                        f"lamp controller on {self._link.url} kept dropping the link during "
+                        f"{command.VERB}",
+                        fix="check the lamp controller's USB cable and try another USB port",
                     ) from None
+                continue
+            message = answer.message
+            on_ok: Callable[[], None] | None = None
+            if effect is not None and not isinstance(message, Nak):
+                on_ok = functools.partial(effect, message)
+            self._apply_events(answer.position, on_ok)
+            return answer
 
     def _budget_s(self) -> float:
         s = self._settings
-        total = 0.0
-        for n in range(s.retries + 1):
-            total += s.reply_timeout_s * (1 + n / 2) + min(0.02 * 2 ** max(n - 1, 0), 0.2)
+        total = sum(
+            attempt_timeout_s(s.reply_timeout_s, n) + backoff_s(max(n, 1))
+            for n in range(s.retries + 1)
+        )
         return total + 2.0
 
-    def _next_seq(self) -> int:
-        self._seq = self._seq + 1 if self._seq < 65535 else 1
-        return self._seq
+    def _handshake(self) -> None:
+        """HELLO (cmd lock held): starts a new session; its boot id tells whether it reset."""
+        with self._lock:
+            generation = self._link.generation
+        answer = self._link.request(Hello(self._host))
+        message = answer.message
+        if isinstance(message, Nak):
+            if message.code is not NakCode.VERSION:
+                self._raise_nak("HELLO", message)
+            self._raise_mismatch(message.proto or "?")
+        if not message.proto.compatible_with(PROTOCOL_VERSION):
+            self._raise_mismatch(str(message.proto))
+        info = ControllerInfo.from_hello(message)
 
-    def _exchange(self, verb: str, args: dict[str, str]) -> Frame:
-        """One command with retries (§5); raises LinkTimeout after the last attempt."""
-        s = self._settings
-        seq = self._next_seq()
-        data = encode(Frame("C", seq, verb, args))
-        pending = _Pending(seq)
-        link_error: str | None = None
-        with self._cv:
-            self._pending = pending
-        try:
-            for attempt in range(s.retries + 1):
-                if attempt:
-                    self._c.retries += 1
-                    if not pending.resend_now:
-                        time.sleep(min(0.02 * 2 ** (attempt - 1), 0.2))
-                if self._closing.is_set():
-                    raise LinkTimeout("lamp controller link is closing")
-                with self._cv:
-                    pending.resend_now = False
-                    pending.sent_at = time.monotonic()
-                try:
-                    self._t.write(data)
-                    self._c.sent += 1
-                except LinkLost as exc:
-                    link_error = str(exc)
-                    self._wait_relink(s.reply_timeout_s * (1 + attempt / 2))
-                    if self._needs_handshake and verb != "HELLO":
-                        raise _Relinked() from None
-                    continue
-                timeout = s.reply_timeout_s * (1 + attempt / 2)
-                end = pending.sent_at + timeout
-                with self._cv:
-                    while pending.reply is None and not pending.resend_now:
-                        left = end - time.monotonic()
-                        if left <= 0 or self._closing.is_set():
-                            break
-                        self._cv.wait(left)
-                    reply = pending.reply
-                if reply is not None:
-                    rtt = time.monotonic() - pending.sent_at
-                    self._c.rtt_last = rtt
-                    self._c.rtt_sum += rtt
-                    self._c.rtt_n += 1
-                    if reply.verb == "NAK":
-                        self._c.naks += 1
-                        if reply.args.get("code") == "CRC":
-                            pending.reply = None
-                            pending.resend_now = True
-                            continue
-                    return reply
-                if not pending.resend_now:
-                    self._c.timeouts += 1
-                if self._needs_handshake and verb != "HELLO":
-                    raise _Relinked()
-        finally:
-            with self._cv:
-                self._pending = None
-        why = f" ({link_error})" if link_error else ""
-        raise LinkTimeout(
-            f"lamp controller on {self._t.url} did not answer {verb} after {s.retries + 1} "
-            f"attempts{why}; check the cable and the controller's power"
+        def established() -> None:
+            old = self._info
+            if old is not None and info.boot_id != old.boot_id:
+                self._note_reset(info.boot_id)
+            if self._state in (SessionState.RESET, SessionState.RESET_RESYNCED):
+                self._state = SessionState.RESET_RESYNCED  # this HELLO is the new session
+            elif self._state is not SessionState.CLOSED:
+                self._state = SessionState.READY
+            self._info = info
+            self._session_generation = generation
+
+        self._apply_events(answer.position, established)
+
+    def _raise_mismatch(self, theirs: str) -> NoReturn:
+        ours = PROTOCOL_VERSION
+        raise ProtocolVersionMismatch(
+            f"lamp controller on {self._link.url} speaks protocol {theirs}, this station speaks "
+            f"{ours} (major {ours.major}); update the station software or "
+            f"flash controller firmware that speaks protocol {ours.major}.x"
         )
 
-    def _wait_relink(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        while not self._t.is_open and time.monotonic() < end and not self._closing.is_set():
-            time.sleep(0.01)
+    def _raise_if_reset(self) -> None:
+        """Raise ControllerReset once per reset, after re-establishing the session (cmd lock)."""
+        with self._lock:
+            state = self._state
+            old = self._info.boot_id if self._info else "?"
+        if state not in (SessionState.RESET, SessionState.RESET_RESYNCED):
+            return
+        if state is SessionState.RESET:
+            self._handshake()
+        with self._lock:
+            new = self._info.boot_id if self._info else "?"
+            if self._state is SessionState.RESET_RESYNCED:
+                self._state = SessionState.READY
+            self._reset_boot = None
+        raise ControllerReset(
+            f"lamp controller reset during the operation (boot id {old} -> {new}); "
+            "its lamps are off and the check was aborted"
+        )
+
+    def _raise_nak(self, verb: str, nak: Nak) -> NoReturn:
+        if nak.code is NakCode.INTERLOCK:
+            raise InterlockOpen("UV refused: the lid is open")
+        if nak.code is NakCode.NOHELLO:
+            with self._lock:
+                self._note_reset(UNKNOWN_BOOT)
+            self._raise_if_reset()
+        raise DeviceError(
+            f"lamp controller refused {verb}: {nak.code_text} {nak.msg}".strip(),
+            fix="run `station doctor`; if it fails, flash controller firmware that speaks "
+            f"protocol {PROTOCOL_VERSION.major}.x",
+        )
+
+    # ----------------------------------------------------------------- state (under _lock)
+    def _note_reset(self, boot_id: str) -> None:
+        """A sign of a controller reset; each distinct reset is logged and counted once."""
+        if self._state is SessionState.CLOSED:
+            return
+        current = self._info.boot_id if self._info else None
+        if boot_id == current:
+            return  # the session already runs on this boot
+        same = self._state is SessionState.RESET and (
+            boot_id == self._reset_boot or UNKNOWN_BOOT in (boot_id, self._reset_boot)
+        )
+        if same:
+            if boot_id != UNKNOWN_BOOT:
+                self._reset_boot = boot_id
+        else:
+            log.warning("lamp controller reset detected (boot id now %s)", boot_id)
+            self._resets += 1
+            self._reset_boot = boot_id
+        self._state = SessionState.RESET
+        self._want = (0, 0)
+
+    # Effects of replies: ``_apply_events`` runs them with ``_lock`` held.
+    def _set_want(self, white: int, uv: int) -> None:
+        self._want = (white, uv)
+
+    def _lamps_acknowledged(self, white: int, uv: int, lease_ms: int | None = None) -> None:
+        """A LAMP/OFF was accepted: the new levels, and nothing tripped since (yet)."""
+        self._want = (white, uv)
+        self._lease_since = time.monotonic()
+        if lease_ms is not None:
+            self._lease_ms = lease_ms
+        self._interlock_tripped = False
+        self._lamps_cut = None
+
+    def _apply_event(self, received: ReceivedEvent) -> None:
+        event = received.event
+        if isinstance(event, BootEvent):
+            if self._info is not None and event.boot != self._info.boot_id:
+                self._note_reset(event.boot)
+        elif isinstance(event, LidEvent):
+            if event.state is LidState.OPEN and self._want != (0, 0):
+                self._interlock_tripped = True
+                self._want = (0, 0)
+        elif isinstance(event, WatchdogEvent) and self._want != (0, 0):
+            self._lamps_cut = f"watchdog: {event.reason.value}"
+            if event.reason is WatchdogReason.LID:
+                self._interlock_tripped = True
+            self._want = (0, 0)
+
+    def _apply_events(
+        self, position: int | None = None, effect: Callable[[], None] | None = None
+    ) -> None:
+        """Apply the queued events in arrival order, with ``effect`` (a reply's) at ``position``.
+
+        Called with the cmd lock held, so no reply can be waiting to be applied meanwhile.
+        """
+        applied: list[ReceivedEvent] = []
+        with self._lock:
+            pending = self._link.events.take_all()
+            for item in pending:
+                if effect is not None and position is not None and item.position > position:
+                    effect()
+                    effect = None
+                self._apply_event(item)
+                applied.append(item)
+            if effect is not None:
+                effect()
+        self._publish(applied)
+
+    def _publish(self, applied: list[ReceivedEvent]) -> None:
+        for item in applied:
+            event = ControllerEvent(
+                item.frame.verb, item.frame.seq, dict(item.frame.args), item.received_at
+            )
+            while True:
+                try:
+                    self.events.put_nowait(event)
+                    break
+                except queue.Full:
+                    with contextlib.suppress(queue.Empty):
+                        self.events.get_nowait()
+            for callback in list(self._listeners):
+                try:
+                    callback(event)
+                except Exception:  # a listener's bug must not stop the controller
+                    log.exception("lamp event listener failed")
 
     # ----------------------------------------------------------------- threads
-    def _read_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                data = self._t.read()
-            except LinkLost as exc:
-                if self._closing.is_set():
+    def _pump_loop(self) -> None:
+        """Apply events that arrive between commands (waits for the cmd lock to do so)."""
+        while not self._stop.is_set():
+            if not self._link.events.wait(0.5):
+                continue
+            with self._cmd_lock:
+                if self._stop.is_set():
                     return
-                log.warning("%s; reopening", exc)
-                if self._t.reopen(self._closing):
-                    self._c.reconnects += 1
-                    self._decoder = _carry_counters(self._decoder)
-                    self._needs_handshake = True
-                continue
-            if not data:
-                continue
-            now = time.monotonic()
-            for item in self._decoder.feed(data):
-                if isinstance(item, BadFrame):
-                    self._on_bad_frame(item)
-                    continue
-                self._c.last_rx = now
-                if item.kind == "R":
-                    self._on_reply(item)
-                elif item.kind == "E":
-                    self._on_event(item, now)
-
-    def _on_bad_frame(self, bad: BadFrame) -> None:
-        log.debug("bad frame from controller: %s %r", bad.reason, bad.raw[:60])
-        # One command is outstanding, so a damaged reply (even with its number unreadable) is
-        # almost surely ours: resend at once; duplicate suppression makes that harmless.
-        if bad.kind in ("R", None):
-            with self._cv:
-                if self._pending is not None and self._pending.reply is None:
-                    self._pending.resend_now = True
-                    self._cv.notify_all()
-
-    def _on_reply(self, frame: Frame) -> None:
-        with self._cv:
-            if (
-                frame.verb == "NAK"
-                and frame.args.get("code") == "CRC"
-                and self._pending is not None
-                and self._pending.reply is None
-                and frame.seq != self._pending.seq
-            ):
-                # our command arrived damaged in its sequence number: resend it now
-                self._c.naks += 1
-                self._pending.resend_now = True
-                self._cv.notify_all()
-                return
-            if (
-                self._pending is not None
-                and frame.seq == self._pending.seq
-                and self._pending.reply is None
-            ):
-                self._pending.reply = frame
-                self._cv.notify_all()
-                return
-        self._c.late += 1
-
-    def _on_event(self, frame: Frame, now: float) -> None:
-        last = self._last_event_counter
-        if last is not None and frame.seq != (last % 65535) + 1 and frame.verb != "BOOT":
-            gap = (frame.seq - last - 1) % 65535
-            self._c.missed_events += gap
-        self._last_event_counter = frame.seq
-        event = ControllerEvent(frame.verb, frame.seq, dict(frame.args), now)
-        if frame.verb == "BOOT":
-            if self._info is not None and frame.args.get("boot") != self._info.boot_id:
-                self._note_reset(frame.args.get("boot", "unknown"))
-        elif frame.verb == "LID" and frame.args.get("state") == "open" and self.lamps_on:
-            self._interlock_tripped = True
-            self._want_white = self._want_uv = 0
-        elif frame.verb == "WATCHDOG" and self.lamps_on:
-            self._lamps_cut = f"watchdog: {frame.args.get('reason', '?')}"
-            if frame.args.get("reason") == "lid":
-                self._interlock_tripped = True
-            self._want_white = self._want_uv = 0
-        while True:
-            try:
-                self.events.put_nowait(event)
-                break
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self.events.get_nowait()
-        for callback in list(self._listeners):
-            try:
-                callback(event)
-            except Exception:  # a listener's bug must not kill the link
-                log.exception("lamp event listener failed")
+                self._apply_events()
 
     def _renew_loop(self) -> None:
-        while not self._closing.is_set():
-            on = bool(self._want_white or self._want_uv)
-            interval = min(self._lease_ms / 3000.0, 0.3) if on else 1.0
-            self._renew_wake.wait(interval)
-            self._renew_wake.clear()
-            if self._closing.is_set():
-                return
-            if not (self._want_white or self._want_uv) or self._renew_suspended.is_set():
-                continue
-            if self._reset_seen is not None:
+        """RENEW a third of a lease (at most 300 ms, §12) after the last LAMP or renewal."""
+        while not self._stop.is_set():
+            with self._lock:
+                on = self._want != (0, 0) and self._state not in (
+                    SessionState.RESET,
+                    SessionState.RESET_RESYNCED,
+                    SessionState.CLOSED,
+                )
+                lease_ms, since = self._lease_ms, self._lease_since
+            wait = since + min(lease_ms / 3000.0, 0.3) - time.monotonic() if on else 1.0
+            if wait > 0 or self._renew_suspended.is_set():
+                # woken early by set_lamps or the end of a suspension: look again
+                self._renew_wake.wait(wait if wait > 0 else 1.0)
+                self._renew_wake.clear()
                 continue
             try:
                 with self._cmd_lock:
-                    if not (self._want_white or self._want_uv):
+                    with self._lock:
+                        on = self._want != (0, 0)
+                        lease_ms = self._lease_ms
+                        self._lease_since = time.monotonic()  # the next try is an interval away
+                    if not on:
                         continue
-                    reply = self._request("RENEW", {"lease": str(self._lease_ms)})
-                if reply.verb == "NAK":
-                    if reply.args.get("code") == "NOHELLO":
-                        self._note_reset("unknown")
-                    continue
-                if reply.args.get("lease") == "0" and (self._want_white or self._want_uv):
-                    self._lamps_cut = self._lamps_cut or "lease ran out"
-                    self._want_white = self._want_uv = 0
+                    answer = self._request(Renew(lease_ms), effect=self._renewed)
+                    if isinstance(answer.message, Nak) and answer.message.code is NakCode.NOHELLO:
+                        with self._lock:
+                            self._note_reset(UNKNOWN_BOOT)
             except DeviceError as exc:
                 log.warning("lease renewal failed: %s", exc)
 
-    # ----------------------------------------------------------------- parsing
-    def _parse_status(self, reply: Frame) -> ControllerStatus:
-        a = reply.args
-        bits = int(a.get("fault", "0"), 16)
-
-        def lamp_fault(nostrike: int, low: int) -> str | None:
-            if bits & nostrike:
-                return "nostrike"
-            if bits & low:
-                return "low_current"
-            return None
-
-        return ControllerStatus(
-            lid_closed=a.get("lid") == "closed",
-            item_present=a.get("item") == "1",
-            lamps={
-                "white": LampState(reply.get_int("white"), reply.get_int("iw"), lamp_fault(1, 4)),
-                "uv": LampState(reply.get_int("uv"), reply.get_int("iu"), lamp_fault(2, 8)),
-            },
-            fault_bits=bits,
-            faults=tuple(name for bit, name in FAULT_BITS.items() if bits & bit),
-            uptime_ms=reply.get_int("up"),
-            event_counter=reply.get_int("evt"),
-            lease_remaining_ms=reply.get_int("lease"),
-            boot_id=a.get("boot", ""),
-        )
+    def _renewed(self, reply: RenewOk) -> None:
+        if reply.lease_ms == 0 and self._want != (0, 0):
+            self._lamps_cut = self._lamps_cut or "lease ran out"
+            self._want = (0, 0)
 
 
-def _carry_counters(old: FrameDecoder) -> FrameDecoder:
-    """A fresh decoder after a reopen (drop any half frame) that keeps the link counters."""
-    new = FrameDecoder()
-    new.frames_ok, new.bad_frames = old.frames_ok, old.bad_frames
-    new.crc_errors, new.discarded_bytes = old.crc_errors, old.discarded_bytes
-    return new
+__all__ = [
+    "PROTOCOL_MAJOR",
+    "PROTOCOL_MINOR",
+    "ControllerEvent",
+    "ControllerInfo",
+    "ControllerStatus",
+    "FaultBits",
+    "LampController",
+    "LampState",
+    "LinkStats",
+    "ProtocolVersion",
+    "SessionState",
+]

@@ -27,7 +27,10 @@ class SerialTransport:
 
     def __init__(self, url: str, baudrate: int = 115200, read_timeout_s: float = 0.02) -> None:
         if not url:
-            raise LinkLost("no lamp-controller port configured (set STATION_DEVICES__LAMP_PORT)")
+            raise LinkLost(
+                "no lamp-controller port configured",
+                fix="set STATION_DEVICES__LAMP_PORT (or start with --sim)",
+            )
         self.url = url
         self.baudrate = baudrate
         self.read_timeout_s = read_timeout_s
@@ -40,10 +43,6 @@ class SerialTransport:
         return self._port is not None and bool(self._port.is_open)
 
     def open(self) -> None:
-        if self.url.startswith("hwsim://"):
-            from hw_sim.urlhandler import register
-
-            register()
         try:
             self._port = serial.serial_for_url(
                 self.url,
@@ -54,7 +53,11 @@ class SerialTransport:
             )
         except (*_PORT_ERRORS, ValueError) as exc:
             self._port = None
-            raise LinkLost(f"cannot open lamp-controller port {self.url}: {exc}") from exc
+            raise LinkLost(
+                f"cannot open lamp-controller port {self.url}: {exc}",
+                fix="check the lamp controller's cable and the port setting "
+                "(STATION_DEVICES__LAMP_PORT), then run `station doctor`",
+            ) from exc
 
     def reopen(
         self, stop: threading.Event, first_delay_s: float = 0.05, max_delay_s: float = 1.0

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from station.errors import IndexFileError, InputError
-from station.matcher import kernels
+from station.matcher import jit, probe
 from station.matcher.scoring import EntryView
+from station.matcher.tables import KEY_CHARS, fold_table, key_codes, pack_codes
 
 FORMAT_VERSION = 3
 _FIELDS = (
@@ -44,9 +45,26 @@ _FIELDS = (
 #: threads at once (it hangs or aborts), so bulk searches take turns; single look-ups do not
 #: use the pool and run concurrently
 _PARALLEL_POOL = threading.Lock()
-FOLD = kernels.fold_table()
-CODES = kernels.key_codes()
-PACK = kernels.pack_codes()
+FOLD = fold_table()
+CODES = key_codes()
+PACK = pack_codes()
+for _table in (FOLD, CODES, PACK):
+    _table.flags.writeable = False
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only view, C-contiguous.
+
+    The kernels are compiled per argument type and numba types read-only and writable arrays
+    apart; arrays mapped from disk are read-only, so every array a kernel sees is made
+    read-only too, and a process that loads an index uses the machine code of the process
+    that built it (no second compile).
+    """
+    if not array.flags.writeable and array.flags.c_contiguous:
+        return array
+    view = np.ascontiguousarray(array).view()
+    view.flags.writeable = False
+    return view
 
 
 def pack_strings(items: Sequence[str | None], text: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +87,7 @@ def pack_strings(items: Sequence[str | None], text: bool = False) -> tuple[np.nd
         lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return data, offsets
+    return frozen(data), frozen(offsets)
 
 
 def _codes(items: Sequence[str | None], vocab: list[str], dtype: type) -> np.ndarray:
@@ -150,11 +168,14 @@ class ArrayIndex:
         max_edits: int,
     ) -> ArrayIndex:
         """Build from packed columns (the fast path for large registers and rebuilds)."""
+        value, voff = frozen(value), frozen(voff)
         n = voff.size - 1
         if len(np.unique(entry_id)) != n:
             raise InputError("register entry ids are not unique")
         segments = int(np.count_nonzero(np.diff(voff) >= 1)) * (max_edits + 1)
         bits = max(8, min(30, math.ceil(math.log2(max(segments, 1))) - 1))
+        from station.matcher import kernels
+
         seg_dir, seg_post = kernels.build_segments(value, voff, FOLD, PACK, max_edits, bits)
         pre = kernels.sort_keys(value, voff, CODES, False)
         pre_slot = np.argsort(pre, kind="stable").astype(np.uint32)
@@ -184,6 +205,9 @@ class ArrayIndex:
             "id_slot": id_slot,
         }
         return cls(arrays, kind_vocab, status_vocab, source_vocab, bits, max_edits)
+
+    def __post_init__(self) -> None:
+        self.arrays = {name: frozen(a) for name, a in self.arrays.items()}
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -240,7 +264,33 @@ class ArrayIndex:
     def fuzzy(
         self, query: bytes, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(slots, canonical distances, overflowed) of entries within their allowed edits."""
+        """(slots, canonical distances, overflowed) of entries within their allowed edits.
+
+        Compiled code once this process has warmed the kernels (a server), numpy otherwise
+        (a one-shot command: nothing to load or compile); both give the same answer.
+        """
+        if jit.warmed():
+            return self.fuzzy_compiled(query, dead, cap)
+        a = self.arrays
+        return probe.fuzzy(
+            query,
+            a["value"],
+            a["voff"],
+            FOLD,
+            a["seg_dir"],
+            a["seg_post"],
+            self.bits,
+            dead,
+            self.max_edits,
+            cap,
+        )
+
+    def fuzzy_compiled(
+        self, query: bytes, dead: np.ndarray, cap: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """:meth:`fuzzy` by the compiled kernel (the bulk search's own code, for comparison)."""
+        from station.matcher import kernels
+
         a = self.arrays
         q = np.frombuffer(query, dtype=np.uint8)
         return kernels.fuzzy_one(  # type: ignore[no-any-return]
@@ -252,7 +302,7 @@ class ArrayIndex:
             a["seg_dir"],
             a["seg_post"],
             self.bits,
-            dead,
+            frozen(dead),
             self.max_edits,
             cap,
         )
@@ -261,6 +311,8 @@ class ArrayIndex:
         self, qbuf: np.ndarray, qoff: np.ndarray, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised :meth:`fuzzy` on all cores: (slots[nq, cap], dists[nq, cap], counts)."""
+        from station.matcher import kernels
+
         a = self.arrays
         with _PARALLEL_POOL:
             return kernels.fuzzy_many(  # type: ignore[no-any-return]
@@ -273,7 +325,7 @@ class ArrayIndex:
                 a["seg_dir"],
                 a["seg_post"],
                 self.bits,
-                dead,
+                frozen(dead),
                 self.max_edits,
                 cap,
             )
@@ -281,17 +333,35 @@ class ArrayIndex:
     def partial(self, query: bytes, dead: np.ndarray, cap: int) -> list[tuple[int, str]]:
         """(slot, "prefix"|"suffix") of entries a truncated label could be."""
         a = self.arrays
-        q = np.frombuffer(query, dtype=np.uint8)
         out: list[tuple[int, str]] = []
         for where, keys, order, from_end in (
             ("prefix", a["pre_key"], a["pre_slot"], False),
             ("suffix", a["suf_key"], a["suf_slot"], True),
         ):
-            found = kernels.partial_one(
-                q, a["value"], a["voff"], FOLD, CODES, keys, order, dead, from_end, cap
+            found = probe.partial(
+                query, a["value"], a["voff"], FOLD, CODES, keys, order, dead, from_end, cap
             )
             out.extend((int(s), where) for s in found)
         return out
+
+    def key_ranges(
+        self, qbuf: np.ndarray, qoff: np.ndarray, from_end: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per query, the positions in the prefix (or suffix) keys of entries sharing its start.
+
+        A superset of what :meth:`partial` reports (it also counts shorter and withdrawn
+        entries): an empty range proves a query is no truncated label of any entry.
+        """
+        from station.matcher import kernels
+
+        a = self.arrays
+        keys = a["suf_key"] if from_end else a["pre_key"]
+        lo_key = kernels.sort_keys(qbuf, qoff, CODES, from_end)
+        short = np.maximum(KEY_CHARS - np.minimum(np.diff(qoff), KEY_CHARS), 0)
+        span = np.power(np.uint64(37), short.astype(np.uint64))
+        lo = np.searchsorted(keys, lo_key)
+        hi = np.searchsorted(keys, lo_key + span)
+        return lo, hi
 
     def slot_of(self, entry_id: int) -> int | None:
         """Slot holding ``entry_id``, or None."""

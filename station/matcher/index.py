@@ -268,20 +268,94 @@ class RegisterIndex:
     def lookup_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
     ) -> list[MatchResult]:
-        """Match many identifiers in one vectorised pass over the base.
+        """Match many identifiers: one vectorised pass, explanations only where it hits.
 
         Raises IdentifierRejected naming the first unusable query.
         """
-        state = self._state
         prepared = self._normalise_all(queries, kind_hint)
-        qidx, slots, _dists = self._fuzzy_many(state, prepared)
-        per_query: list[list[int]] = [[] for _ in prepared]
-        for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
-            per_query[qi].append(slot)
+        explained = self._explain_hits(prepared, queries)
         return [
-            self._result(state, q, raw, per_query[i])
+            explained.get(i)
+            or MatchResult(
+                query=raw, verdict="no_match", candidates=[], kind=q.kind, normalised=q.value
+            )
             for i, (q, raw) in enumerate(zip(prepared, queries, strict=True))
         ]
+
+    def explain_hits(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
+    ) -> dict[int, MatchResult]:
+        """Results of the queries something was found for, by position; the rest are no-match.
+
+        The bulk check's core: queries the vectorised pass finds nothing for (no fuzzy hit, no
+        entry sharing a truncated label's key, nothing in the overlay) cost no per-query
+        ranking and no result object. Raises IdentifierRejected naming the first bad query.
+        """
+        return self._explain_hits(self._normalise_all(queries, kind_hint), queries)
+
+    def _explain_hits(
+        self, prepared: list[Normalised], queries: Sequence[str]
+    ) -> dict[int, MatchResult]:
+        state = self._state
+        qidx, slots, _dists = self._fuzzy_many(state, prepared)
+        maybe = self._maybe_partial(state, prepared)
+        maybe[qidx] = True
+        if len(state.overlay):
+            maybe[:] = True
+        per_query: dict[int, list[int]] = {}
+        for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
+            per_query.setdefault(qi, []).append(slot)
+        out: dict[int, MatchResult] = {}
+        for i in np.flatnonzero(maybe).tolist():
+            result = self._result(state, prepared[i], queries[i], per_query.get(i, []))
+            if result.candidates or result.verdict != "no_match":
+                out[i] = result
+        return out
+
+    def screen_many(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
+    ) -> np.ndarray:
+        """True for each query that could have a candidate (the bulk check's first pass).
+
+        Never false for a query :meth:`lookup` would give a candidate; may be true for a few
+        that rank to nothing. Raises IdentifierRejected naming the first unusable query.
+        """
+        state = self._state
+        prepared = self._normalise_all(queries, kind_hint)
+        qidx, _slots, _dists = self._fuzzy_many(state, prepared)
+        maybe = self._maybe_partial(state, prepared)
+        maybe[qidx] = True
+        if len(state.overlay):
+            ov = state.overlay
+            for i, q in enumerate(prepared):
+                if maybe[i]:
+                    continue
+                maybe[i] = bool(
+                    any(ov.fuzzy(canonical(f)) for f in q.forms)
+                    or ov.ranges(q.canonical)
+                    or (
+                        len(q.canonical) >= self.settings.min_partial_length
+                        and ov.partial(q.canonical, 1)
+                    )
+                )
+        return maybe
+
+    def _maybe_partial(self, state: _State, prepared: list[Normalised]) -> np.ndarray:
+        """Queries long enough to be a truncated label with some entry sharing its key range."""
+        out = np.zeros(len(prepared), dtype=bool)
+        longest = [
+            i
+            for i, q in enumerate(prepared)
+            if len(q.canonical) >= self.settings.min_partial_length
+        ]
+        if not longest:
+            return out
+        qbuf, qoff = pack_strings([prepared[i].canonical for i in longest])
+        rows = np.asarray(longest, dtype=np.int64)
+        for which in ("pre", "suf"):
+            lo, hi = state.base.key_ranges(qbuf, qoff, from_end=which == "suf")
+            out[rows[hi > lo]] = True
+        return out
 
     def search_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
@@ -344,7 +418,9 @@ class RegisterIndex:
         rows = np.nonzero(mask)[0]
         q_parts, s_parts, d_parts = [owner[rows]], [slots[mask]], [dists[mask].astype(np.int64)]
         for row in np.flatnonzero(counts < 0):
-            more, more_d, _overflow = state.base.fuzzy(forms[row].encode(), state.dead, FUZZY_CAP)
+            more, more_d, _overflow = state.base.fuzzy_compiled(
+                forms[row].encode(), state.dead, FUZZY_CAP
+            )
             q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
             s_parts.append(more)
             d_parts.append(more_d.astype(np.int64))

@@ -9,9 +9,21 @@ compares both against brute force).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from station.matcher.normalise import CONFUSIONS
+from station.matcher.jit import configure_cache
+
+configure_cache()  # before numba is imported: it reads the cache directory once
+
+from numba import njit, prange  # noqa: E402
+
+from station.matcher.tables import (  # noqa: E402, F401  (the tables are part of the API)
+    KEY_CHARS,
+    PACKED_CHARS,
+    fold_table,
+    key_codes,
+    pack_codes,
+    signature_bits,
+)
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -28,43 +40,14 @@ _LOW16 = np.uint64(0xFFFF)
 _FP16 = np.uint64(0xFFFF000000000000)
 _SIX = np.uint64(63)
 _SLOW = np.uint64(1 << 63)
-#: identifiers up to this length are verified from the posting (6 bits a character)
-PACKED_CHARS = 20
-#: characters per prefix/suffix sort key: 37**12 < 2**63
-KEY_CHARS = 12
-
-
-def signature_bits() -> np.ndarray:
-    """6-bit code -> its class bit: one class per digit, six shared by the letters."""
-    bits = np.zeros(64, dtype=np.uint64)
-    for code in range(1, 37):
-        bits[code] = 1 << (code - 1 if code <= 10 else 10 + code % 6)
-    return bits
-
-
-def fold_table() -> np.ndarray:
-    """Byte -> canonical byte (confusable letters onto their digit, everything else kept)."""
-    table = np.arange(256, dtype=np.uint8)
-    for letter, digit in CONFUSIONS.items():
-        table[ord(letter)] = ord(digit)
-    return table
-
-
-def pack_codes() -> np.ndarray:
-    """Byte -> 6-bit code of its canonical character (1..36); 0 marks anything else."""
-    codes = np.zeros(256, dtype=np.uint8)
-    for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
-        codes[ord(c)] = i + 1
-    return codes[fold_table()]
-
-
-def key_codes() -> np.ndarray:
-    """Byte -> 1..36 sort code of its canonical character (0 pads short identifiers)."""
-    codes = np.full(256, 36, dtype=np.uint64)
-    for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
-        codes[ord(c)] = i + 1
-    fold = fold_table()
-    return codes[fold]
+#: the entry points, whose compile statistics show whether the cache served a process
+DISPATCHERS = (
+    "build_segments",
+    "sort_keys",
+    "fuzzy_one",
+    "fuzzy_many",
+    "partial_one",
+)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -68,6 +68,21 @@ DEFAULT_ALIASES: dict[str, str] = {
     "last_serial": "range_end",
 }
 MAX_FIELD_LENGTH = 500
+#: fields kept in shorter columns: longer text is a bad row, not a database error
+FIELD_LIMITS = {
+    "category": 100,
+    "brand": 100,
+    "model": 100,
+    "crime_ref": 64,
+    "force": 100,
+    "owner_applied_number": 64,
+    "owner_ref": 64,
+    "kit_type": 64,
+    "owner_name": 200,
+    "owner_postcode": 16,
+    "owner_phone": 40,
+    "owner_email": 200,
+}
 _PROGRESS_EVERY = 5000
 
 
@@ -370,8 +385,9 @@ def _fields(raw: Mapping[str, str]) -> dict[str, str]:
                 raise _RowProblem(f"{name} contains a non-printable character")
             if not value:
                 continue
-        if len(value) > MAX_FIELD_LENGTH:
-            raise _RowProblem(f"{name} is longer than {MAX_FIELD_LENGTH} characters")
+        limit = FIELD_LIMITS.get(name, MAX_FIELD_LENGTH)
+        if len(value) > limit:
+            raise _RowProblem(f"{name} is longer than {limit} characters")
         out[name] = value
     return out
 

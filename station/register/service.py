@@ -126,6 +126,10 @@ class RegisterMatcher:
     def lookup_many(self, values: Sequence[str]) -> list[MatchResult]:
         return self.index().lookup_many(values)
 
+    def explain_hits(self, values: Sequence[str]) -> dict[int, MatchResult]:
+        """Results of the values with a candidate, by position (see RegisterIndex)."""
+        return self.index().explain_hits(values)
+
     # -- imports -------------------------------------------------------------------------------
 
     def import_file(

@@ -11,7 +11,7 @@ else's stolen item, so a miss is preferred to a guess.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -21,6 +21,8 @@ from pyzbar import pyzbar
 from stdnum import ean
 
 from station.domain import BBox
+from station.vision import zbar
+from station.vision.isolation import DecoderFailed, DecoderRunner, InProcess, Job, run_all
 
 #: zxing-cpp format name -> the station's symbology name (used in ``barcode:<SYMBOLOGY>``)
 ZXING_NAMES: dict[str, str] = {
@@ -209,8 +211,8 @@ def read_zbar(gray: np.ndarray) -> list[BarcodeRead]:
 
 def _zbar_symbols(gray: np.ndarray, symbols: list[pyzbar.ZBarSymbol]) -> list[BarcodeRead]:
     reads: list[BarcodeRead] = []
-    for r in pyzbar.decode(gray, symbols=symbols):
-        symbology = _ZBAR_NAMES.get(r.type, r.type)
+    for r in zbar.scan(gray, symbols):
+        symbology = _ZBAR_NAMES.get(r.type_name, r.type_name)
         try:
             text = _normalise_text(r.data.decode("utf-8"))
         except UnicodeDecodeError:
@@ -219,16 +221,39 @@ def _zbar_symbols(gray: np.ndarray, symbols: list[pyzbar.ZBarSymbol]) -> list[Ba
             symbology, text = _canonical_eanupc(symbology, text)
             if symbology == "UPCE" and len(text) == 8 and text.isdigit():
                 text = "0" + upce_to_upca(text)  # the expanded form, as zxing-cpp reports it
-        if r.polygon:
-            box = _bbox_of((p.x, p.y) for p in r.polygon)
-        else:
-            box = (r.rect.left, r.rect.top, max(1, r.rect.width), max(1, r.rect.height))
+        if not r.points:
+            continue  # zbar always locates what it decodes; a symbol without place is noise
         reads.append(
             BarcodeRead(
-                symbology=symbology, text=text, bbox=box, decoders=("zbar",), confidence=0.8
+                symbology=symbology,
+                text=text,
+                bbox=_bbox_of(r.points),
+                decoders=("zbar",),
+                confidence=0.8,
             )
         )
     return reads
+
+
+#: shortest text a symbology carries on a real label; anything shorter is a fragment (a
+#: one-character Code 39 "found" in a photograph of a wall, a partial ITF inside a longer one)
+MIN_LENGTH: dict[str, int] = {
+    "CODE39": 3,
+    "CODE93": 3,
+    "CODE128": 2,
+    "CODABAR": 4,
+    "ITF": 4,
+}
+#: an ITF shorter than this must be read by both decoders (zxing-cpp's own default minimum)
+_ITF_SINGLE_MIN = 6
+
+
+def long_enough(read: BarcodeRead) -> bool:
+    """Length discipline for weakly checked symbologies: a minimum per symbology, and ITF
+    (digit pairs, no check character of its own) must have an even number of digits."""
+    if len(read.text) < MIN_LENGTH.get(read.symbology, 1):
+        return False
+    return not (read.symbology == "ITF" and (len(read.text) % 2 or not read.text.isdigit()))
 
 
 def _near(a: BBox, b: BBox) -> bool:
@@ -265,6 +290,8 @@ def _plausible_alone(read: BarcodeRead) -> bool:
             return False
         if read.symbology in ("EAN13", "UPCA", "EAN8") and not ean.is_valid(digits):
             return False
+    if read.symbology == "ITF" and len(read.text) < _ITF_SINGLE_MIN and len(read.decoders) < 2:
+        return False  # a short ITF seen by one decoder alone may be a piece of a longer one
     if read.decoders == ("zbar",):
         if read.symbology == "ITF":
             return False  # zbar's ITF has no length or quiet-zone check: partial reads
@@ -349,16 +376,24 @@ def _merge(group: list[BarcodeRead]) -> BarcodeRead | None:
     return None
 
 
-def combine(reads: Sequence[BarcodeRead], gray: np.ndarray | None = None) -> list[BarcodeRead]:
+def combine(
+    reads: Sequence[BarcodeRead],
+    gray: np.ndarray | None = None,
+    runner: DecoderRunner | None = None,
+    failures: list[DecoderFailed] | None = None,
+) -> list[BarcodeRead]:
     """Trusted reads from the raw reads of all decoders.
 
     With ``gray`` (the image decoded) EAN/UPC reads are re-read around their place and
     voted on, because their single check digit lets a blurred 1 read as 7 (or 2 as 8) in a
     way both decoders can share; without it an EAN/UPC read needs both decoders to agree.
+    The re-reads go through ``runner`` (isolated workers in the pipeline); a decoder that
+    fails there is noted in ``failures`` and the vote goes on with the other one.
     """
+    run = runner if runner is not None else InProcess()
     out: list[BarcodeRead] = []
     groups: list[list[BarcodeRead]] = []
-    for group in _group(reads):
+    for group in _group([r for r in reads if long_enough(r)]):
         groups.extend(_split_agreed(group))
     for group in groups:
         if group[0].symbology in _ERROR_CORRECTED:
@@ -366,7 +401,7 @@ def combine(reads: Sequence[BarcodeRead], gray: np.ndarray | None = None) -> lis
             continue
         merged: BarcodeRead | None
         if group[0].family == "EANUPC" and gray is not None:
-            merged = _vote_eanupc(gray, group)
+            merged = _vote_eanupc(gray, group, run, failures)
         else:
             merged = _merge(group)
         if merged is not None:
@@ -401,14 +436,20 @@ def _union(boxes: Iterable[BBox]) -> BBox:
     return x0, y0, x1 - x0, y1 - y0
 
 
-def _longer_symbol_seen(crop: np.ndarray) -> bool:
-    """Whether zxing-cpp sees an EAN-13/UPC-A here, even one failing its check digit."""
+def _longer_symbol_seen(crop: np.ndarray, runner: DecoderRunner) -> bool:
+    """Whether zxing-cpp sees an EAN-13/UPC-A here, even one failing its check digit
+    (a failed look counts as seen: the short read is then dropped, not trusted)."""
+    return runner.run("zxing", count_long_eanupc, crop).value_or(1) > 0
+
+
+def count_long_eanupc(crop: np.ndarray) -> int:
+    """How many EAN-13/UPC-A symbols zxing-cpp sees, check digit failing or not."""
     found = zxingcpp.read_barcodes(
         crop,
         formats=zxingcpp.barcode_formats_from_str("EAN13,UPCA"),
         return_errors=True,
     )
-    return len(found) > 0
+    return len(found)
 
 
 def _majority(counts: dict[str, int]) -> str | None:
@@ -421,7 +462,46 @@ def _majority(counts: dict[str, int]) -> str | None:
     return top if n >= 2 and n >= 2 * second else None
 
 
-def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | None:
+def reread_zxing(
+    crop: np.ndarray, variants: Sequence[tuple[float, float]]
+) -> list[list[BarcodeRead]]:
+    """zxing-cpp's EAN/UPC reads of each (scale, blur) variant of a crop (a worker job)."""
+    return [read_zxing(img, _EAN_ZXING_FORMATS) for img in _variant_images(crop, variants)]
+
+
+def reread_zbar(
+    crop: np.ndarray, variants: Sequence[tuple[float, float]]
+) -> list[list[BarcodeRead]]:
+    """zbar's EAN/UPC reads of each (scale, blur) variant of a crop (a worker job)."""
+    return [_zbar_symbols(img, _EAN_ZBAR_SYMBOLS) for img in _variant_images(crop, variants)]
+
+
+def _variant_images(
+    crop: np.ndarray, variants: Sequence[tuple[float, float]]
+) -> Iterable[np.ndarray]:
+    for scale, blur in variants:
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        img = (
+            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=interp) if scale != 1 else crop
+        )
+        if blur > 0:
+            img = cv2.GaussianBlur(img, (0, 0), blur)
+        yield img
+
+
+#: the re-read job of each decoder
+REREADERS: dict[str, Callable[..., list[list[BarcodeRead]]]] = {
+    "zxing": reread_zxing,
+    "zbar": reread_zbar,
+}
+
+
+def _vote_eanupc(
+    gray: np.ndarray,
+    group: list[BarcodeRead],
+    runner: DecoderRunner,
+    failures: list[DecoderFailed] | None,
+) -> BarcodeRead | None:
     """Re-read an EAN/UPC symbol at several scales and blurs and let each decoder vote.
 
     Blur turns 1 into 7 and 2 into 8 consistently enough that both decoders can share a
@@ -444,21 +524,21 @@ def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | No
         seen.setdefault(r.key, set()).add((r.decoders[0], -1))
         first.setdefault(r.key, r)
     longest = max(crop.shape[:2])
-    for i, (scale, blur) in enumerate(_EAN_VARIANTS):
-        if longest * scale > _EAN_MAX_SIDE:
+    variants = [(s, b) for s, b in _EAN_VARIANTS if longest * s <= _EAN_MAX_SIDE]
+    names = list(REREADERS)
+    outcomes = run_all(runner, [(n, REREADERS[n], (crop, variants)) for n in names])
+    for outcome in outcomes:
+        if outcome.failure is not None:
+            if failures is not None:
+                failures.append(outcome.failure)
             continue
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-        img = (
-            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=interp) if scale != 1 else crop
-        )
-        if blur > 0:
-            img = cv2.GaussianBlur(img, (0, 0), blur)
-        rereads = [*read_zxing(img, _EAN_ZXING_FORMATS), *_zbar_symbols(img, _EAN_ZBAR_SYMBOLS)]
-        for r in rereads:
-            rx, ry, rw, rh = r.bbox
-            ox, oy = x0 + (rx + rw / 2) / scale, y0 + (ry + rh / 2) / scale
-            if near[0] <= ox <= near[2] and near[1] <= oy <= near[3]:
-                seen.setdefault(r.key, set()).add((r.decoders[0], i))
+        for variant, rereads in zip(variants, outcome.value_or([]), strict=False):
+            i, scale = _EAN_VARIANTS.index(variant), variant[0]
+            for r in rereads:
+                rx, ry, rw, rh = r.bbox
+                ox, oy = x0 + (rx + rw / 2) / scale, y0 + (ry + rh / 2) / scale
+                if near[0] <= ox <= near[2] and near[1] <= oy <= near[3]:
+                    seen.setdefault(r.key, set()).add((r.decoders[0], i))
     per_decoder: dict[str, dict[str, int]] = {"zxing": {}, "zbar": {}}
     for key, marks in seen.items():
         for decoder, _ in marks:
@@ -475,7 +555,7 @@ def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | No
     if (
         best.symbology in ("EAN8", "UPCE")
         and per_decoder["zxing"].get(key, 0) == 0
-        and _longer_symbol_seen(crop)
+        and _longer_symbol_seen(crop, runner)
     ):
         return None  # zbar read a short symbol inside a longer one (a UPC-E within a UPC-A)
     if not _plausible_alone(best):
@@ -488,10 +568,25 @@ def _vote_eanupc(gray: np.ndarray, group: list[BarcodeRead]) -> BarcodeRead | No
     )
 
 
-def read_barcodes(image: np.ndarray, use_zbar: bool = True) -> list[BarcodeRead]:
-    """Decode every barcode in a white-light frame (BGR or grey)."""
+def read_barcodes(
+    image: np.ndarray,
+    use_zbar: bool = True,
+    runner: DecoderRunner | None = None,
+    failures: list[DecoderFailed] | None = None,
+) -> list[BarcodeRead]:
+    """Decode every barcode in a white-light frame (BGR or grey).
+
+    Each decoder runs through ``runner`` (in-process when None); one that fails is noted in
+    ``failures`` and the other's reads are still combined.
+    """
     gray = as_gray(image)
-    reads = read_zxing(gray)
+    run = runner if runner is not None else InProcess()
+    jobs: list[Job] = [("zxing", read_zxing, (gray,))]
     if use_zbar:
-        reads += read_zbar(gray)
-    return combine(reads, gray)
+        jobs.append(("zbar", read_zbar, (gray,)))
+    reads: list[BarcodeRead] = []
+    for outcome in run_all(run, jobs):
+        if outcome.failure is not None and failures is not None:
+            failures.append(outcome.failure)
+        reads += outcome.value_or([])
+    return combine(reads, gray, run, failures)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from station.domain import ReadResult
-from station.errors import ImageInputError
+from station.errors import ImageInputError, StationError
+from station.records.imagelimits import check_header
 from station.settings import VisionSettings
 from station.vision.frames import CaptureFrames
 
@@ -37,6 +40,20 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """BGR pixels by Pillow, or None when it cannot decode them either."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            rgb = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
 def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.ndarray:
     """Read an image file as BGR uint8, or say exactly why it cannot be used."""
     cfg = settings or VisionSettings()
@@ -62,7 +79,13 @@ def load_image(path: str | Path, settings: VisionSettings | None = None) -> np.n
         raise ImageInputError(
             f"{p}: unsupported format (not PNG, JPEG, WebP, BMP, TIFF or PNM by its content)"
         )
+    check_header(data, cfg.max_image_pixels, str(p))  # a decompression bomb stops here
+    # a file OpenCV cannot decode becomes an ImageInputError naming it; OpenCV's own log
+    # lines on stderr would only repeat that in C++ terms
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if (image is None or image.size == 0) and kind == "WebP":
+        image = _decode_with_pillow(data)  # OpenCV refuses valid WebP files under 32 bytes
     if image is None or image.size == 0:
         raise ImageInputError(f"{p}: {kind} data is corrupt or truncated; cannot decode it")
     h, w = image.shape[:2]
@@ -108,3 +131,40 @@ def read_files(
         result = read_item(frames, cfg)
         results.append(result.model_copy(update={"file": str(path)}))
     return results
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One photograph's outcome in a multi-file read: a result, or why there is none."""
+
+    file: str
+    result: ReadResult | None = None
+    error: str | None = None
+
+
+def read_each(
+    white_paths: Sequence[str | Path], settings: VisionSettings | None = None
+) -> Iterator[FileRead]:
+    """Read independent photographs one by one; a file that fails never stops the rest.
+
+    Unusable files give their ImageInputError message; anything unexpected is logged with
+    its traceback and reported by type and message, so a folder always reads to the end.
+    """
+    from station.vision.pipeline import read_item
+
+    cfg = settings or VisionSettings()
+    for path in white_paths:
+        name = str(path)
+        try:
+            frames = CaptureFrames(white=load_image(path, cfg))
+            result = read_item(frames, cfg).model_copy(update={"file": name})
+        except StationError as exc:
+            yield FileRead(name, error=str(exc))
+        except Exception as exc:
+            log.exception("reading %s failed", name)
+            yield FileRead(name, error=f"{name}: could not be read ({type(exc).__name__}: {exc})")
+        else:
+            yield FileRead(name, result=result)

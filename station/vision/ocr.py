@@ -10,21 +10,19 @@ dropped: a wrong serial can match someone else's stolen item.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-import pytesseract
 
 from station.domain import BBox, Identifier, IdentifierKind
 from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
+from station.vision.isolation import DecoderRunner, InProcess
 from station.vision.marks import GlowSource
+from station.vision.ocr_engines import ENGINES, EngineName, rapidocr_page
 
 _LINE_HEIGHT = 56
 _GAP = 24
@@ -46,7 +44,7 @@ _SERIAL_CEILING = 0.75
 HIGH_CONFIDENCE = 0.8
 
 _ANCHOR = re.compile(
-    r"^(?P<anchor>S\s*/\s*N|SN|SER(?:IAL)?(?:\s*(?:NO|NUMBER|NUM|#))?|IMEI\s*[12]?)"
+    r"^(?P<anchor>S\s*[/|I1]\s*N|SN|SER(?:[I1L]?AL)?(?:\s*(?:N[O0]|NUMBER|NUM|#))?|IMEI\s*[12]?)"
     r"\s*[.:#]*\s*(?P<value>[A-Z0-9][A-Z0-9\-]{3,})?$"
 )
 
@@ -84,7 +82,7 @@ def text_line_boxes(gray: np.ndarray, exclude: Sequence[BBox] = ()) -> list[BBox
         small, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))
     )
     _, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    if float(blackhat.max()) < 40:
+    if float(blackhat.max()) < 20:  # faded print still stands out by 20 grey levels
         return []
     mask = cv2.morphologyEx(
         mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (17, 3))
@@ -164,77 +162,29 @@ def _prepared(crop: TextCrop) -> np.ndarray:
     return cv2.copyMakeBorder(img, _GAP, _GAP, _GAP, _GAP, cv2.BORDER_CONSTANT, value=255)
 
 
-def _tesseract_pages(images: Sequence[np.ndarray]) -> list[dict[str, str]]:
-    """Run Tesseract once over several images (one page each); its TSV word table.
+def read_lines(
+    crops: Sequence[TextCrop],
+    engine: EngineName = "tesseract",
+    runner: DecoderRunner | None = None,
+) -> list[OcrLine]:
+    """One engine call over all crops (in a decoder worker); the words of each crop.
 
-    One process for all pages pays Tesseract's start-up (~80 ms) once per check, while each
-    crop stays its own page so one line can never swallow or hide another. Run as a
-    subprocess (pytesseract only names the binary) to give ``OMP_THREAD_LIMIT=1`` to this
-    process alone: Tesseract's own threads halve its speed on a busy two-core box.
+    Raises OcrUnavailable when the engine is missing or failed, naming why.
     """
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    with tempfile.TemporaryDirectory(prefix="station-ocr-") as tmp:
-        names = []
-        for i, img in enumerate(images):
-            name = os.path.join(tmp, f"{i:03d}.png")
-            if not cv2.imwrite(name, img):
-                raise OcrUnavailable("could not write a text crop for Tesseract")
-            names.append(name)
-        listing = os.path.join(tmp, "pages.txt")
-        with open(listing, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(names) + "\n")
-        cmd = [
-            pytesseract.pytesseract.tesseract_cmd,
-            listing,
-            "stdout",
-            "--psm",
-            _PSM,
-            "--oem",
-            "1",
-            "-c",
-            "tessedit_do_invert=0",
-            "-c",
-            "load_system_dawg=0",  # serials are not words: no dictionary pull towards words
-            "-c",
-            "load_freq_dawg=0",
-            "tsv",
-        ]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, env=env, timeout=10, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise OcrUnavailable(f"tesseract could not run: {exc}") from exc
-    if proc.returncode != 0:
-        raise OcrUnavailable(f"tesseract failed: {proc.stderr.decode(errors='replace')[:200]}")
-    rows = proc.stdout.decode("utf-8", errors="replace").splitlines()
-    if not rows:
-        return []
-    header = rows[0].split("\t")
-    return [dict(zip(header, r.split("\t"), strict=False)) for r in rows[1:]]
-
-
-def read_lines(crops: Sequence[TextCrop]) -> list[OcrLine]:
-    """One Tesseract run over all crops; the words of each crop, with their confidences."""
     if not crops:
         return []
-    words: list[list[tuple[int, int, str, float]]] = [[] for _ in crops]
-    for row in _tesseract_pages([_prepared(c) for c in crops]):
-        t = row.get("text", "").strip()
-        try:
-            c = float(row.get("conf", "-1"))
-            page = int(row["page_num"]) - 1
-            line, left = int(row["line_num"]), int(row["left"])
-        except (KeyError, ValueError):
-            continue
-        if not t or c < 0 or not 0 <= page < len(crops):
-            continue
-        words[page].append((line, left, t, c / 100.0))
+    run = runner if runner is not None else InProcess()
+    outcome = run.run("ocr", ENGINES[engine], [_prepared(c) for c in crops])
+    if outcome.failure is not None or outcome.value is None:
+        reason = outcome.failure.reason if outcome.failure else "no answer"
+        raise OcrUnavailable(f"{engine} failed ({reason})")
     out: list[OcrLine] = []
-    for crop, ws in zip(crops, words, strict=True):
-        if not ws:
+    for crop, lines in zip(crops, outcome.value, strict=True):
+        words = [w for line in lines for w in line]
+        if not words:
             continue
-        ws.sort()
-        confs = tuple(c for _, _, _, c in ws)
-        text = " ".join(t for _, _, t, _ in ws)
+        confs = tuple(c for _, c in words)
+        text = " ".join(t for t, _ in words)
         out.append(OcrLine(crop, text, float(np.mean(confs)), confs))
     return out
 
@@ -245,20 +195,18 @@ def identifiers_from_lines(lines: Sequence[OcrLine]) -> list[Identifier]:
     white = sorted(
         (ln for ln in lines if ln.crop.frame == "white"), key=lambda ln: ln.crop.box[1::-1]
     )
-    for i, ln in enumerate(white):
+    for ln in white:
         m = _ANCHOR.match(ln.text.upper().strip())
         if not m:
             continue
         value = m.group("value")
         conf = min(ln.word_confidences)
         box = ln.crop.box
-        if value is None and i + 1 < len(white):
-            # anchor alone on its line: the value is the line below it on the same label
-            nxt = white[i + 1]
-            if (
-                abs(nxt.crop.box[0] - box[0]) < 3 * box[3]
-                and 0 < nxt.crop.box[1] - box[1] < 4 * box[3]
-            ):
+        if value is None:
+            # anchor alone: the value is the line to its right on the same row or the line
+            # below it on the same label (line finders split a row at a wide gap)
+            nxt = next((o for o in white if o is not ln and _value_place(box, o.crop.box)), None)
+            if nxt is not None:
                 value = nxt.text.upper().split()[0] if nxt.text.strip() else None
                 conf = min(conf, *nxt.word_confidences)
                 box = _union(box, nxt.crop.box)
@@ -309,14 +257,25 @@ def identifiers_from_lines(lines: Sequence[OcrLine]) -> list[Identifier]:
     return found
 
 
+def _value_place(anchor: BBox, other: BBox) -> bool:
+    """Whether ``other`` sits where an anchor's value is printed: right of it on its row,
+    or on the next line below it, left-aligned with it."""
+    ax, ay, aw, ah = anchor
+    ox, oy, _, oh = other
+    same_row = abs((oy + oh / 2) - (ay + ah / 2)) < 0.6 * ah and 0 < ox - ax < aw + 6 * ah
+    below = abs(ox - ax) < 3 * ah and 0 < oy - ay < 4 * ah
+    return same_row or below
+
+
 def _union(a: BBox, b: BBox) -> BBox:
     x0, y0 = min(a[0], b[0]), min(a[1], b[1])
     x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
     return x0, y0, x1 - x0, y1 - y0
 
 
-#: the two enlargements every crop is read at; a reading must come out the same in both
-_SCALES = (1.6, 2.6)
+#: the enlargements every crop is read at, per engine; a reading must come out the same in
+#: all of them (Tesseract's misreads move with the size; PP-OCR reads at its own line height)
+_SCALES: dict[str, tuple[float, ...]] = {"tesseract": (1.6, 2.6), "rapidocr": (2.0,)}
 
 
 def read_text(
@@ -324,26 +283,57 @@ def read_text(
     glow: GlowSource | None = None,
     pen_boxes: Sequence[BBox] = (),
     exclude: Sequence[BBox] = (),
+    engine: EngineName = "tesseract",
+    runner: DecoderRunner | None = None,
 ) -> list[Identifier]:
     """Every trusted serial, IMEI and postcode mark in the printed/pen text of a capture.
 
     Each crop is read at two scales in the same Tesseract run; a value is kept only when
     both readings give it, since a misread (4 as A, 1 as L) rarely survives a change of size.
     """
+    if engine == "rapidocr":
+        return _read_text_rapid(gray_white, glow, pen_boxes, exclude, runner)
     crops = crops_from_white(gray_white, text_line_boxes(gray_white, exclude))
     if glow is not None and pen_boxes:
         crops += crops_from_glow(glow, pen_boxes)
     if not crops:
         return []
-    both = [replace(c, scale=s) for s in _SCALES for c in crops]
-    lines = read_lines(both)
-    first = identifiers_from_lines([ln for ln in lines if ln.crop.scale == _SCALES[0]])
-    second = identifiers_from_lines([ln for ln in lines if ln.crop.scale == _SCALES[1]])
+    scales = _SCALES[engine]
+    lines = read_lines([replace(c, scale=s) for s in scales for c in crops], engine, runner)
+    readings = [identifiers_from_lines([ln for ln in lines if ln.crop.scale == s]) for s in scales]
     out: list[Identifier] = []
-    for ident in first:
-        twin = next((o for o in second if o.kind == ident.kind and o.value == ident.value), None)
-        if twin is not None:
-            out.append(
-                ident.model_copy(update={"confidence": min(ident.confidence, twin.confidence)})
-            )
+    for ident in readings[0]:
+        twins = [
+            next((o for o in other if o.kind == ident.kind and o.value == ident.value), None)
+            for other in readings[1:]
+        ]
+        if all(t is not None for t in twins):
+            low = min([ident.confidence, *(t.confidence for t in twins if t is not None)])
+            out.append(ident.model_copy(update={"confidence": low}))
     return out
+
+
+def _read_text_rapid(
+    gray_white: np.ndarray,
+    glow: GlowSource | None,
+    pen_boxes: Sequence[BBox],
+    exclude: Sequence[BBox],
+    runner: DecoderRunner | None,
+) -> list[Identifier]:
+    """PP-OCR finds and reads the white frame's lines itself; pen marks are read as crops."""
+    run = runner if runner is not None else InProcess()
+    outcome = run.run("ocr", rapidocr_page, gray_white)
+    if outcome.failure is not None or outcome.value is None:
+        reason = outcome.failure.reason if outcome.failure else "no answer"
+        raise OcrUnavailable(f"rapidocr failed ({reason})")
+    lines: list[OcrLine] = []
+    for box, text, score in outcome.value:
+        if any(_overlap_fraction(box, e) > 0.5 for e in exclude):
+            continue  # the digits printed under a barcode are the barcode's, already read
+        words = text.split()
+        if words:
+            crop = TextCrop(box, "white", np.zeros((1, 1), np.uint8))
+            lines.append(OcrLine(crop, " ".join(words), score, tuple(score for _ in words)))
+    if glow is not None and pen_boxes:
+        lines += read_lines(crops_from_glow(glow, pen_boxes), "rapidocr", run)
+    return identifiers_from_lines(lines)

@@ -19,12 +19,25 @@ from station.settings import VisionSettings
 from station.vision import gs1
 from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing
 from station.vision.frames import CaptureFrames
+from station.vision.isolation import DecoderFailed, DecoderRunner, runner_for
 from station.vision.marks import GlowSource, MarkParams, find_marks
 from station.vision.ocr import read_text
 from station.vision.reference import measure_reference_patch, patch_box
 from station.vision.uvcodes import read_uv_codes
 
 T = TypeVar("T")
+
+
+#: the white-frame decoders, each run in its own worker call (tests add a failing one here)
+WHITE_DECODERS: dict[str, Callable[[np.ndarray], list[BarcodeRead]]] = {
+    "zxing": read_zxing,
+    "zbar": read_zbar,
+}
+
+
+def decoder_runner(cfg: VisionSettings) -> DecoderRunner:
+    """Where native decoders run: isolated worker processes unless the settings say not."""
+    return runner_for(cfg.isolate_decoders, cfg.decoder_workers, cfg.decoder_timeout_s)
 
 
 def _timed(timings: dict[str, float], name: str, fn: Callable[[], T]) -> T:
@@ -108,13 +121,15 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     marks: list[FluorescentMark] = []
     glow: GlowSource | None = None
     uv_reads: list[BarcodeRead] = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        zbar_job = (
-            pool.submit(_timed, timings, "zbar", lambda: read_zbar(dec))
-            if cfg.combine_decoders
-            else None
-        )
-        zx = _timed(timings, "zxing", lambda: read_zxing(dec))
+    runner = decoder_runner(cfg)
+    failures: list[DecoderFailed] = []
+    names = [n for n in WHITE_DECODERS if n == "zxing" or cfg.combine_decoders]
+    with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
+        # the decoders run in worker processes; these threads only wait on them
+        decoder_jobs = {
+            n: pool.submit(_timed, timings, n, lambda n=n: runner.run(n, WHITE_DECODERS[n], dec))
+            for n in names
+        }
         if frames.uv is not None:
             short = frames.uv
             level = _timed(
@@ -145,22 +160,46 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
                     params=params,
                 ),
             )
+        raw: dict[str, list[BarcodeRead]] = {}
+
+        def collect(name: str) -> list[BarcodeRead]:
+            outcome = decoder_jobs[name].result()
+            if outcome.failure is not None:
+                failures.append(outcome.failure)
+            return outcome.value_or([])
+
+        raw["zxing"] = collect("zxing")  # OCR needs only its boxes: start it before zbar ends
         ocr_job = None
         if cfg.ocr_enabled:
             pens = [m.bbox for m in marks if m.mark_class == "uv_pen" and m.score >= 0.3]
-            code_boxes = [_scaled(r, factor).bbox for r in zx]
+            code_boxes = [_scaled(r, factor).bbox for r in raw["zxing"]]
             ocr_job = pool.submit(
-                _timed, timings, "ocr", lambda: _ocr(gray, glow, pens, code_boxes, warnings)
+                _timed,
+                timings,
+                "ocr",
+                lambda: _ocr(gray, glow, pens, code_boxes, warnings, cfg, runner),
             )
         if glow is not None:
             g = glow
-            regions = [m.bbox for m in marks if m.mark_class in ("uv_pen", "unknown")]
-            regions += [m.bbox for m in marks if m.mark_class == "brightener" and m.area_px > 2e4]
-            uv_reads = _timed(timings, "uv_codes", lambda: read_uv_codes(g, regions))
-        zb = zbar_job.result() if zbar_job is not None else []
-        voted = _timed(timings, "barcode_vote", lambda: combine([*zx, *zb], dec))
+            # every glow shaped like a label is tried, whatever colour class it got: kit inks
+            # glow blue, yellow-green (like forensic liquid) or blue-white (like brighteners)
+            regions = [m.bbox for m in marks]
+            uv_reads = _timed(
+                timings,
+                "uv_codes",
+                lambda: read_uv_codes(g, regions, runner=runner, failures=failures),
+            )
+            marks = label_glow_as_ink(marks, uv_reads)
+        for n in decoder_jobs:
+            if n not in raw:
+                raw[n] = collect(n)
+        every = [r for reads_of in raw.values() for r in reads_of]
+        voted = _timed(
+            timings, "barcode_vote", lambda: combine(every, dec, runner=runner, failures=failures)
+        )
         reads = [_scaled(r, factor) for r in voted]
         ocr_ids = ocr_job.result() if ocr_job is not None else []
+    warnings.extend(f.note() for f in dict.fromkeys(failures))
     identifiers: list[Identifier] = []
     for r in reads:
         identifiers.extend(identifiers_from_barcode(r, "white"))
@@ -169,6 +208,32 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     identifiers.extend(ocr_ids)
     timings["total"] = round((time.perf_counter() - t_start) * 1000.0, 2)
     return ReadResult(identifiers=identifiers, marks=marks, timings_ms=timings, warnings=warnings)
+
+
+def label_glow_as_ink(
+    marks: list[FluorescentMark], uv_reads: list[BarcodeRead]
+) -> list[FluorescentMark]:
+    """A glow that is a decoded kit label is UV ink (the label), never forensic liquid or a
+    brightener, whatever its colour: its marks are reclassed ``uv_pen``."""
+    if not uv_reads:
+        return marks
+    out: list[FluorescentMark] = []
+    for m in marks:
+        if any(_mostly_inside(m.bbox, r.bbox) for r in uv_reads):
+            m = m.model_copy(update={"mark_class": "uv_pen", "score": max(m.score, 0.6)})
+        out.append(m)
+    return out
+
+
+def _mostly_inside(inner: BBox, outer: BBox) -> bool:
+    """At least 60 % of ``inner`` lies within ``outer`` grown by a quiet-zone margin."""
+    ox, oy, ow, oh = outer
+    pad = max(ow, oh) // 6 + 4
+    ox, oy, ow, oh = ox - pad, oy - pad, ow + 2 * pad, oh + 2 * pad
+    ix, iy, iw, ih = inner
+    dx = max(0, min(ix + iw, ox + ow) - max(ix, ox))
+    dy = max(0, min(iy + ih, oy + oh) - max(iy, oy))
+    return dx * dy >= 0.6 * iw * ih
 
 
 def merge_exposures(frames: CaptureFrames, level: float, cfg: VisionSettings) -> np.ndarray:
@@ -212,9 +277,11 @@ def _ocr(
     pens: list[BBox],
     exclude: list[BBox],
     warnings: list[str],
+    cfg: VisionSettings,
+    runner: DecoderRunner,
 ) -> list[Identifier]:
     try:
-        return read_text(gray, glow, pens, exclude)
+        return read_text(gray, glow, pens, exclude, cfg.ocr_engine, runner)
     except OcrUnavailable as exc:
         warnings.append(f"OCR skipped: {exc}")
         return []

@@ -1,94 +1,170 @@
 """2D codes printed in UV-fluorescent ink (the marking kit's labels), read from the UV frame.
 
-Under UV the ink glows and the label does not, so the code appears bright on dark: the glow
-(UV minus dark) is reduced to its brightest channel, stretched, inverted to dark-on-light,
-and given to zxing-cpp restricted to the 2D symbologies kits use. Regions already found as
-fluorescent marks are also tried enlarged, which rescues small labels.
+Kit inks glow in different colours (blue, yellow-green, blue-white, red), on label stock
+that may glow itself (brightened paper) or straight on the item, under a lamp whose light
+falls off across the tray. So the reader does not trust the mark classifier to say where a
+label is: every glowing region of label size and shape is tried, whatever its colour class,
+and the whole frame is tried once at a reduced size. Each place is given to zxing-cpp
+(restricted to the 2D symbologies kits use, both polarities) as several grey images, the
+first that decodes wins: the brightest channel of the glow (UV minus dark), each colour
+channel alone (an ink and a glowing ground differ most in one channel), and the raw UV frame.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
+import zxingcpp
 
 from station.domain import BBox
 from station.vision.barcodes import BarcodeRead, read_zxing
+from station.vision.isolation import DecoderFailed, DecoderRunner, InProcess
 from station.vision.marks import GlowSource
 
 _UV_FORMATS = "QRCode,MicroQRCode,DataMatrix,Aztec"
+#: a glowing region is tried as a label when its shorter side is at least this (pixels)
+_MIN_LABEL_SIDE = 14
+#: crops are enlarged so the label is about this many pixels across
+_TARGET_SIDE = 260.0
 
 
-def _prepare(glow: np.ndarray) -> np.ndarray:
-    """Brightest channel, contrast-stretched and inverted: ink becomes dark modules."""
-    value = _brightest_channel(glow)
+def _stretch(value: np.ndarray) -> np.ndarray | None:
+    """Contrast-stretched grey, or None when the image is flat (nothing to decode)."""
     lo, hi = np.percentile(value[::2, ::2], (1.0, 99.8))
     if hi - lo < 4:
-        return np.full(value.shape, 255, np.uint8)
-    stretched = cv2.convertScaleAbs(value, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
-    return 255 - stretched
+        return None
+    return cv2.convertScaleAbs(value, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
 
 
-def _brightest_channel(img: np.ndarray) -> np.ndarray:
-    if img.ndim == 2:
+def _views(glow: np.ndarray, raw: np.ndarray | None) -> list[np.ndarray]:
+    """The grey images one place is tried as, most likely first."""
+    out: list[np.ndarray] = []
+    b, g, r = cv2.split(glow)
+    for value in (cv2.max(cv2.max(b, g), r), g, b, r):
+        s = _stretch(value)
+        if s is not None:
+            out.append(s)
+    if raw is not None:
+        rb, rg, rr = cv2.split(raw)
+        s = _stretch(cv2.max(cv2.max(rb, rg), rr))
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def read_first_of(
+    view_sets: Sequence[Sequence[np.ndarray]], scales: Sequence[float], formats: str
+) -> list[list[BarcodeRead]]:
+    """For each place, the reads of the first attempt that decodes, boxes in the view's
+    pixels (one worker job per frame). Each view is tried enlarged to its place's scale with
+    both binarisers (a local threshold fails on glowing grounds a global one handles, and
+    back), then as it is."""
+    out: list[list[BarcodeRead]] = []
+    for views, scale in zip(view_sets, scales, strict=True):
+        found: list[BarcodeRead] = []
+        for view, (enlarge, binarizer) in itertools.product(views, _ATTEMPTS):
+            if enlarge and scale <= 1.0:
+                continue
+            img = _enlarge(view, scale) if enlarge else view
+            found = read_zxing(img, formats, binarizer)
+            if found:
+                k = scale if enlarge else 1.0
+                found = [_shrunk(r, k) for r in found]
+                break
+        out.append(found)
+    return out
+
+
+#: (enlarged?, binariser) in the order they are tried on each view
+_ATTEMPTS = (
+    (True, zxingcpp.Binarizer.LocalAverage),
+    (True, zxingcpp.Binarizer.GlobalHistogram),
+    (False, zxingcpp.Binarizer.LocalAverage),
+    (False, zxingcpp.Binarizer.GlobalHistogram),
+)
+
+
+def _shrunk(read: BarcodeRead, k: float) -> BarcodeRead:
+    if k == 1.0:
+        return read
+    x, y, w, h = read.bbox
+    return replace(read, bbox=(int(x / k), int(y / k), max(1, int(w / k)), max(1, int(h / k))))
+
+
+def _enlarge(img: np.ndarray, scale: float) -> np.ndarray:
+    if scale <= 1.0:
         return img
-    b, g, r = cv2.split(img)
-    return cv2.max(cv2.max(b, g), r)
+    return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+
+
+def label_like(box: BBox, frame_shape: tuple[int, ...]) -> bool:
+    """Whether a glowing region could be a code label: big enough, squarish, not huge."""
+    h, w = frame_shape[:2]
+    _, _, bw, bh = box
+    return (
+        min(bw, bh) >= _MIN_LABEL_SIDE
+        and max(bw, bh) <= 3 * min(bw, bh)
+        and bw <= w // 2
+        and bh <= h // 2
+    )
 
 
 def read_uv_codes(
     glow: np.ndarray | GlowSource,
     regions: Sequence[BBox] | None = None,
-    max_regions: int = 8,
+    max_regions: int = 12,
+    runner: DecoderRunner | None = None,
+    failures: list[DecoderFailed] | None = None,
+    whole_frame: bool = True,
 ) -> list[BarcodeRead]:
-    """Every 2D code in the UV glow image.
+    """Every kit code in the UV frame, boxes in frame pixels.
 
-    ``regions`` are the glowing areas (from the mark finder): ink only shows where there is
-    glow, so when they are given only they are searched (enlarged), which is much faster
-    than the whole frame. A region too large to be a label falls back to the whole frame.
+    ``regions`` are the glowing areas from the mark finder; those shaped like a label are
+    cropped (with a margin), enlarged and tried. ``whole_frame`` also tries the frame at
+    most ~2000 px wide, which finds labels the mark finder split or merged.
     """
+    run = runner if runner is not None else InProcess()
     source = glow if isinstance(glow, GlowSource) else GlowSource(glow)
     h, w = source.shape[:2]
-    boxes = list(regions) if regions is not None else []
-    whole = regions is None or any(bw > w // 2 or bh > h // 2 for _, _, bw, bh in boxes)
-    reads: list[BarcodeRead] = []
-    if whole:
+    raw_uv = source.uv if source.dark is not None else None
+
+    places: list[tuple[int, int, float, float, list[np.ndarray]]] = []
+    if whole_frame or regions is None:
         factor = max(1, w // 2000)
-        for r in read_zxing(_prepare(source.reduced(factor)), _UV_FORMATS):
-            x, y, bw, bh = r.bbox
-            box = (x * factor, y * factor, bw * factor, bh * factor)
-            reads.append(BarcodeRead(r.symbology, r.text, box, r.decoders, r.confidence, r.gs1))
-    found_boxes = [r.bbox for r in reads]
-    regions = boxes
-    for x, y, bw, bh in list(regions)[:max_regions]:
-        if any(_inside((x, y, bw, bh), fb) for fb in found_boxes):
-            continue
-        if min(bw, bh) < 20 or max(bw, bh) > 3 * min(bw, bh) or bw > w // 2 or bh > h // 2:
-            continue
+        small = source.reduced(factor)
+        sb, sg, sr = cv2.split(small)
+        s = _stretch(cv2.max(cv2.max(sb, sg), sr))
+        if s is not None:
+            places.append((0, 0, float(factor), 1.0, [s]))
+    for x, y, bw, bh in [b for b in (regions or []) if label_like(b, source.shape)][:max_regions]:
         pad = max(bw, bh) // 3 + 8
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
-        crop = _prepare(source.crop(x0, y0, x1, y1))
-        scale = max(1.0, min(4.0, 240.0 / max(1, max(bw, bh))))
-        if scale > 1.0:
-            crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        for r in read_zxing(crop, _UV_FORMATS):
+        scale = max(1.0, min(4.0, _TARGET_SIDE / max(1, max(bw, bh))))
+        raw = raw_uv[y0:y1, x0:x1] if raw_uv is not None else None
+        places.append((x0, y0, 1.0, scale, _views(source.crop(x0, y0, x1, y1), raw)))
+    if not places:
+        return []
+    outcome = run.run(
+        "zxing (UV)", read_first_of, [p[4] for p in places], [p[3] for p in places], _UV_FORMATS
+    )
+    if outcome.failure is not None and failures is not None:
+        failures.append(outcome.failure)
+    found = outcome.value_or([[] for _ in places])
+    reads: list[BarcodeRead] = []
+    for (x0, y0, k, _, _), place_reads in zip(places, found, strict=True):
+        for r in place_reads:
             rx, ry, rw, rh = r.bbox
             box = (
-                int(x0 + rx / scale),
-                int(y0 + ry / scale),
-                max(1, int(rw / scale)),
-                max(1, int(rh / scale)),
+                int(x0 + rx * k),
+                int(y0 + ry * k),
+                max(1, int(rw * k)),
+                max(1, int(rh * k)),
             )
             if all(o.text != r.text for o in reads):
                 reads.append(BarcodeRead(r.symbology, r.text, box, r.decoders, r.confidence, r.gs1))
-                found_boxes.append(box)
     return reads
-
-
-def _inside(inner: BBox, outer: BBox, slack: int = 10) -> bool:
-    ix, iy, iw, ih = inner
-    ox, oy, ow, oh = outer
-    cx, cy = ix + iw / 2, iy + ih / 2
-    return ox - slack <= cx <= ox + ow + slack and oy - slack <= cy <= oy + oh + slack

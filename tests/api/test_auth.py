@@ -49,14 +49,21 @@ def test_wrong_password_then_throttled(sqlite_station: Station) -> None:
     assert sum(1 for e in log if e["object_id"] == "failed") == 5
 
 
-def test_throttle_window_expires() -> None:
+def test_throttle_backs_off_exponentially_per_user_at_a_client() -> None:
     now = [0.0]
-    t = LoginThrottle(max_failures=2, window_s=10, clock=lambda: now[0])
-    t.failed("u", "a")
-    t.failed("u", "a")
-    assert t.retry_after("u") == 10
+    t = LoginThrottle(free_failures=2, base_s=10, max_wait_s=100, clock=lambda: now[0])
+    t.failed("pc-a", "desk")
+    t.failed("pc-a", "desk")
+    assert t.retry_after("pc-a", "desk") == 10
+    assert t.retry_after("pc-b", "desk") == 0, "a colleague at the same desk is not locked"
+    assert t.retry_after("pc-a", "elsewhere") == 0, "a guesser elsewhere cannot lock pc-a"
     now[0] = 11
-    assert t.retry_after("u", "a") == 0
+    assert t.retry_after("pc-a", "desk") == 0
+    t.failed("pc-a", "desk")
+    assert t.retry_after("pc-a", "desk") == 20
+    now[0] = 40
+    t.failed("pc-a", "desk")
+    assert t.retry_after("pc-a", "desk") == 40
 
 
 def test_passwords_and_tokens_are_stored_hashed(sqlite_station: Station) -> None:

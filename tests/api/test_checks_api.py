@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from station.db.models import AuditEntry
 from station.records.evidence import main as evidence_main
-from station.records.evidence import verify_bundle
+from station.records.evidence import trusted_key, verify_bundle
 from tests.helpers.api import Station
 
 
@@ -73,6 +73,17 @@ def test_bad_identifier_and_bad_purpose_are_clear_422(station: Station) -> None:
     assert r.status_code == 422
     listed = station.call("admin", "GET", "/api/checks").json()
     assert listed["total_returned"] == 0  # nothing half-recorded by the rejected requests
+
+
+def test_a_look_up_longer_than_one_record_is_413_saying_to_use_a_batch(station: Station) -> None:
+    too_many = [f"SERIAL{n:06d}" for n in range(501)]
+    r = station.call("custody", "POST", "/api/checks", json={"identifiers": too_many})
+    assert r.status_code == 413
+    detail = r.json()["detail"]
+    assert "501 identifiers" in detail and "500" in detail and "/api/batches" in detail
+    assert station.call("admin", "GET", "/api/checks").json()["total_returned"] == 0
+    exactly = station.call("custody", "POST", "/api/checks", json={"identifiers": too_many[:500]})
+    assert exactly.status_code == 201, exactly.text
 
 
 def test_scan_without_hardware_is_recorded_incomplete_with_reason(station: Station) -> None:
@@ -147,7 +158,8 @@ def test_evidence_bundle_verifies_offline_and_tampering_is_found(
     r = station.call("supervisor", "GET", f"/api/checks/{doc['id']}/evidence?recipient=CPS")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/zip"
-    report = verify_bundle(r.content)
+    key = station.state.ctx.station_key.public_text
+    report = verify_bundle(r.content, trusted_key(key))
     assert report.ok, report.problems
     assert report.check_id == doc["id"]
     assert report.audit_entries >= 2
@@ -165,16 +177,16 @@ def test_evidence_bundle_verifies_offline_and_tampering_is_found(
                 d["verdict"] = "no_match"
                 data = json.dumps(d).encode()
             dst.writestr(name, data)
-    bad = verify_bundle(out.getvalue())
+    bad = verify_bundle(out.getvalue(), trusted_key(key))
     assert not bad.ok
     assert any("check.json" in p for p in bad.problems)
     # the offline command line: exit 0 for the real bundle, 1 for the altered one
     good_zip, bad_zip = tmp_path / "good.zip", tmp_path / "bad.zip"
     good_zip.write_bytes(r.content)
     bad_zip.write_bytes(out.getvalue())
-    assert evidence_main([str(good_zip)]) == 0
-    assert evidence_main([str(bad_zip)]) == 1
-    assert evidence_main([str(tmp_path / "missing.zip")]) == 1
+    assert evidence_main([str(good_zip), key]) == 0
+    assert evidence_main([str(bad_zip), key]) == 1
+    assert evidence_main([str(tmp_path / "missing.zip"), key]) == 1
 
 
 def test_audit_tamper_detection_names_the_entry(station: Station) -> None:

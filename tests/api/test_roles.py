@@ -62,7 +62,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], set[str]]] = [
     (
         "POST",
         "/api/bookings",
-        {"json": {"station_id": "s1", "day": "2026-11-25", "items": 3}},
+        {"json": {"station_id": "station-1", "day": "2026-11-25", "items": 3}},
         {"custody", "store", "supervisor", "admin"},
     ),
     ("GET", "/api/users", {}, {"admin"}),

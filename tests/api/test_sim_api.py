@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from station.records.evidence import verify_bundle
+from station.records.evidence import trusted_key, verify_bundle
 from station.settings import StationSettings
 from tests.helpers.api import Station, make_station
+from tests.helpers.hostile import forge_bundle
 
 
 @pytest.fixture
@@ -54,22 +55,21 @@ def test_evidence_bundle_carries_the_frames(sim_station: Station) -> None:
     st = sim_station
     doc = st.call("custody", "POST", "/api/checks?wait=true", json={}).json()
     r = st.call("admin", "GET", f"/api/checks/{doc['id']}/evidence?recipient=court")
-    report = verify_bundle(r.content)
+    key = trusted_key(st.state.ctx.station_key.public_text)
+    report = verify_bundle(r.content, key)
     assert report.ok, report.problems
     names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
     assert sum(n.startswith("images/") for n in names) == len(doc["images"])
-    # swap the UV frame for another picture: the verifier says which file
-    src = zipfile.ZipFile(io.BytesIO(r.content))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for n in src.namelist():
-            data = src.read(n)
+
+    # swap the UV frame for another picture and recompute every hash: the signature names it
+    def swap_uv(files: dict[str, bytes]) -> None:
+        for n in list(files):
             if n.startswith("images/uv-"):
-                data = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
-            dst.writestr(n, data)
-    bad = verify_bundle(out.getvalue())
+                files[n] = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+
+    bad = verify_bundle(forge_bundle(r.content, swap_uv), key)
     assert not bad.ok
-    assert any(p.startswith("images/uv-") for p in bad.problems)
+    assert any(p.startswith("images/uv-") and "changed after" in p for p in bad.problems)
 
 
 def test_station_status_and_health_on_the_simulator(sim_station: Station) -> None:
@@ -81,6 +81,7 @@ def test_station_status_and_health_on_the_simulator(sim_station: Station) -> Non
         "item_present": True,
         "busy": False,
         "sim": True,
+        "silent": False,
     }
     health = st.call("engineer", "GET", "/api/health").json()
     assert health["devices"]["connected"] is True
@@ -121,6 +122,6 @@ def test_a_changed_image_file_in_the_store_shows_in_the_bundle(sim_station: Stat
     path = st.state.ctx.images.path_for(white["sha256"])
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     r = st.call("supervisor", "GET", f"/api/checks/{doc['id']}/evidence?recipient=CPS")
-    report = verify_bundle(r.content)
+    report = verify_bundle(r.content, trusted_key(st.state.ctx.station_key.public_text))
     assert not report.ok
     assert any(f"white-{white['sha256']}" in p and "hash" in p for p in report.problems)

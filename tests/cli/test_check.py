@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 from station.context import StationContext
-from station.db.models import Check
+from station.db.models import AuditEntry, Check
+from station.db.service_models import Batch, BatchItem
 from station.settings import StationSettings
 from tests.helpers.cli import run_station
 
@@ -49,5 +50,63 @@ def test_stdin_identifiers_are_matched_and_recorded(tmp_path: Path) -> None:
 def test_a_bad_identifier_is_named_and_nothing_is_recorded(tmp_path: Path) -> None:
     proc = station(tmp_path, "check", "-", stdin="C02XK1ABJGH5\n\x01bad\n")
     assert proc.returncode == 2
-    assert "identifier 2" in proc.stderr and "non-printable" in proc.stderr
+    assert "line 2" in proc.stderr and "non-printable" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert _checks(tmp_path) == 0
+
+
+def _batches(tmp_path: Path) -> list[Batch]:
+    ctx = StationContext(StationSettings(data_dir=tmp_path))
+    try:
+        with ctx.db.session() as s:
+            return list(s.query(Batch).all())
+    finally:
+        ctx.close()
+
+
+def _long_list(count: int) -> list[str]:
+    """Serials not on the demo register, with two that are (one misread) among them."""
+    values = [f"ZQ{n:08d}" for n in range(count)]
+    values[1234 % count] = "C02XK1ABJGH5"
+    values[4321 % count] = "35 693803 564380 9"
+    return values
+
+
+def test_five_thousand_piped_identifiers_get_five_thousand_answers_and_one_record(
+    tmp_path: Path,
+) -> None:
+    assert station(tmp_path, "register", "import", str(DEMO)).returncode == 0
+    values = _long_list(5000)
+    proc = station(tmp_path, "check", "-", "--jsonl", stdin="\n".join(values) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == 5000
+    assert [a["line"] for a in answers] == list(range(1, 5001))
+    hits = {a["line"]: a["verdict"] for a in answers if a["verdict"] != "no_match"}
+    assert hits == {1235: "match", 4322: "match"}
+    (batch,) = _batches(tmp_path)
+    assert (batch.kind, batch.state, batch.total, batch.hits) == ("list", "complete", 5000, 2)
+    assert _checks(tmp_path) == 0  # one bulk record, not ten manual checks
+    ctx = StationContext(StationSettings(data_dir=tmp_path))
+    try:
+        with ctx.db.session() as s:
+            entries = s.query(AuditEntry).filter(AuditEntry.object_id == batch.id).all()
+            stored = {i.seq: i.result for i in s.query(BatchItem).all()}
+    finally:
+        ctx.close()
+    assert len(entries) == 2  # opened and closed, not one per identifier
+    assert stored[1234]["matches"][0]["verdict"] == "match" and stored[0] == {}
+
+
+def test_a_bad_line_in_a_long_list_is_named_and_the_rest_are_answered(tmp_path: Path) -> None:
+    values = _long_list(1200)
+    values[700] = "bad\x01one"
+    proc = station(tmp_path, "check", "-", "--json", stdin="\n".join(values) + "\n")
+    assert proc.returncode == 2
+    assert "line 701" in proc.stderr and "non-printable" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["record_kind"] == "batch" and len(doc["results"]) == 1200
+    assert doc["results"][700]["error"].startswith("line 701")
+    (batch,) = _batches(tmp_path)
+    assert batch.total == 1200 and batch.state == "complete"

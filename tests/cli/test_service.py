@@ -62,7 +62,10 @@ def test_first_admin_token_and_evidence_from_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "bundle.zip"
     exp = _station(tmp_path, "evidence", "export", record, "--recipient", "CPS", "-o", str(out))
     assert exp.returncode == 0, exp.stderr
-    ver = _station(tmp_path, "evidence", "verify", str(out), "--json")
+    # the bundle is checked against the station's public key, as the force's key list holds it
+    keys = tmp_path / "force-keys.txt"
+    keys.write_text(_station(tmp_path, "evidence", "key").stdout)
+    ver = _station(tmp_path, "evidence", "verify", str(out), "--keys", str(keys), "--json")
     assert ver.returncode == 0 and json.loads(ver.stdout)["check_id"] == record
     out.write_bytes(out.read_bytes()[:-40])
-    assert _station(tmp_path, "evidence", "verify", str(out)).returncode == 1
+    assert _station(tmp_path, "evidence", "verify", str(out), "--keys", str(keys)).returncode == 1

@@ -26,7 +26,7 @@ def patch_mean(image: np.ndarray) -> float:
 def test_capture_after_lamp_change_sees_the_new_light(
     sim: SimStation, lamp: LampController, dev_settings: DeviceSettings
 ) -> None:
-    cam = open_camera(sim.camera_source, dev_settings, sim)
+    cam = open_camera(sim.camera_source, dev_settings, sim.camera)
     dark = cam.capture(lamp.set_lamps(0, 0) + 0.06, 40, 1.0)
     acked = lamp.set_lamps(0, 100)
     uv = cam.capture(acked + 0.06, 40, 1.0)
@@ -43,7 +43,7 @@ def test_ignoring_after_returns_a_frame_from_before_the_lamp_change(
         SimStation("demo", latency_frames=10) as sim,
         LampController.connect(sim.serial_port, dev_settings) as ctl,
     ):
-        cam = open_camera(sim.camera_source, dev_settings, sim)
+        cam = open_camera(sim.camera_source, dev_settings, sim.camera)
         acked = ctl.set_lamps(0, 100)
         naive = cam.capture(0.0, 40, 1.0)
         assert naive.timestamp < acked

@@ -28,7 +28,8 @@ def test_full_check_through_the_simulator(settings: StationSettings) -> None:
         with hardware(ctx, sim=True) as simulator:
             # the lamp controller really is on a serial device opened through pyserial
             assert ctx.devices is not None
-            assert os.path.realpath(simulator.serial_port).startswith("/dev/pts/")
+            assert simulator is not None
+            assert os.path.realpath(simulator.port_url).startswith("/dev/pts/")
             doc = (
                 ctx.check_service()
                 .scan(CheckRequest(purpose="prisoner_property", officer="PC 101"))

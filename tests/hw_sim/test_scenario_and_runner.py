@@ -84,11 +84,43 @@ def test_script_steps_fire_at_host_frame_numbers() -> None:
         ("drop:at", "not key=value"),
         ("drop:at=x", "invalid literal"),
         ("corrupt:rate=2", "between 0 and 1"),
+        ("after_reply:at=2,do=explode", "do= must be one of"),
     ],
 )
 def test_bad_fault_specs(spec: str, message: str) -> None:
     with pytest.raises(FaultSpecError, match=message):
         parse_fault(spec)
+
+
+@pytest.mark.parametrize(
+    "action, events",
+    [
+        ("open_lid", [b"WATCHDOG reason=lid", b"LID state=open"]),
+        ("lease", [b"WATCHDOG reason=lease"]),
+        ("reset", [b"BOOT boot="]),
+    ],
+)
+def test_after_reply_sends_the_reply_and_its_events_in_one_write(
+    action: str, events: list[bytes]
+) -> None:
+    world = World(ManualClock())
+    fw = SimController(world)
+    link = FaultyLink(fw, world, FaultPlan.parse([f"after_reply:at=2,do={action}"]))
+    link.from_host(encode(Frame("C", 1, "HELLO", {"proto": "1.0", "host": "t"})))
+    link.poll()
+    link.due()  # boot banner, BOOT event and the HELLO reply: separate writes
+    link.from_host(encode(Frame("C", 2, "LAMP", {"white": "40", "uv": "0", "lease": "800"})))
+    link.poll()
+    chunks = link.due()
+    assert len(chunks) == 1, chunks
+    frames = [f for f in chunks[0].data.split(b"\r\n") if f.startswith(b"$")]
+    assert frames[0].startswith(b"$R2 OK white=40")
+    for frame, event in zip(frames[1:], events, strict=True):
+        assert event in frame
+    assert fw.white == 0
+    link.from_host(encode(Frame("C", 3, "PING")))
+    link.poll()
+    assert len(link.due()) == 1  # later output is back to one write per frame
 
 
 def test_fault_schedule_is_by_frame_number_and_seeded() -> None:

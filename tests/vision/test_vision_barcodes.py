@@ -160,3 +160,32 @@ def test_no_reads_on_false_positive_photographs() -> None:
     assert images
     for p in images:
         assert read_barcodes(load_image(p)) == [], p.name
+
+
+@pytest.mark.parametrize(
+    ("symbology", "text", "kept"),
+    [
+        ("CODE39", "A", False),  # a one-character Code 39 is never a read
+        ("CODE39", "AB1", True),
+        ("ITF", "12", False),  # a fragment
+        ("ITF", "1515", True),  # short, but both decoders read it
+        ("ITF", "12345", False),  # ITF carries digit pairs
+        ("ITF", "123456", True),
+        ("CODE128", "X", False),
+    ],
+)
+def test_fragments_of_weakly_checked_symbologies_are_never_reported(
+    symbology: str, text: str, kept: bool
+) -> None:
+    both = [
+        BarcodeRead(symbology, text, (10, 10, 200, 60), (decoder,), 0.9)
+        for decoder in ("zxing", "zbar")
+    ]
+    assert [r.text for r in combine(both)] == ([text] if kept else [])
+
+
+def test_a_short_itf_seen_by_one_decoder_alone_is_not_reported() -> None:
+    alone = BarcodeRead("ITF", "1515", (10, 10, 200, 60), ("zxing",), 0.9)
+    assert combine([alone]) == []
+    long_alone = BarcodeRead("ITF", "00123456", (10, 10, 200, 60), ("zxing",), 0.9)
+    assert [r.text for r in combine([long_alone])] == ["00123456"]

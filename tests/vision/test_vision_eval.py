@@ -10,8 +10,8 @@ import pytest
 import zxingcpp
 
 from station.errors import InputError
-from station.vision.evaluation import run_eval
-from station.vision.photo_eval import score
+from station_tools.photo_eval import score
+from station_tools.vision_eval import run_eval
 
 
 def _code(text: str, fmt: str) -> np.ndarray:
@@ -37,7 +37,7 @@ def test_photo_scoring_counts_found_wrong_and_false_positives(tmp_path: Path) ->
     cv2.imwrite(str(tmp_path / "falsepositives-1" / "n.png"), _code("5012345678900", "EAN13"))
     table, unreadable = score(tmp_path)
     assert unreadable == []
-    for reader in ("station", "zxing-cpp", "pyzbar"):
+    for reader in ("station", "zxing-cpp", "pyzbar", "zxing+pyzbar"):
         t = table[reader]["code128"]
         assert (t.images, t.found, t.wrong) == (3, 1, 1), reader
         fp = table[reader]["falsepositives"]

@@ -101,3 +101,16 @@ def test_read_files_refuses_frames_of_different_sizes(tmp_path: Path) -> None:
     with pytest.raises(ImageInputError, match="same size") as err:
         read_files([tmp_path / "w.png"], uv=tmp_path / "uv.png")
     assert "uv.png" in str(err.value)
+
+
+def test_a_tiny_valid_webp_is_read_even_where_opencv_refuses_it(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from station.vision.io import load_image
+
+    path = tmp_path / "dot.webp"
+    Image.new("RGB", (1, 1), (200, 30, 10)).save(path, lossless=True)
+    assert path.stat().st_size < 40  # below OpenCV's 32-byte WebP header check territory
+    image = load_image(path)
+    assert image.shape == (1, 1, 3)
+    assert np.array_equal(image[0, 0], [10, 30, 200])  # BGR

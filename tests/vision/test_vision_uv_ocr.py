@@ -8,6 +8,7 @@ import pytest
 from hw_sim.scene import Lighting, Scene, build_layers, render
 from hw_sim.scene.model import Label, PenMark, TextLabel
 from station.domain import FluorescentMark, Identifier, ReadResult
+from station.settings import VisionSettings
 from station.vision import gs1
 from station.vision.frames import CaptureFrames
 from station.vision.overlay import draw_overlay
@@ -32,6 +33,41 @@ def test_uv_ink_mark_code_read_from_uv_frame_only(symbology: str) -> None:
     assert [(c.kind, c.value, c.frame) for c in codes] == [("mark_code", "SW-7K3M-9QXA-H", "uv")]
     # invisible under white light: nothing read there
     assert not any(i.source.startswith("barcode:") for i in result.identifiers)
+
+
+@pytest.mark.parametrize(
+    ("ink", "ground", "item", "inverse"),
+    [
+        ("yellow_green", "white_paper", (200, 205, 210), False),  # glows like forensic liquid
+        ("blue_white", "label", (40, 40, 45), False),  # glows like a brightener
+        ("blue", "item", (60, 70, 65), True),  # flood-printed ground, bare modules
+        ("red", "white_paper", (90, 90, 90), False),
+    ],
+)
+def test_kit_labels_are_read_in_every_ink_and_their_glow_is_the_label(
+    ink: str, ground: str, item: tuple[int, int, int], inverse: bool
+) -> None:
+    label = Label(
+        "SW-7K3M-9QXA-3",
+        520,
+        260,
+        "DataMatrix",
+        5,
+        ink="uv",
+        angle=-8,
+        ink_colour=ink,
+        glow=0.6,
+        ground=ground,  # type: ignore[arg-type]
+        bleed_px=0.6,
+        tilt=0.12,
+        inverse=inverse,
+    )
+    scene = Scene(labels=(label,), item_bgr=item, uv_falloff=0.4, uv_falloff_seed=9)
+    result = read_item(_capture(scene), VisionSettings(ocr_enabled=False))
+    codes = [(i.kind, i.value, i.valid) for i in result.identifiers if i.frame == "uv"]
+    assert codes == [("mark_code", "SW-7K3M-9QXA-3", True)]
+    near = [m for m in result.marks if 480 < m.bbox[0] + m.bbox[2] / 2 < 700]
+    assert near and all(m.mark_class == "uv_pen" for m in near), near
 
 
 def test_mark_code_with_wrong_check_character_is_flagged_invalid() -> None:

@@ -20,9 +20,9 @@ from hw_sim.scene import build_layers
 from hw_sim.scene.generate import random_scene
 from station.errors import InputError
 from station.settings import VisionSettings
-from station.vision.photo_eval import format_table, score
 from station.vision.pipeline import read_item
-from station.vision.scene_eval import capture, evaluate_scenes, format_report
+from station_tools.photo_eval import format_table, score
+from station_tools.scene_eval import capture, evaluate_scenes, format_report
 
 #: frame sizes the speed targets are set for (1080p camera, 12 Mpx Raspberry Pi HQ camera)
 SPEED_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (4056, 3040))
@@ -91,6 +91,12 @@ def run_eval(
     speed: bool = True,
     out: Callable[[str], None] = print,
     settings: VisionSettings | None = None,
+    ocr_labels: int = 0,
+    ocr_seed: int = 9000,
+    scene_ocr: bool = True,
+    speed_captures: int = 9,
+    photo_tables: bool = True,
+    ocr_hri: bool = True,
 ) -> dict[str, Any]:
     """Run the evaluation, print its tables through ``out``, return the numbers as JSON-able.
 
@@ -104,7 +110,8 @@ def run_eval(
             raise InputError(f"{d}: not a folder of photographs")
     if scenes > 0:
         t0 = time.perf_counter()
-        report = evaluate_scenes(scenes, seed=seed, settings=cfg)
+        scene_cfg = cfg if scene_ocr else cfg.model_copy(update={"ocr_enabled": False})
+        report = evaluate_scenes(scenes, seed=seed, settings=scene_cfg)
         out(format_report(report))
         out(f"(scene evaluation took {time.perf_counter() - t0:.0f} s)\n")
         summary["scenes"] = {
@@ -137,7 +144,7 @@ def run_eval(
             "ocr_wrong": report.ocr_wrong,
         }
     photos: dict[str, Any] = {}
-    for d in photo_dirs:
+    for d in photo_dirs if photo_tables else ():
         table, unreadable = score(Path(d))
         out(format_table(table, f"real photographs: {d}"))
         if unreadable:
@@ -154,15 +161,69 @@ def run_eval(
         }
     if photos:
         summary["photographs"] = photos
+    if ocr_labels > 0:
+        from station_tools.ocr_eval import evaluate_labels, format_ocr, ocr_summary
+
+        table_l = evaluate_labels(ocr_labels, seed=ocr_seed)
+        out(
+            format_ocr(
+                table_l, f"OCR on {ocr_labels} generated label photographs (seeds {ocr_seed}+)"
+            )
+        )
+        out("")
+        summary["ocr_labels"] = ocr_summary(table_l)
+    if ocr_hri:
+        from station_tools.ocr_eval import evaluate_hri, format_ocr, ocr_summary
+
+        for d in photo_dirs:
+            table_h = evaluate_hri(Path(d))
+            out(format_ocr(table_h, f"OCR of the printed line under 1D barcodes: {d}"))
+            out("")
+            summary.setdefault("ocr_hri", {})[str(d)] = ocr_summary(table_h)
     if speed:
-        timings = measure_speed(settings=cfg)
-        out(format_speed(timings, "vision time per capture (white + UV + dark frames)"))
-        no_ocr = measure_speed(settings=cfg.model_copy(update={"ocr_enabled": False}))
+        timings = measure_speed(captures=speed_captures, settings=cfg)
+        out(
+            format_speed(
+                timings,
+                f"vision time per capture (white + UV + dark frames, OCR by {cfg.ocr_engine})",
+            )
+        )
+        other = "tesseract" if cfg.ocr_engine == "rapidocr" else "rapidocr"
+        alt = measure_speed(
+            captures=speed_captures, settings=cfg.model_copy(update={"ocr_engine": other})
+        )
+        out(format_speed(alt, f"the same with OCR by {other}"))
+        no_ocr = measure_speed(
+            captures=speed_captures, settings=cfg.model_copy(update={"ocr_enabled": False})
+        )
         out(format_speed(no_ocr, "the same without OCR"))
         render_ms = measure_render()
         out(
             "simulated camera frame (render), median ms: "
             + ", ".join(f"{k} {v:.1f}" for k, v in render_ms.items())
         )
-        summary["speed_ms"] = {"with_ocr": timings, "without_ocr": no_ocr, "render": render_ms}
+        summary["speed_ms"] = {
+            "with_ocr": timings,
+            f"with_{other}": alt,
+            "without_ocr": no_ocr,
+            "render": render_ms,
+        }
     return summary
+
+
+def eval_command(photos: Sequence[Path], scenes: int = 0, seed: int = 1000) -> None:
+    """`station eval vision`: photograph tables and/or the scene report, printed.
+
+    Raises InputError (the CLI prints it) when there is nothing to do or a folder is missing.
+    """
+    if not photos and scenes <= 0:
+        raise InputError("give a folder of photographs and/or --scenes N")
+    for folder in photos:
+        if not Path(folder).is_dir():
+            raise InputError(f"{folder} is not a folder of photographs")
+        table, unreadable = score(Path(folder))
+        print(format_table(table, f"real photographs in {folder}"))
+        for problem in unreadable:
+            print(f"  unreadable: {problem}")
+    if scenes > 0:
+        print(format_report(evaluate_scenes(scenes, seed=seed)))

@@ -1,0 +1,166 @@
+"""One look-up in the array index without compiled code: the path a single check takes.
+
+A single look-up makes a few dozen probes; done here in Python and numpy it costs a fraction
+of a millisecond and needs neither numba nor its compiled-code cache, so a one-shot command
+or the first check after a reboot is as fast as the hundredth. The bulk search over
+thousands of queries stays in :mod:`station.matcher.kernels`. The two implement the same
+probe rule and hash (a test compares them on random registers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from station.matcher.tables import KEY_CHARS
+
+_MASK = (1 << 64) - 1
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
+
+
+def allowed(length: int, max_edits: int) -> int:
+    """Edits an identifier of ``length`` may differ by (as the kernels' ``_allowed``)."""
+    if length < 5:
+        return 0
+    if length < 8:
+        return min(1, max_edits)
+    return max_edits
+
+
+def seg_hash(folded: bytes, total: int, seg: int) -> int:
+    """The kernels' segment hash of already folded bytes."""
+    h = ((_FNV_OFFSET ^ (total << 8) ^ seg) * _FNV_PRIME) & _MASK
+    for c in folded:
+        h = ((h ^ c) * _FNV_PRIME) & _MASK
+    h = ((h ^ (h >> 30)) * _M1) & _MASK
+    h = ((h ^ (h >> 27)) * _M2) & _MASK
+    return h ^ (h >> 31)
+
+
+def probes(n: int, max_edits: int) -> list[tuple[int, int, int, int, int]]:
+    """(entry length, allowed edits, segment number, query start, segment length) per probe."""
+    out = []
+    for total in range(max(1, n - max_edits), n + max_edits + 1):
+        k = allowed(total, max_edits)
+        delta = n - total
+        if abs(delta) > k or total < k + 1:
+            continue
+        parts = k + 1
+        base, extra = divmod(total, parts)
+        start = 0
+        for i in range(parts):
+            seg_len = base + (1 if i >= parts - extra else 0)
+            for sh in range(-k, k + 1):
+                qs = start + sh
+                if max(i, abs(sh)) + abs(delta - sh) > k or qs < 0 or qs + seg_len > n:
+                    continue
+                out.append((total, k, i, qs, seg_len))
+            start += seg_len
+    return out
+
+
+def fuzzy(
+    query: bytes,
+    value: np.ndarray,
+    voff: np.ndarray,
+    fold: np.ndarray,
+    dirs: np.ndarray,
+    post: np.ndarray,
+    bits: int,
+    dead: np.ndarray,
+    max_edits: int,
+    cap: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(slots, canonical distances, overflowed) of entries within their allowed edits."""
+    table = fold.tobytes()
+    q = query.translate(table)
+    plan = probes(len(q), max_edits)
+    empty = np.zeros(0, dtype=np.int64)
+    if not plan:
+        return empty, np.zeros(0, dtype=np.int8), False
+    hashes = np.array(
+        [seg_hash(q[qs : qs + ln], total, i) for total, _k, i, qs, ln in plan], dtype=np.uint64
+    )
+    buckets = (hashes >> np.uint64(64 - bits)).astype(np.int64)
+    lo = dirs[buckets].astype(np.int64)
+    hi = dirs[buckets + 1].astype(np.int64)
+    sizes = hi - lo
+    if not sizes.any():
+        return empty, np.zeros(0, dtype=np.int8), False
+    owner = np.repeat(np.arange(len(plan)), sizes)
+    rows = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    rows += np.repeat(lo, sizes)
+    tags = post[rows, 2]
+    totals = np.array([t for t, *_ in plan], dtype=np.int64)
+    cand = (tags & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    keep = (tags >> np.uint64(48)) == (hashes[owner] & np.uint64(0xFFFF))
+    keep &= (voff[cand + 1] - voff[cand]) == totals[owner]
+    keep &= dead[cand] == 0
+    slots: dict[int, int] = {}
+    for p, s in zip(owner[keep].tolist(), cand[keep].tolist(), strict=True):
+        if s in slots:
+            continue
+        k = plan[p][1]
+        entry = value[int(voff[s]) : int(voff[s + 1])].tobytes().translate(table)
+        d = Levenshtein.distance(q, entry, score_cutoff=k)
+        if d > k:
+            continue
+        if len(slots) == cap:
+            return (*_arrays(slots), True)
+        slots[s] = d
+    return (*_arrays(slots), False)
+
+
+def _arrays(slots: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.fromiter(slots.keys(), dtype=np.int64, count=len(slots)),
+        np.fromiter(slots.values(), dtype=np.int8, count=len(slots)),
+    )
+
+
+def sort_key(folded_codes: list[int], from_end: bool) -> int:
+    """The kernels' base-37 key of an identifier's first (or last) 12 characters."""
+    n = len(folded_codes)
+    v = 0
+    for p in range(KEY_CHARS):
+        c = 0
+        if p < n:
+            c = folded_codes[n - 1 - p] if from_end else folded_codes[p]
+        v = v * 37 + c
+    return v
+
+
+def partial(
+    query: bytes,
+    value: np.ndarray,
+    voff: np.ndarray,
+    fold: np.ndarray,
+    codes: np.ndarray,
+    keys: np.ndarray,
+    order: np.ndarray,
+    dead: np.ndarray,
+    from_end: bool,
+    cap: int,
+) -> list[int]:
+    """Entries longer than the query that start (or end) with it, by the sorted keys."""
+    table = fold.tobytes()
+    q = query.translate(table)
+    n = len(q)
+    code_of = codes.tolist()
+    lo = sort_key([code_of[c] for c in query], from_end)
+    hi = lo + 37 ** (KEY_CHARS - min(n, KEY_CHARS))
+    pos = int(np.searchsorted(keys, np.uint64(lo)))
+    out: list[int] = []
+    while pos < keys.size and int(keys[pos]) < hi and len(out) < cap:
+        s = int(order[pos])
+        pos += 1
+        start, end = int(voff[s]), int(voff[s + 1])
+        if dead[s] or end - start <= n:
+            continue
+        part = value[end - n : end] if from_end else value[start : start + n]
+        if part.tobytes().translate(table) == q:
+            out.append(s)
+    return out
