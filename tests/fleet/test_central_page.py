@@ -37,8 +37,8 @@ def test_the_page_shows_stations_and_figures_to_supervisors_only(central: Databa
          "outcomes": {"booked_in": 12, "returned": 2}},
     )  # fmt: skip
     users = UserStore(central)
-    users.create_user("sup", "supervisor", "sup-password-1")
-    users.create_user("pc", "custody", "pc-password-1")
+    users.create_user("sup", "supervisor", "lamp-Tray-7731")
+    users.create_user("pc", "custody", "desk-Lid-4420")
     sup, pc = users.issue_token("sup"), users.issue_token("pc")
     client = TestClient(create_central_app(central))
     assert client.get("/api/central/overview").status_code == 401
@@ -52,11 +52,11 @@ def test_the_page_shows_stations_and_figures_to_supervisors_only(central: Databa
     assert doc["figures"]["booked_in"] == 12 and doc["figures"]["returned"] == 2
     assert (
         client.post(
-            "/central/login", data={"username": "pc", "password": "pc-password-1"}
+            "/central/login", data={"username": "pc", "password": "desk-Lid-4420"}
         ).status_code
         == 401
     )
-    page = client.post("/central/login", data={"username": "sup", "password": "sup-password-1"})
+    page = client.post("/central/login", data={"username": "sup", "password": "lamp-Tray-7731"})
     assert page.status_code == 200 and "custody-n1" in page.text and "uv_lamp: fault" in page.text
 
 
