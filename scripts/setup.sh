@@ -15,9 +15,10 @@ dev=0
 # kiosk compositor, so the tests can verify the kiosk unit (`station install` adds it on a station).
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
 # dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests);
-# fonts-*: real label typefaces the OCR evaluation draws its generated labels with
+# fonts-*: real label typefaces the OCR evaluation draws its generated labels with;
+# nats-server: the force's message server (the fleet tests start their own).
 [ $dev -eq 1 ] && pkgs+=(chromium cage make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1
-  fonts-ocr-b fonts-dejavu-core fonts-liberation2)
+  fonts-ocr-b fonts-dejavu-core fonts-liberation2 nats-server)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
