@@ -11,12 +11,14 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 # libzbar0: pyzbar's decoder; tesseract-ocr(-eng): printed serials and UV-pen postcodes;
-# python3-venv: the virtual environment; chromium: the browser the UI test drives.
+# python3-venv: the virtual environment; chromium: the browser the UI test drives; cage: the
+# kiosk compositor, so the tests can verify the kiosk unit (`station install` adds it on a station).
 pkgs=(libzbar0 tesseract-ocr tesseract-ocr-eng)
 # dev: the lamp-controller firmware's toolchain and its AVR simulator (firmware/, tests);
-# fonts-*: real label typefaces the OCR evaluation draws its generated labels with
-[ $dev -eq 1 ] && pkgs+=(chromium make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1
-  fonts-ocr-b fonts-dejavu-core fonts-liberation2)
+# fonts-*: real label typefaces the OCR evaluation draws its generated labels with;
+# nats-server: the force's message server (the fleet tests start their own).
+[ $dev -eq 1 ] && pkgs+=(chromium cage make gcc libc6-dev gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1
+  fonts-ocr-b fonts-dejavu-core fonts-liberation2 nats-server)
 # Debian's python3 needs python3-venv for `python3 -m venv`; other Pythons bring their own.
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
@@ -40,10 +42,26 @@ extras="postgres"
 stamp=".venv/.installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing check-station[$extras] into .venv"
+  # pip's self-upgrade exits 0 when the index cannot be reached, and the failure would surface
+  # later as an unsatisfiable build requirement: fetch the build requirements first instead.
+  probe="$(mktemp -d)"
+  if ! .venv/bin/python -m pip download -q --no-cache-dir --no-deps --only-binary :all: \
+        --retries 2 -d "$probe" "setuptools>=77" wheel > .venv/pip.log 2>&1; then
+    rm -rf "$probe"
+    index="${PIP_INDEX_URL:-$(.venv/bin/python -m pip config get global.index-url 2>/dev/null ||
+      echo https://pypi.org/simple)}"
+    why="$(grep -m 1 -oE "Failed to establish a new connection: [^')]*|certificate verify failed[^')]*|Temporary failure in name resolution|Name or service not known|timed out|ProxyError[^']*|No matching distribution[^']*" \
+      .venv/pip.log || echo "see the log")"
+    echo "setup: cannot download from the Python package index $index ($why)." \
+      "Check the network, the proxy (HTTPS_PROXY and its CA) and PIP_INDEX_URL;" \
+      "full log in .venv/pip.log" >&2
+    exit 1
+  fi
+  rm -rf "$probe"
   if ! { .venv/bin/python -m pip install -q --upgrade pip &&
           .venv/bin/python -m pip install -q -e ".[$extras]" &&
           .venv/bin/python -m pip install -q --no-deps "rapidocr_onnxruntime>=1.4,<2"; } \
-      > .venv/pip.log 2>&1; then
+      >> .venv/pip.log 2>&1; then
     tail -n 40 .venv/pip.log
     echo "setup: pip install failed (full log in .venv/pip.log)" >&2
     exit 1

@@ -53,10 +53,13 @@ class StationContext:
             ).scalar()
             if row is None:
                 return {"status": "never run"}
+            parts = (row.report or {}).get("parts", []) if isinstance(row.report, dict) else []
             return {
                 "status": "passed" if row.passed else "failed",
                 "at": row.at.isoformat(),
                 "id": row.id,
+                # which parts failed, so the desk can say what to fix
+                "failed": [p.get("name") for p in parts if not p.get("passed", True)],
             }
 
     def record_self_test(self, report: dict[str, Any], actor: str = "system") -> None:

@@ -42,6 +42,10 @@ class DeviceSettings(BaseModel):
     exposure_white_ms: float = 8.0
     exposure_uv_ms: float = 40.0
     gain: float = 1.0
+    #: white balance held fixed (auto white balance would "correct" the UV glow away)
+    white_balance_k: int = 5000
+    #: picamera2: fixed red and blue colour gains instead of a colour temperature
+    colour_gains: tuple[float, float] = (1.9, 1.6)
     #: doctor: least focus measure (variance of Laplacian around the reference patch)
     focus_min: float = 20.0
     #: doctor: lamp current must be within this fraction of nominal for its level

@@ -42,6 +42,8 @@ from station.errors import (
     UploadRejected,
     UploadTooLarge,
 )
+from station.fleet.enrolment import Enrolment
+from station.fleet.uploader import fleet_link
 from station.records import audit
 from station.settings import StationSettings
 
@@ -89,7 +91,7 @@ def create_app(settings: StationSettings) -> FastAPI:
             recovered = ctx.check_service().recover_interrupted()
             if recovered:
                 log.warning("%d interrupted check(s) marked incomplete", recovered)
-            if settings.sim:
+            if settings.sim and Enrolment.load(settings.data_dir) is None:  # else the force's
                 ctx.matcher.seed_demo_if_empty()
             # the register index and the matcher's machine code are ready before the server
             # says so, so the first check is as fast as the hundredth
@@ -123,6 +125,7 @@ def create_app(settings: StationSettings) -> FastAPI:
                 log.warning("resuming interrupted batch %s", batch_id)
                 state.submit_batch(batch_id)
             app.state.station = state
+            stack.enter_context(fleet_link(ctx))
             checkpoints = asyncio.create_task(_checkpoint_periodically(ctx))
             yield
             checkpoints.cancel()

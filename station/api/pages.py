@@ -93,7 +93,15 @@ def desk(request: Request, state: State, who: Who) -> Response:
             record = state.service().get(last.id, audit_read=False, with_outcomes=True)
             card = card_of(state, record)
     purposes = [(p, PURPOSE_WORDS.get(p, p)) for p in PURPOSES]
-    return _page(request, who, P.CHECK_RUN, "desk.html", {"card": card, "purposes": purposes})
+    # the boot self-test (or a later one): a failed part shows on the desk at once
+    self_test = state.ctx.last_self_test if who is not None else None
+    return _page(
+        request,
+        who,
+        P.CHECK_RUN,
+        "desk.html",
+        {"card": card, "purposes": purposes, "self_test": self_test},
+    )
 
 
 @router.get("/checks", response_class=HTMLResponse)

@@ -37,6 +37,7 @@ from station.domain import (
     Verdict,
 )
 from station.errors import IdentifierRejected, NotFound, StationError, TooManyIdentifiers
+from station.fleet import outbox
 from station.identifiers import search_forms, validate_entry
 from station.records import audit
 from station.records.images import ImageStore, StoredImage
@@ -296,6 +297,7 @@ class CheckService:
                     "record_sha256": audit.stored_record_digest(s, check),
                 },
             )
+            outbox.enqueue(s, "record", check_id)  # the uploader sends it; nothing waits here
 
     def _fail(self, check_id: str, error: BaseException, actor: str) -> None:
         with self.db.writer() as s:
@@ -313,6 +315,7 @@ class CheckService:
                 check_id,
                 {"state": "incomplete", "error": check.error},
             )
+            outbox.enqueue(s, "record", check_id)
 
     # -- the two kinds of check ----------------------------------------------------------------
 
@@ -549,6 +552,7 @@ class CheckService:
                     check.id,
                     {"state": "incomplete", "error": check.error},
                 )
+                outbox.enqueue(s, "record", check.id)
             return len(stale)
 
 

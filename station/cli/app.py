@@ -19,9 +19,14 @@ user_app = typer.Typer(
     help="Users of the web UI and the API, and their tokens.", no_args_is_help=True
 )
 evidence_app = typer.Typer(help="Evidence bundles of checks.", no_args_is_help=True)
+central_app = typer.Typer(
+    help="The force's central service: stations, records, the register of record.",
+    no_args_is_help=True,
+)
 app.add_typer(register_app, name="register")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
 app.add_typer(user_app, name="user")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(central_app, name="central")

@@ -254,4 +254,5 @@ class SelfTest(Base):
 
 
 # The service side's tables (users, tokens, outcomes, bookings, batches) share this metadata.
+from station.db import fleet_models as _fleet_models  # noqa: E402, F401
 from station.db import service_models as _service_models  # noqa: E402, F401

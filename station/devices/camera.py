@@ -242,4 +242,6 @@ def open_camera(source: str, settings: DeviceSettings, sim_camera: Camera | None
     path = Path(source)
     if path.is_dir():
         return FolderCamera(path)
-    return OpenCVCamera(source, settings)
+    from station.devices.v4l2 import V4L2Camera
+
+    return V4L2Camera(source, settings)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, NoReturn, TypeVar
 
-from station.devices.link import Answer, Link, ReceivedEvent, Relinked
+from station.devices.link import Answer, Link, LinkCounters, ReceivedEvent, Relinked
 from station.devices.protocol import (
     PROTOCOL_VERSION,
     BootEvent,
@@ -168,26 +168,11 @@ class ControllerEvent:
 
 
 @dataclass
-class LinkStats:
-    """Link health counters, for the health endpoint, the doctor and the check record."""
+class LinkStats(LinkCounters):
+    """The link's counters plus the controller resets the session saw: for the health
+    endpoint, the doctor and the check record."""
 
-    frames_sent: int = 0
-    frames_received: int = 0
-    bad_frames: int = 0
-    crc_errors: int = 0
-    naks: int = 0
-    retries: int = 0
-    timeouts: int = 0
-    reconnects: int = 0
     controller_resets: int = 0
-    late_replies: int = 0
-    missed_events: int = 0
-    rtt_ms: float | None = None
-    rtt_avg_ms: float | None = None
-    last_received_age_s: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class LampController:
@@ -432,22 +417,7 @@ class LampController:
         c = self._link.counters()
         with self._lock:
             resets = self._resets
-        return LinkStats(
-            frames_sent=c.frames_sent,
-            frames_received=c.frames_received,
-            bad_frames=c.bad_frames,
-            crc_errors=c.crc_errors,
-            naks=c.naks,
-            retries=c.retries,
-            timeouts=c.timeouts,
-            reconnects=c.reconnects,
-            controller_resets=resets,
-            late_replies=c.late_replies,
-            missed_events=c.missed_events,
-            rtt_ms=c.rtt_ms,
-            rtt_avg_ms=c.rtt_avg_ms,
-            last_received_age_s=c.last_received_age_s,
-        )
+        return LinkStats(**{**asdict(c), "controller_resets": resets})
 
     @property
     def lamps_on(self) -> bool:

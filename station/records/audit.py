@@ -446,3 +446,32 @@ def checkpoint_if_due(
         if head.last_id - last.entries < every_entries and age < every:
             return None
     return checkpoint(session, key, station_id)
+
+
+# -- carrying the chain elsewhere (a central store) and anchoring it there -----------------------
+
+
+def document_hash(doc: dict[str, Any]) -> str:
+    """Recompute the hash of an entry from its JSON document (see :func:`entry_document`)."""
+    return entry_hash(
+        doc["prev_hash"],
+        int(doc["id"]),
+        dt.datetime.fromisoformat(doc["at"]),
+        doc["actor"],
+        doc["action"],
+        doc["object_type"],
+        doc["object_id"],
+        doc["recipient"],
+        doc["detail"],
+    )
+
+
+def entry_document_time(at: dt.datetime) -> str:
+    """A time as the audit log writes it (UTC, microseconds, no zone)."""
+    return _ts(at)
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The chain's head (last entry id and hash) as committed."""
+    row = session.get(AuditHead, 1)
+    return (0, GENESIS) if row is None else (row.last_id, row.last_hash)

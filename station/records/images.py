@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from station.errors import NotFound, StationError
@@ -39,6 +38,8 @@ class ImageStore:
         return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.png"
 
     def put_array(self, image: np.ndarray) -> StoredImage:
+        import cv2  # only when a frame is stored: manual checks never load OpenCV
+
         ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             raise StationError("could not encode frame as PNG")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -86,6 +87,14 @@ class RegisterMatcher:
             if dirty:
                 self._persist(index)
             return index
+
+    def reset_index(self) -> None:
+        """Forget the index (memory and disk) after the register was replaced wholesale, as a
+        snapshot does; the next look-up builds it from the database."""
+        with self._lock:
+            self._index = None
+            if self.index_dir is not None and self.index_dir.is_dir():
+                shutil.rmtree(self.index_dir, ignore_errors=True)
 
     def db_version_conn(self, conn: Connection) -> int:
         query = select(func.coalesce(func.max(RegisterImport.id), 0))

@@ -1,0 +1,1 @@
+"""The station as an appliance on a Raspberry Pi: systemd units, kiosk, udev, log rotation."""

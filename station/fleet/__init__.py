@@ -1,0 +1,1 @@
+"""Force-wide operation: many stations, one centre, NATS JetStream between them."""
