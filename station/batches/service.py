@@ -222,7 +222,7 @@ class BatchService:
                     "line": int(entry[0]),
                     "label": str(entry[1])[:300],
                     "verdict": result.verdict if result else "no_match",
-                    "result": _stored(result) if result else {},
+                    "result": _stored(result, entry[3] if len(entry) > 3 else {}) if result else {},
                 }
             )
         return rows
@@ -412,7 +412,6 @@ class BatchService:
         hits: list[dict[str, Any]] = []
         unreadable: list[dict[str, Any]] = []
         with self.db.session() as s:
-            inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar() or []
             rows = s.execute(
                 select(BatchItem.line, BatchItem.label, BatchItem.verdict, BatchItem.result)
                 .where(
@@ -425,14 +424,18 @@ class BatchService:
                 )
                 .order_by(BatchItem.seq)
             ).all()
-        columns = {i[0]: i[3] for i in inputs if len(i) > 3 and i[3]}
+            columns: dict[int, dict[str, Any]] = {}
+            if any(v != "no_match" and "columns" not in (r or {}) for _, _, v, r in rows):
+                # hits stored before items kept their columns: read them from the inputs
+                inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar()
+                columns = {i[0]: i[3] for i in inputs or [] if len(i) > 3 and i[3]}
         for line, label, verdict, result in rows:
             result = result or {}
             if verdict == "no_match":
                 if result.get("error"):
                     unreadable.append({"line": line, "label": label, "error": result["error"]})
                 continue
-            sheet = columns.get(line, {})
+            sheet = result.get("columns") or columns.get(line, {})
             for m in result.get("matches", []):
                 for c in m.get("candidates", []):
                     hits.append(
@@ -515,15 +518,16 @@ def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 100
     yield buf.getvalue()
 
 
-def _stored(result: MatchResult) -> dict[str, Any]:
-    """What an item keeps: the explained result of a hit; nothing more for a clean no-match.
+def _stored(result: MatchResult, columns: dict[str, Any]) -> dict[str, Any]:
+    """What an item keeps: the explained result and sheet columns of a hit; nothing for a miss.
 
     The report lists hits only, and a no-match's row still holds its line, label and verdict,
-    so a 100,000-row batch stores full documents only for the few rows that hit.
+    so a 100,000-row batch stores full documents only for the few rows that hit. A hit keeps
+    its spreadsheet columns so the report never has to parse every row's input again.
     """
     if result.verdict == "no_match" and not result.candidates:
         return {}
-    return {"matches": [result.model_dump(mode="json")]}
+    return {"matches": [result.model_dump(mode="json")], "columns": columns or {}}
 
 
 def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
