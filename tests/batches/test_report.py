@@ -100,3 +100,29 @@ def test_report_of_an_unknown_batch_is_not_found(ctx: StationContext) -> None:
     service = BatchService(ctx.db, ctx.matcher, ctx.settings)
     with pytest.raises(NotFound, match="no batch with id nope"):
         service.iter_report_csv("nope")
+
+
+def test_hits_stored_without_columns_take_them_from_the_inputs(
+    ctx: StationContext, tmp_path: Path
+) -> None:
+    """A batch checked before hits kept their columns still reports them."""
+    from sqlalchemy import select, update
+
+    from station.db.service_models import BatchItem
+
+    sheet, expected = _sheet(tmp_path)
+    service = BatchService(ctx.db, ctx.matcher, ctx.settings)
+    batch_id = service.create(sheet, sheet.name, officer="store-1")
+    service.run(batch_id)
+    with ctx.db.writer() as s:
+        items = s.execute(
+            select(BatchItem.id, BatchItem.result).where(
+                BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match"
+            )
+        ).all()
+        assert items and all("columns" in r for _, r in items)
+        for item_id, result in items:
+            old = {k: v for k, v in result.items() if k != "columns"}
+            s.execute(update(BatchItem).where(BatchItem.id == item_id).values(result=old))
+    got = {(h["line"], h["columns"]["property bag"]) for h in service.report(batch_id).hits}
+    assert got == {(line, bag) for line, (_, bag, _) in expected.items()}
