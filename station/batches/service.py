@@ -501,21 +501,22 @@ class BatchReport:
     unreadable: list[dict[str, Any]]
 
 
-def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 1000) -> Iterator[str]:
+def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 5000) -> Iterator[str]:
     extra = [c for c in columns if c not in CSV_FIELDS]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow([*CSV_FIELDS, *extra])
-    for n, r in enumerate(hits, 1):
-        sheet = r["columns"]
-        w.writerow(
-            [_csv_safe(r[k]) for k in CSV_FIELDS] + [_csv_safe(sheet.get(c, "")) for c in extra]
+    for lo in range(0, len(hits), block):
+        w.writerows(
+            [_csv_safe(r[k]) for k in CSV_FIELDS]
+            + [_csv_safe(r["columns"].get(c, "")) for c in extra]
+            for r in hits[lo : lo + block]
         )
-        if n % block == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():  # the header of a report without hits
+        yield buf.getvalue()
 
 
 def _stored(result: MatchResult, columns: dict[str, Any]) -> dict[str, Any]:
