@@ -11,8 +11,9 @@ dropped: a wrong serial can match someone else's stolen item.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,9 +21,9 @@ import numpy as np
 from station.domain import BBox, Identifier, IdentifierKind
 from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
-from station.vision.isolation import DecoderRunner, InProcess
+from station.vision.isolation import DecoderRunner, InProcess, Outcome
 from station.vision.marks import GlowSource
-from station.vision.ocr_engines import ENGINES, EngineName, rapidocr_page
+from station.vision.ocr_engines import ENGINES, EngineName, page_image, rapidocr_page
 
 _LINE_HEIGHT = 56
 _GAP = 24
@@ -285,14 +286,18 @@ def read_text(
     exclude: Sequence[BBox] = (),
     engine: EngineName = "tesseract",
     runner: DecoderRunner | None = None,
+    page: Callable[[], Outcome[Any]] | None = None,
 ) -> list[Identifier]:
     """Every trusted serial, IMEI and postcode mark in the printed/pen text of a capture.
+
+    ``page`` (RapidOCR only) waits for the white frame's page reading when the caller
+    started it early, beside the barcode decoders; without it the page is read here.
 
     Each crop is read at two scales in the same Tesseract run; a value is kept only when
     both readings give it, since a misread (4 as A, 1 as L) rarely survives a change of size.
     """
     if engine == "rapidocr":
-        return _read_text_rapid(gray_white, glow, pen_boxes, exclude, runner)
+        return _read_text_rapid(gray_white, glow, pen_boxes, exclude, runner, page)
     crops = crops_from_white(gray_white, text_line_boxes(gray_white, exclude))
     if glow is not None and pen_boxes:
         crops += crops_from_glow(glow, pen_boxes)
@@ -319,10 +324,11 @@ def _read_text_rapid(
     pen_boxes: Sequence[BBox],
     exclude: Sequence[BBox],
     runner: DecoderRunner | None,
+    page: Callable[[], Outcome[Any]] | None = None,
 ) -> list[Identifier]:
     """PP-OCR finds and reads the white frame's lines itself; pen marks are read as crops."""
     run = runner if runner is not None else InProcess()
-    outcome = run.run("ocr", rapidocr_page, gray_white)
+    outcome = page() if page is not None else read_page(gray_white, run)
     if outcome.failure is not None or outcome.value is None:
         reason = outcome.failure.reason if outcome.failure else "no answer"
         raise OcrUnavailable(f"rapidocr failed ({reason})")
@@ -337,3 +343,12 @@ def _read_text_rapid(
     if glow is not None and pen_boxes:
         lines += read_lines(crops_from_glow(glow, pen_boxes), "rapidocr", run)
     return identifiers_from_lines(lines)
+
+
+def read_page(gray_white: np.ndarray, runner: DecoderRunner) -> Outcome[Any]:
+    """RapidOCR's detection and recognition of the whole white frame, in a decoder worker.
+
+    Needs nothing but the frame, so the pipeline starts it first, beside the barcode
+    decoders, instead of after them."""
+    small, scale = page_image(gray_white)
+    return runner.run("ocr", rapidocr_page, small, scale)

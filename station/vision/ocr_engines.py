@@ -126,16 +126,27 @@ def _rapid_engine() -> Any:
 _PAGE_SIDE = 960
 
 
-def rapidocr_page(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], str, float]]:
-    """Every text line PP-OCR detects and recognises in a frame: (box, text, confidence).
-
-    The detector finds lines in perspective, blurred, faded or under glare that a cheap
-    morphological line finder misses; boxes come back in the frame's pixels.
-    """
-    engine = _rapid_engine()
+def page_image(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The frame at the size the text detector reads it, and that size's scale: made before
+    the frame goes to a worker, so a 12 Mpx frame is never copied there whole."""
     h, w = gray.shape[:2]
     k = min(1.0, _PAGE_SIDE / max(h, w))
     small = cv2.resize(gray, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else gray
+    return small, k
+
+
+def rapidocr_page(
+    gray: np.ndarray, scale: float = 1.0
+) -> list[tuple[tuple[int, int, int, int], str, float]]:
+    """Every text line PP-OCR detects and recognises in a frame: (box, text, confidence).
+
+    The detector finds lines in perspective, blurred, faded or under glare that a cheap
+    morphological line finder misses; boxes come back in the frame's pixels (``scale`` is
+    how much a caller already reduced the frame with ``page_image``).
+    """
+    engine = _rapid_engine()
+    small, k = page_image(gray)
+    k *= scale
     result, _ = engine(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR), use_cls=False)
     out: list[tuple[tuple[int, int, int, int], str, float]] = []
     for quad, text, score in result or []:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -19,9 +19,9 @@ from station.settings import VisionSettings
 from station.vision import gs1
 from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing
 from station.vision.frames import CaptureFrames
-from station.vision.isolation import DecoderFailed, DecoderRunner, runner_for
+from station.vision.isolation import DecoderFailed, DecoderRunner, Outcome, runner_for
 from station.vision.marks import GlowSource, MarkParams, find_marks
-from station.vision.ocr import read_text
+from station.vision.ocr import read_page, read_text
 from station.vision.reference import measure_reference_patch, patch_box
 from station.vision.uvcodes import read_uv_codes
 
@@ -124,8 +124,15 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     runner = decoder_runner(cfg)
     failures: list[DecoderFailed] = []
     names = [n for n in WHITE_DECODERS if n == "zxing" or cfg.combine_decoders]
-    with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
-        # the decoders run in worker processes; these threads only wait on them
+    with ThreadPoolExecutor(max_workers=len(names) + 2) as pool:
+        # the decoders run in worker processes; these threads only wait on them. RapidOCR's
+        # page reading needs only the frame: it starts first and takes one worker for itself
+        # while the barcode decoders and the UV-code search share the other
+        page_job = (
+            pool.submit(_timed, timings, "ocr_page", lambda: read_page(gray, runner))
+            if cfg.ocr_enabled and cfg.ocr_engine == "rapidocr"
+            else None
+        )
         decoder_jobs = {
             n: pool.submit(_timed, timings, n, lambda n=n: runner.run(n, WHITE_DECODERS[n], dec))
             for n in names
@@ -177,7 +184,16 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
                 _timed,
                 timings,
                 "ocr",
-                lambda: _ocr(gray, glow, pens, code_boxes, warnings, cfg, runner),
+                lambda: _ocr(
+                    gray,
+                    glow,
+                    pens,
+                    code_boxes,
+                    warnings,
+                    cfg,
+                    runner,
+                    page_job.result if page_job is not None else None,
+                ),
             )
         if glow is not None:
             g = glow
@@ -279,9 +295,10 @@ def _ocr(
     warnings: list[str],
     cfg: VisionSettings,
     runner: DecoderRunner,
+    page: Callable[[], Outcome[Any]] | None = None,
 ) -> list[Identifier]:
     try:
-        return read_text(gray, glow, pens, exclude, cfg.ocr_engine, runner)
+        return read_text(gray, glow, pens, exclude, cfg.ocr_engine, runner, page)
     except OcrUnavailable as exc:
         warnings.append(f"OCR skipped: {exc}")
         return []

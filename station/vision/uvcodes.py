@@ -44,7 +44,10 @@ def _views(glow: np.ndarray, raw: np.ndarray | None) -> list[np.ndarray]:
     """The grey images one place is tried as, most likely first."""
     out: list[np.ndarray] = []
     b, g, r = cv2.split(glow)
-    for value in (cv2.max(cv2.max(b, g), r), g, b, r):
+    brightest = cv2.max(cv2.max(b, g), r)
+    for value in (brightest, g, b, r):
+        if value is not brightest and np.array_equal(value, brightest):
+            continue  # the channel that is the brightest everywhere: the same image again
         s = _stretch(value)
         if s is not None:
             out.append(s)
@@ -57,15 +60,30 @@ def _views(glow: np.ndarray, raw: np.ndarray | None) -> list[np.ndarray]:
 
 
 def read_first_of(
-    view_sets: Sequence[Sequence[np.ndarray]], scales: Sequence[float], formats: str
+    view_sets: Sequence[Sequence[np.ndarray]],
+    scales: Sequence[float],
+    formats: str,
+    geometry: Sequence[tuple[int, int, float, BBox | None]] | None = None,
 ) -> list[list[BarcodeRead]]:
     """For each place, the reads of the first attempt that decodes, boxes in the view's
     pixels (one worker job per frame). Each view is tried enlarged to its place's scale with
     both binarisers (a local threshold fails on glowing grounds a global one handles, and
-    back), then as it is."""
+    back), then as it is.
+
+    ``geometry`` gives each place's origin and factor in the frame and the glowing region it
+    was cut around: a region lying within a code already decoded at an earlier place is that
+    same label, so it is skipped (most of the search's cost on a frame whose label the whole
+    frame view already read)."""
     out: list[list[BarcodeRead]] = []
-    for views, scale in zip(view_sets, scales, strict=True):
+    decoded: list[BBox] = []
+    for i, (views, scale) in enumerate(zip(view_sets, scales, strict=True)):
         found: list[BarcodeRead] = []
+        place = geometry[i] if geometry is not None else None
+        if place is not None and place[3] is not None:
+            region = place[3]
+            if any(_within(region, d) for d in decoded):
+                out.append(found)
+                continue
         for view, (enlarge, binarizer) in itertools.product(views, _ATTEMPTS):
             if enlarge and scale <= 1.0:
                 continue
@@ -75,8 +93,28 @@ def read_first_of(
                 k = scale if enlarge else 1.0
                 found = [_shrunk(r, k) for r in found]
                 break
+        if place is not None:
+            x0, y0, f, _ = place
+            decoded += [_in_frame(r.bbox, x0, y0, f) for r in found]
         out.append(found)
     return out
+
+
+def _in_frame(box: BBox, x0: int, y0: int, k: float) -> BBox:
+    """A box in a place's pixels mapped to the frame's."""
+    rx, ry, rw, rh = box
+    return (int(x0 + rx * k), int(y0 + ry * k), max(1, int(rw * k)), max(1, int(rh * k)))
+
+
+def _within(inner: BBox, outer: BBox) -> bool:
+    """``inner`` lies wholly within ``outer`` grown by a small margin (a decoded symbol's
+    box can be a few pixels tighter than its glow)."""
+    ix, iy, iw, ih = inner
+    ox, oy, ow, oh = outer
+    pad = max(ow, oh) // 10 + 2
+    return (
+        ix >= ox - pad and iy >= oy - pad and ix + iw <= ox + ow + pad and iy + ih <= oy + oh + pad
+    )
 
 
 #: (enlarged?, binariser) in the order they are tried on each view
@@ -133,6 +171,7 @@ def read_uv_codes(
     raw_uv = source.uv if source.dark is not None else None
 
     places: list[tuple[int, int, float, float, list[np.ndarray]]] = []
+    regions_of: list[BBox | None] = []
     if whole_frame or regions is None:
         factor = max(1, w // 2000)
         small = source.reduced(factor)
@@ -140,6 +179,7 @@ def read_uv_codes(
         s = _stretch(cv2.max(cv2.max(sb, sg), sr))
         if s is not None:
             places.append((0, 0, float(factor), 1.0, [s]))
+            regions_of.append(None)
     for x, y, bw, bh in [b for b in (regions or []) if label_like(b, source.shape)][:max_regions]:
         pad = max(bw, bh) // 3 + 8
         x0, y0 = max(0, x - pad), max(0, y - pad)
@@ -147,10 +187,17 @@ def read_uv_codes(
         scale = max(1.0, min(4.0, _TARGET_SIDE / max(1, max(bw, bh))))
         raw = raw_uv[y0:y1, x0:x1] if raw_uv is not None else None
         places.append((x0, y0, 1.0, scale, _views(source.crop(x0, y0, x1, y1), raw)))
+        regions_of.append((x, y, bw, bh))
     if not places:
         return []
+    geometry = [(p[0], p[1], p[2], box) for p, box in zip(places, regions_of, strict=True)]
     outcome = run.run(
-        "zxing (UV)", read_first_of, [p[4] for p in places], [p[3] for p in places], _UV_FORMATS
+        "zxing (UV)",
+        read_first_of,
+        [p[4] for p in places],
+        [p[3] for p in places],
+        _UV_FORMATS,
+        geometry,
     )
     if outcome.failure is not None and failures is not None:
         failures.append(outcome.failure)
@@ -158,13 +205,7 @@ def read_uv_codes(
     reads: list[BarcodeRead] = []
     for (x0, y0, k, _, _), place_reads in zip(places, found, strict=True):
         for r in place_reads:
-            rx, ry, rw, rh = r.bbox
-            box = (
-                int(x0 + rx * k),
-                int(y0 + ry * k),
-                max(1, int(rw * k)),
-                max(1, int(rh * k)),
-            )
+            box = _in_frame(r.bbox, x0, y0, k)
             if all(o.text != r.text for o in reads):
                 reads.append(BarcodeRead(r.symbology, r.text, box, r.decoders, r.confidence, r.gs1))
     return reads
