@@ -10,14 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from station.api.deps import State, require
-from station.api.templating import templates
+from station.api.report_view import render_batch_report
 from station.api.uploads_route import receive_upload
 from station.auth.roles import Permission
 from station.auth.users import Principal
-from station.batches.service import extra_columns
 from station.checks.service import Purpose
 from station.records import audit
 
@@ -67,8 +66,9 @@ def get_batch(
 ) -> dict[str, Any]:
     doc = state.batches.get(batch_id)
     finished = doc["state"] == "complete"
-    doc["hits_detail"] = state.batches.hits(batch_id) if finished else []
-    doc["unreadable"] = state.batches.unreadable(batch_id) if finished else []
+    report = state.batches.report(batch_id) if finished else None
+    doc["hits_detail"] = report.hits if report else []
+    doc["unreadable"] = report.unreadable if report else []
     return doc
 
 
@@ -106,16 +106,19 @@ def _audit_report(state: State, who: Principal, batch_id: str, form: str) -> Non
         audit.append(s, who.username, "consultation", "batch", batch_id, {"report": form})
 
 
-@router.get("/batches/{batch_id}/report.csv", response_class=PlainTextResponse)
+@router.get("/batches/{batch_id}/report.csv", response_class=StreamingResponse)
 def batch_report_csv(
     batch_id: str, state: State, who: Annotated[Principal, Depends(require(P.BATCH_READ))]
-) -> PlainTextResponse:
-    """Every hit: line, identifier, register entry, status, crime reference, edits assumed."""
-    body = state.batches.report_csv(batch_id)
+) -> StreamingResponse:
+    """Every hit: line, identifier, register entry, status, crime reference, edits assumed.
+
+    Streamed a block of rows at a time; an unknown batch is a 404 before the first byte.
+    """
+    blocks = state.batches.iter_report_csv(batch_id)
     _audit_report(state, who, batch_id, "csv")
-    return PlainTextResponse(
-        body,
-        media_type="text/csv",
+    return StreamingResponse(
+        blocks,
+        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}-hits.csv"'},
     )
 
@@ -123,22 +126,10 @@ def batch_report_csv(
 @router.get("/batches/{batch_id}/report.html", response_class=HTMLResponse)
 def batch_report_html(
     batch_id: str,
-    request: Request,
     state: State,
     who: Annotated[Principal, Depends(require(P.BATCH_READ))],
 ) -> HTMLResponse:
-    batch = state.batches.get(batch_id)
-    hits = state.batches.hits(batch_id)
+    """The batch and every hit with the spreadsheet's own columns beside it."""
+    report = state.batches.report(batch_id)
     _audit_report(state, who, batch_id, "html")
-    unreadable = state.batches.unreadable(batch_id)
-    return templates.TemplateResponse(
-        request,
-        "batch_report.html",
-        {
-            "batch": batch,
-            "hits": hits,
-            "columns": extra_columns(hits),
-            "unreadable": unreadable,
-            "user": who,
-        },
-    )
+    return HTMLResponse(render_batch_report(report))

@@ -11,14 +11,9 @@ from station.context import StationContext
 
 def render_report_html(service: BatchService, batch_id: str) -> str:
     """The same report the web UI serves, as a standalone HTML page."""
-    from station.api.templating import templates
+    from station.api.report_view import render_batch_report
 
-    template = templates.env.get_template("batch_report.html")
-    return template.render(
-        batch=service.get(batch_id),
-        hits=service.hits(batch_id),
-        unreadable=service.unreadable(batch_id),
-    )
+    return render_batch_report(service.report(batch_id))
 
 
 def run_batch(
@@ -54,7 +49,8 @@ def run_batch(
         report.write_text(render_report_html(service, batch_id), encoding="utf-8")
     if csv_out is not None:
         csv_out.write_text(service.report_csv(batch_id), encoding="utf-8")
-    summary = service.get(batch_id)
-    summary["hits_detail"] = service.hits(batch_id)
-    summary["unreadable"] = service.unreadable(batch_id)
+    full = service.report(batch_id)
+    summary = dict(full.batch)
+    summary["hits_detail"] = full.hits
+    summary["unreadable"] = full.unreadable
     return summary

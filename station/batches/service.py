@@ -12,11 +12,13 @@ import hashlib
 import io
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, Text, func, insert, or_, select, update
+from sqlalchemy import cast as sql_cast
 
 from station.batches.uploads import extract_images, read_serial_rows
 from station.checks.service import Matcher, overall_verdict
@@ -220,7 +222,7 @@ class BatchService:
                     "line": int(entry[0]),
                     "label": str(entry[1])[:300],
                     "verdict": result.verdict if result else "no_match",
-                    "result": _stored(result) if result else {},
+                    "result": _stored(result, entry[3] if len(entry) > 3 else {}) if result else {},
                 }
             )
         return rows
@@ -400,89 +402,133 @@ class BatchService:
             rows = s.execute(select(Batch).order_by(Batch.created_at.desc()).limit(limit))
             return [batch_doc(b) for b in rows.scalars()]
 
+    def report(self, batch_id: str) -> BatchReport:
+        """The batch, every hit with its spreadsheet columns, and every unreadable item.
+
+        One statement reads only the rows the report lists (hits, and no-matches that carry
+        a stored error), as plain tuples: a 20,000-row batch never builds an object per row.
+        """
+        batch = self.get(batch_id)
+        hits: list[dict[str, Any]] = []
+        unreadable: list[dict[str, Any]] = []
+        with self.db.session() as s:
+            rows = s.execute(
+                select(BatchItem.line, BatchItem.label, BatchItem.verdict, BatchItem.result)
+                .where(
+                    BatchItem.batch_id == batch_id,
+                    or_(
+                        BatchItem.verdict != "no_match",
+                        # a clean no-match stores "{}": anything longer may hold an error
+                        func.length(sql_cast(BatchItem.result, Text)) > 2,
+                    ),
+                )
+                .order_by(BatchItem.seq)
+            ).all()
+            columns: dict[int, dict[str, Any]] = {}
+            if any(v != "no_match" and "columns" not in (r or {}) for _, _, v, r in rows):
+                # hits stored before items kept their columns: read them from the inputs
+                inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar()
+                columns = {i[0]: i[3] for i in inputs or [] if len(i) > 3 and i[3]}
+        for line, label, verdict, result in rows:
+            result = result or {}
+            if verdict == "no_match":
+                if result.get("error"):
+                    unreadable.append({"line": line, "label": label, "error": result["error"]})
+                continue
+            sheet = result.get("columns") or columns.get(line, {})
+            for m in result.get("matches", []):
+                for c in m.get("candidates", []):
+                    hits.append(
+                        {
+                            "line": line,
+                            "label": label,
+                            "query": m["query"],
+                            "verdict": m["verdict"],
+                            "entry_identifier": c["identifier"],
+                            "kind": c["kind"],
+                            "status": c["status"],
+                            "crime_ref": c.get("crime_ref") or "",
+                            "source": c.get("source") or "",
+                            "distance": c["distance"],
+                            "edits": "; ".join(c.get("edits", [])),
+                            "score": c["score"],
+                            "columns": sheet,
+                        }
+                    )
+        return BatchReport(batch, hits, extra_columns(hits), unreadable)
+
     def hits(self, batch_id: str) -> list[dict[str, Any]]:
         """One row per register candidate of every item that was not a clean no-match."""
-        self.get(batch_id)
-        out = []
-        with self.db.session() as s:
-            inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar() or []
-            columns = {i[0]: i[3] for i in inputs if len(i) > 3 and i[3]}
-            items = s.execute(
-                select(BatchItem)
-                .where(BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match")
-                .order_by(BatchItem.seq)
-            ).scalars()
-            for it in items:
-                for m in it.result.get("matches", []):
-                    for c in m.get("candidates", []):
-                        out.append(
-                            {
-                                "line": it.line,
-                                "label": it.label,
-                                "query": m["query"],
-                                "verdict": m["verdict"],
-                                "entry_identifier": c["identifier"],
-                                "kind": c["kind"],
-                                "status": c["status"],
-                                "crime_ref": c.get("crime_ref") or "",
-                                "source": c.get("source") or "",
-                                "distance": c["distance"],
-                                "edits": "; ".join(c.get("edits", [])),
-                                "score": c["score"],
-                                "columns": columns.get(it.line, {}),
-                            }
-                        )
-        return out
+        return self.report(batch_id).hits
 
     def unreadable(self, batch_id: str) -> list[dict[str, Any]]:
         """Items that could not be checked (an unreadable photograph), with the reason."""
-        with self.db.session() as s:
-            items = s.execute(
-                select(BatchItem).where(BatchItem.batch_id == batch_id).order_by(BatchItem.seq)
-            ).scalars()
-            return [
-                {"line": it.line, "label": it.label, "error": it.result["error"]}
-                for it in items
-                if it.result.get("error")
-            ]
+        return self.report(batch_id).unreadable
+
+    def iter_report_csv(self, batch_id: str) -> Iterator[str]:
+        """The hits as CSV, yielded a block of rows at a time (raises NotFound up front)."""
+        report = self.report(batch_id)
+        return _csv_blocks(report.hits, report.columns)
 
     def report_csv(self, batch_id: str) -> str:
-        rows = self.hits(batch_id)
-        buf = io.StringIO()
-        fields = [
-            "line",
-            "label",
-            "query",
-            "verdict",
-            "entry_identifier",
-            "kind",
-            "status",
-            "crime_ref",
-            "source",
-            "distance",
-            "edits",
-            "score",
-        ]
-        extra = extra_columns(rows)
-        w = csv.writer(buf)
-        w.writerow(fields + [c for c in extra if c not in fields])
-        for r in rows:
-            w.writerow(
-                [_csv_safe(r[k]) for k in fields]
-                + [_csv_safe(r["columns"].get(c, "")) for c in extra if c not in fields]
-            )
-        return buf.getvalue()
+        return "".join(self.iter_report_csv(batch_id))
 
 
-def _stored(result: MatchResult) -> dict[str, Any]:
-    """What an item keeps: the explained result of a hit; nothing more for a clean no-match.
+#: the CSV report's own fields, before the spreadsheet's columns
+CSV_FIELDS = (
+    "line",
+    "label",
+    "query",
+    "verdict",
+    "entry_identifier",
+    "kind",
+    "status",
+    "crime_ref",
+    "source",
+    "distance",
+    "edits",
+    "score",
+)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What the HTML and CSV reports show: the batch, its hits, sheet columns, unreadables."""
+
+    batch: dict[str, Any]
+    hits: list[dict[str, Any]]
+    columns: list[str]
+    unreadable: list[dict[str, Any]]
+
+
+def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 5000) -> Iterator[str]:
+    extra = [c for c in columns if c not in CSV_FIELDS]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([*CSV_FIELDS, *extra])
+    for lo in range(0, len(hits), block):
+        w.writerows(
+            [_csv_safe(r[k]) for k in CSV_FIELDS]
+            + [_csv_safe(r["columns"].get(c, "")) for c in extra]
+            for r in hits[lo : lo + block]
+        )
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():  # the header of a report without hits
+        yield buf.getvalue()
+
+
+def _stored(result: MatchResult, columns: dict[str, Any]) -> dict[str, Any]:
+    """What an item keeps: the explained result and sheet columns of a hit; nothing for a miss.
 
     The report lists hits only, and a no-match's row still holds its line, label and verdict,
-    so a 100,000-row batch stores full documents only for the few rows that hit.
+    so a 100,000-row batch stores full documents only for the few rows that hit. A hit keeps
+    its spreadsheet columns so the report never has to parse every row's input again.
     """
     if result.verdict == "no_match" and not result.candidates:
         return {}
-    return {"matches": [result.model_dump(mode="json")]}
+    return {"matches": [result.model_dump(mode="json")], "columns": columns or {}}
 
 
 def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
