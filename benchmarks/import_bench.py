@@ -1,27 +1,31 @@
 """Register import end to end — parse, validate, store in the database, index — at scale.
 
-    .venv/bin/python benchmarks/import_bench.py [--rows 1000000] [--db URL]
+    .venv/bin/python benchmarks/import_bench.py [--rows 1000000] [--db URL] [--baseline DIR]
 
 Generates a seeded CSV with the DESIGN.md header (IMEIs with valid Luhn and alphanumeric
 serials), imports it through `RegisterMatcher.import_file` (one transaction), re-imports it
-(must change nothing), and times each phase. SQLite in a temp dir unless --db is given.
+(must change nothing), and times each phase. Each import runs in its own process so its peak
+RSS is its own. SQLite in a temp dir, or PostgreSQL when --db names a server: a scratch
+database is created there for each run and dropped after. --baseline DIR runs the same
+import with the `station` package of another checkout (e.g. `git archive main`) beside this
+one, so the table compares them in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from stdnum import luhn
-
-from station.db.engine import Database
-from station.db.migrate import upgrade
-from station.register.service import RegisterMatcher
-from station.settings import MatcherSettings
 
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
@@ -42,42 +46,123 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             )
 
 
+def child(csv_path: Path, url: str, index_dir: Path) -> dict[str, Any]:
+    """One import, look-up and re-import, in this process (run by the parent)."""
+    from sqlalchemy import func, select
+
+    from station.db.engine import Database
+    from station.db.migrate import upgrade
+    from station.db.models import RegisterEntry
+    from station.register.service import RegisterMatcher
+    from station.settings import MatcherSettings
+
+    db = Database(url)
+    upgrade(db)
+    m = RegisterMatcher(db, MatcherSettings(), index_dir)
+    t0 = time.perf_counter()
+    first = m.import_file(csv_path, source="bench")
+    imp = time.perf_counter() - t0
+    rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    m.lookup("NOTPRESENT123")
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = m.import_file(csv_path, source="bench")
+    reimp = time.perf_counter() - t0
+    with db.session() as s:
+        touched = s.execute(
+            select(func.count()).where(RegisterEntry.version > first["version"])
+        ).scalar_one()
+    db.dispose()
+    return {
+        "import": imp,
+        "added": first["added"],
+        "rss_import": rss_import,
+        "build": build,
+        "reimport": reimp,
+        "re_added": again["added"],
+        "re_updated": again["updated"],
+        "touched": touched,
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run(code: Path, csv_path: Path, db: str, tmp: Path, label: str) -> dict[str, Any]:
+    """Run `child` under the `station` package found in ``code``, on a fresh database."""
+    scratch = ""
+    if db.startswith("postgresql"):
+        import sqlalchemy as sa
+
+        scratch = f"import_bench_{os.getpid()}_{label}"
+        admin = sa.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql(f"DROP DATABASE IF EXISTS {scratch}")
+            c.exec_driver_sql(f"CREATE DATABASE {scratch}")
+        url = db.rsplit("/", 1)[0] + "/" + scratch
+    else:
+        url = f"sqlite:///{tmp}/{label}.db"
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(csv_path), url, str(tmp / f"{label}-index")],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        if scratch:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
+            admin.dispose()
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"... {label}: {json.dumps(result)}", file=sys.stderr, flush=True)  # kept if cut short
+    return result
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        print(json.dumps(child(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))))
+        return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--db", default="")
+    ap.add_argument("--db", default="", help="PostgreSQL server URL (default: SQLite)")
+    ap.add_argument("--baseline", type=Path, help="another checkout's root to compare against")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        csv_path = Path(tmp) / "register.csv"
+    here = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        csv_path = tmp / "register.csv"
         t0 = time.perf_counter()
         write_csv(csv_path, args.rows)
         gen = time.perf_counter() - t0
-        db = Database(args.db or f"sqlite:///{tmp}/bench.db")
-        upgrade(db)
-        m = RegisterMatcher(db, MatcherSettings(), Path(tmp) / "index")
-        t0 = time.perf_counter()
-        summary = m.import_file(csv_path, source="bench")
-        imp = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        m.lookup("NOTPRESENT123")
-        build = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        again = m.import_file(csv_path, source="bench")
-        reimp = time.perf_counter() - t0
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"register import, {args.rows:,} rows, database {db.dialect}")
-        print(f"  generate CSV ({csv_path.stat().st_size / 1e6:.0f} MB)      {gen:8.1f} s")
-        print(
-            f"  import: parse + validate + store   {imp:8.1f} s   ({args.rows / imp:,.0f} rows/s)"
-        )
-        print(f"  first look-up: build + save index  {build:8.1f} s")
-        print(
-            f"  re-import of the same file         {reimp:8.1f} s   "
-            f"(added {again['added']}, updated {again['updated']})"
-        )
-        print(f"  rows added on first import         {summary['added']:>10,}")
-        print(f"  peak RSS                           {rss:8.0f} MB")
-        db.dispose()
+        size_mb = csv_path.stat().st_size / 1e6
+        runs = [("this", here)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+        results = {label: run(code, csv_path, args.db, tmp, label) for label, code in runs}
+    print(" ".join(["$", "python", *sys.argv]))
+    print(
+        f"register import, {args.rows:,} rows ({size_mb:.0f} MB CSV, "
+        f"generated in {gen:.1f} s), database {'postgresql' if args.db else 'sqlite'}"
+    )
+    labels = list(results)
+    print(f"  {'':38}" + "".join(f"{lab:>14}" for lab in labels))
+
+    def line(name: str, fmt: str, key: str) -> None:
+        print(f"  {name:38}" + "".join(f"{format(results[lab][key], fmt):>14}" for lab in labels))
+
+    line("import: parse+validate+store (s)", ".1f", "import")
+    print(
+        f"  {'import rate (rows/s)':38}"
+        + "".join(f"{args.rows / results[lab]['import']:>14,.0f}" for lab in labels)
+    )
+    line("rows added", ",", "added")
+    line("peak RSS after import (MB)", ".0f", "rss_import")
+    line("first look-up: build+save index (s)", ".1f", "build")
+    line("re-import of the same file (s)", ".1f", "reimport")
+    line("re-import added", ",", "re_added")
+    line("re-import updated", ",", "re_updated")
+    line("rows the re-import touched", ",", "touched")
+    line("peak RSS, whole run (MB)", ".0f", "rss")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ Each phase runs in its own process so peak RSS is the phase's own:
 
     python benchmarks/matcher_bench.py --entries 1000000
     python benchmarks/matcher_bench.py --entries 10000000 --queries 100000
+    python benchmarks/matcher_bench.py --entries 1000000 --only-realistic   (that table alone)
+
+The realistic phase builds a second register shaped like real ones (half IMEIs drawn from a few
+hundred type allocation codes, so the first 8 digits are shared by thousands of handsets; half
+6-8 character mostly-digit serials) and times single look-ups there, with the candidate list
+lengths and how often a non-member gets a match or possible_match verdict.
 
 Needs the ``bench`` extra (symspellpy) for the comparison.
 """
@@ -422,6 +428,123 @@ def phase_full_extract(args: argparse.Namespace) -> dict[str, Any]:
 # -- driver ---------------------------------------------------------------------------------------
 
 
+# -- realistic registers: shared TACs, short mostly-digit serials -------------------------------
+
+
+def _tac_imeis(rng: np.random.Generator, n: int, tacs: np.ndarray) -> np.ndarray:
+    """IMEIs (15 digits, valid Luhn) whose first 8 digits are drawn from ``tacs`` (Zipf-ish)."""
+    weights = 1.0 / np.arange(1, tacs.shape[0] + 1)
+    pick = rng.choice(tacs.shape[0], size=n, p=weights / weights.sum())
+    body = np.concatenate([tacs[pick], rng.integers(0, 10, size=(n, 6), dtype=np.int64)], axis=1)
+    doubled = body[:, 1::2] * 2
+    total = body[:, 0::2].sum(axis=1) + (doubled // 10 + doubled % 10).sum(axis=1)
+    check = (10 - total % 10) % 10
+    return (np.concatenate([body, check[:, None]], axis=1) + 48).astype(np.uint8)
+
+
+def _short_serials(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """6-8 characters, mostly digits: a letter in 1 of 5 places, a letter prefix on a third."""
+    lengths = rng.integers(6, 9, size=n)
+    mat = ALNUM[rng.integers(0, 10, size=(n, 8))]
+    letters = ALNUM[rng.integers(10, 36, size=(n, 8))]
+    mat = np.where(rng.random((n, 8)) < 0.2, letters, mat)
+    prefixed = rng.random(n) < 0.33
+    mat[prefixed, 0] = letters[prefixed, 0]
+    return mat, lengths
+
+
+def realistic_register(n: int, tacs: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    rng = np.random.default_rng(seed)
+    a = n // 2
+    imeis = _tac_imeis(rng, a, tacs)
+    serials, slen = _short_serials(rng, n - a)
+    order = rng.permutation(n)
+    value, voff = _pack([imeis, serials], [np.full(a, 15, np.int64), slen], order)
+    kind = np.concatenate([np.zeros(a, np.uint8), np.ones(n - a, np.uint8)])[order]
+    return value, voff, kind
+
+
+def phase_realistic(args: argparse.Namespace) -> dict[str, Any]:
+    """Single look-ups on a register shaped like real ones, and how often strangers match."""
+    from station.matcher.arrays import ArrayIndex
+    from station.matcher.index import RegisterIndex
+
+    n = args.entries
+    rng = np.random.default_rng(args.seed + 7)
+    tacs = rng.integers(0, 10, size=(args.tacs, 8), dtype=np.int64)
+    tacs[:, 0:2] = [3, 5]  # real TACs mostly start 35 or 86
+    tacs[args.tacs // 3 :, 0:2] = [8, 6]
+    value, voff, kind = realistic_register(n, tacs, args.seed + 8)
+    t0 = time.perf_counter()
+    base = ArrayIndex.from_buffers(
+        value,
+        voff,
+        np.arange(1, n + 1, dtype=np.int64),
+        kind,
+        ["imei", "serial"],
+        np.zeros(n, dtype=np.uint8),
+        ["stolen", "lost", "registered-owner", "recovered"],
+        np.ones(n, dtype=np.uint16),
+        ["", "bench"],
+        np.zeros(0, dtype=np.uint8),
+        np.zeros(n + 1, dtype=np.int64),
+        2,
+    )
+    build_s = time.perf_counter() - t0
+    index = RegisterIndex.from_arrays(base)
+    members = {bytes(value[voff[i] : voff[i + 1]]) for i in range(n)}
+    reg = {"value": value, "voff": voff}
+    qrng = np.random.default_rng(args.seed + 9)
+    m = args.single
+    # present queries: members with 0-2 reading errors (the MIX of the main benchmark)
+    present: list[str] = []
+    for _ in range(m):
+        s = identifier(reg, int(qrng.integers(n)))
+        for _ in range(int(qrng.choice([0, 1, 2], p=[0.5, 0.375, 0.125]))):
+            s = _edit(qrng, s)
+        present.append(s)
+    # strangers: the same shapes, not in the register (a handset of a common model, a serial)
+    strangers: dict[str, list[str]] = {"imei": [], "serial": []}
+    fresh_imeis = _tac_imeis(qrng, 4 * m, tacs)
+    fresh_serials, flen = _short_serials(qrng, 4 * m)
+    for i in range(4 * m):
+        im = fresh_imeis[i].tobytes()
+        if im not in members and len(strangers["imei"]) < m:
+            strangers["imei"].append(im.decode())
+        se = fresh_serials[i, : flen[i]].tobytes()
+        if se not in members and len(strangers["serial"]) < m:
+            strangers["serial"].append(se.decode())
+    index.lookup(present[0])
+    out: dict[str, Any] = {"realistic_entries": n, "realistic_tacs": args.tacs}
+    out["realistic_build_s"] = build_s
+    for name, queries in (
+        ("present", present),
+        ("stranger_imei", strangers["imei"]),
+        ("stranger_serial", strangers["serial"]),
+    ):
+        lat, cands = [], []
+        verdicts = {"match": 0, "possible_match": 0, "no_match": 0}
+        for q in queries:
+            t = time.perf_counter()
+            r = index.lookup(q)
+            lat.append(time.perf_counter() - t)
+            cands.append(len(r.candidates))
+            verdicts[r.verdict] += 1
+        lat_ms = np.array(lat) * 1000
+        c = np.array(cands)
+        out[f"rl_{name}"] = {
+            "queries": len(queries),
+            "p50_ms": float(np.percentile(lat_ms, 50)),
+            "p99_ms": float(np.percentile(lat_ms, 99)),
+            "cand_mean": float(c.mean()),
+            "cand_p99": float(np.percentile(c, 99)),
+            "cand_max": int(c.max()),
+            "verdicts": {k: v / len(queries) for k, v in verdicts.items()},
+        }
+    out["realistic_load_average"] = os.getloadavg()[0]
+    return out
+
+
 def run_phase(args: argparse.Namespace, phase: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--phase", phase, *args.passthrough]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -442,7 +565,12 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/station-matcher-bench")
     ap.add_argument("--keep", action="store_true", help="keep the built index in --workdir")
     ap.add_argument("--import-rows", type=int, default=1_000_000, help="0 skips the CSV import")
-    ap.add_argument("--phase", choices=["build", "serve", "compare", "full_extract", "import"])
+    ap.add_argument("--tacs", type=int, default=300, help="type allocation codes (realistic)")
+    ap.add_argument("--realistic", type=int, default=1, help="0 skips the realistic register")
+    ap.add_argument("--only-realistic", action="store_true", help="run the realistic phase alone")
+    ap.add_argument(
+        "--phase", choices=["build", "serve", "compare", "full_extract", "import", "realistic"]
+    )
     args = ap.parse_args()
     phases = {
         "build": phase_build,
@@ -450,6 +578,7 @@ def main() -> None:
         "compare": phase_compare,
         "full_extract": phase_full_extract,
         "import": phase_import,
+        "realistic": phase_realistic,
     }
     if args.phase:
         print(json.dumps(phases[args.phase](args)))
@@ -461,6 +590,9 @@ def main() -> None:
         phases_run = ["build", "serve", "compare"]
         phases_run += ["full_extract"] if args.full_extract else []
         phases_run += ["import"] if args.import_rows else []
+        if args.only_realistic:
+            phases_run = []
+        phases_run += ["realistic"] if args.realistic else []
         for phase in phases_run:
             print(f"... {phase}", file=sys.stderr, flush=True)
             results.update(run_phase(args, phase))
@@ -476,6 +608,16 @@ def print_table(r: dict[str, Any]) -> None:
         print(f"  {name:<44} {text:>16} {unit}")
 
     print("command: " + " ".join(sys.argv))
+    if "entries" in r:
+        print_main(r)
+    print_realistic(r)
+
+
+def print_main(r: dict[str, Any]) -> None:
+    def row(name: str, value: Any, unit: str = "") -> None:
+        text = f"{value:,.3f}" if isinstance(value, float) else str(value)
+        print(f"  {name:<44} {text:>16} {unit}")
+
     print(f"\nRegister matcher benchmark: {r['entries']:,} entries, {r['cores']} cores")
     print("  index (Pass-Join segments on the confusion-folded form; bulk: numba kernels,")
     print("  single look-ups: numpy probes, no compiled code)")
@@ -540,6 +682,38 @@ def print_table(r: dict[str, Any]) -> None:
         row("parse + validate every row (CPU)", r["import_parse_cpu_s"], "s")
         row("index build from the parsed rows", r["import_index_build_s"], "s")
         row("peak RSS", r["import_peak_rss_mb"], "MB")
+
+
+def print_realistic(r: dict[str, Any]) -> None:
+    def row(name: str, value: Any, unit: str = "") -> None:
+        text = f"{value:,.3f}" if isinstance(value, float) else str(value)
+        print(f"  {name:<44} {text:>16} {unit}")
+
+    if "realistic_entries" in r:
+        print(
+            f"\n  realistic register, {r['realistic_entries']:,} entries: half IMEIs from "
+            f"{r['realistic_tacs']} TACs (first 8 digits shared),"
+        )
+        print("  half 6-8 character mostly-digit serials; single look-ups, explained results")
+        print(
+            f"  {'queries':<30}{'p50 ms':>8}{'p99 ms':>8}{'cands mean/p99/max':>20}"
+            f"{'match':>8}{'possible':>10}{'no_match':>10}"
+        )
+        labels = {
+            "present": "members, 0-2 reading errors",
+            "stranger_imei": "non-member IMEIs, same TACs",
+            "stranger_serial": "non-member short serials",
+        }
+        for key, label in labels.items():
+            q = r[f"rl_{key}"]
+            v = q["verdicts"]
+            cands = f"{q['cand_mean']:.2f}/{q['cand_p99']:.0f}/{q['cand_max']}"
+            print(
+                f"  {label:<30}{q['p50_ms']:>8.3f}{q['p99_ms']:>8.3f}{cands:>20}"
+                f"{v['match']:>8.3f}{v['possible_match']:>10.3f}{v['no_match']:>10.3f}"
+            )
+        row("build (realistic register)", r["realistic_build_s"], "s")
+        row("machine load average during the run", r["realistic_load_average"])
 
 
 if __name__ == "__main__":
