@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from station.cli.app import audit_app, db_app, eval_app
-from station.cli.common import ConfigOpt, DbOpt, JsonOpt, guarded, print_json, settings_for
+from station.cli.common import ConfigOpt, DbOpt, JsonOpt, guarded, opened, print_json, settings_for
 
 CheckpointOpt = Annotated[
     list[Path] | None,
@@ -37,7 +37,6 @@ def audit_verify(
     def go() -> dict[str, Any]:
         import json
 
-        from station.context import StationContext
         from station.errors import InputError
         from station.records import audit
         from station.records.signing import public_key_from_text
@@ -48,13 +47,10 @@ def audit_verify(
                 given.append(audit.SignedCheckpoint.from_dict(json.loads(path.read_text())))
             except (OSError, ValueError) as exc:
                 raise InputError(f"checkpoint {path.name}: cannot read it ({exc})") from exc
-        ctx = StationContext(settings_for(config, db_url=db))
-        try:
+        with opened(settings_for(config, db_url=db)) as ctx:
             public = public_key_from_text(key) if key else ctx.station_key.public_bytes
             with ctx.db.session() as s:
                 return audit.verify(s, public_key=public, checkpoints=given).as_dict()
-        finally:
-            ctx.close()
 
     report = guarded(go)
     if json_out:
@@ -77,15 +73,10 @@ def audit_checkpoint(db: DbOpt = None, config: ConfigOpt = None) -> None:
     """Sign the chain's head now and print the checkpoint; keep a copy off the station."""
 
     def go() -> dict[str, Any]:
-        from station.context import StationContext
         from station.records import audit
 
-        ctx = StationContext(settings_for(config, db_url=db))
-        try:
-            with ctx.db.writer() as s:
-                return audit.checkpoint(s, ctx.station_key, ctx.settings.station_id).as_dict()
-        finally:
-            ctx.close()
+        with opened(settings_for(config, db_url=db)) as ctx, ctx.db.writer() as s:
+            return audit.checkpoint(s, ctx.station_key, ctx.settings.station_id).as_dict()
 
     print_json(guarded(go))
 

@@ -14,6 +14,7 @@ from station.cli.common import (
     JsonOpt,
     current_officer,
     guarded,
+    opened,
     print_json,
     settings_for,
 )
@@ -32,13 +33,9 @@ def batch(
 
     def go() -> dict[str, Any]:
         from station.batches.runner import run_batch
-        from station.context import StationContext
 
-        ctx = StationContext(settings_for(config, db_url=db))
-        try:
+        with opened(settings_for(config, db_url=db)) as ctx:
             return run_batch(ctx, path, report, csv_out, officer=current_officer(), quiet=json_out)
-        finally:
-            ctx.close()
 
     summary = guarded(go)
     if json_out:

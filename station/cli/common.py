@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from station.errors import StationError
 from station.settings import StationSettings, load_settings
+
+if TYPE_CHECKING:
+    from station.context import StationContext
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -45,6 +49,18 @@ def guarded(fn: Callable[[], T]) -> T:
                 err.print(f"  … and {len(problems) - 50} more", highlight=False)
         err.print(f"[bold]what to do:[/] {exc.fix}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
+
+
+@contextmanager
+def opened(settings: StationSettings) -> Iterator[StationContext]:
+    """The station's long-lived objects for one command, closed however the command ends."""
+    from station.context import StationContext
+
+    ctx = StationContext(settings)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
 
 def print_json(doc: Any) -> None:

@@ -15,6 +15,7 @@ from station.cli.common import (
     current_officer,
     err,
     guarded,
+    opened,
     print_json,
     settings_for,
 )
@@ -134,18 +135,15 @@ def scan(
 
     def go() -> dict[str, Any]:
         from station.checks.service import CheckRequest
-        from station.context import StationContext, hardware
+        from station.context import hardware
 
         settings = settings_for(config, db_url=db, sim=sim or None)
-        ctx = StationContext(settings)
-        try:
+        with opened(settings) as ctx:
             if settings.sim:
                 ctx.matcher.seed_demo_if_empty()
             with hardware(ctx, settings.sim):
                 request = CheckRequest(purpose=purpose, officer=officer or current_officer())  # type: ignore[arg-type]
                 return ctx.check_service().scan(request).document()
-        finally:
-            ctx.close()
 
     doc = guarded(go)
     if json_out:
@@ -166,17 +164,13 @@ def doctor(
 
     def go() -> dict[str, Any]:
         from station.checks.doctor import doctor_configured
-        from station.context import StationContext
 
         settings = settings_for(config, db_url=db, sim=sim or None)
-        ctx = StationContext(settings)
-        try:
+        with opened(settings) as ctx:
             # a dead link or camera still gives a report (parts failed, with the reason)
             report = doctor_configured(settings, use_sim=settings.sim)
             ctx.record_self_test(report.as_dict())
             return report.as_dict()
-        finally:
-            ctx.close()
 
     result = guarded(go)
     if json_out:

@@ -16,6 +16,7 @@ from station.cli.common import (
     current_officer,
     err,
     guarded,
+    opened,
     print_json,
     settings_for,
 )
@@ -111,10 +112,8 @@ def check(
 
     def go() -> Outcome:
         from station.cli.progress import file_progress
-        from station.context import StationContext
 
-        ctx = StationContext(settings_for(config, db_url=db))
-        try:
+        with opened(settings_for(config, db_url=db)) as ctx:
             emit = jsonl_writer(sys.stdout) if jsonl else (lambda _a: None)
             if not json_out and not jsonl:
                 emit = emit_text
@@ -128,8 +127,6 @@ def check(
                     keep=json_out,
                     progress=lambda done, total: bar(done, total or 0),
                 )
-        finally:
-            ctx.close()
 
     try:
         outcome = guarded(go)

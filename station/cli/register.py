@@ -15,6 +15,7 @@ from station.cli.common import (
     current_officer,
     err,
     guarded,
+    opened,
     print_json,
     settings_for,
 )
@@ -31,15 +32,11 @@ def register_import(
     """Import a register file (all rows or nothing; bad rows are listed with line numbers)."""
 
     def go() -> dict[str, Any]:
-        from station.context import StationContext
 
-        ctx = StationContext(settings_for(config, db_url=db))
-        try:
+        with opened(settings_for(config, db_url=db)) as ctx:
             return ctx.matcher.import_file(
                 file, source=source, actor=current_officer(), progress=True
             )
-        finally:
-            ctx.close()
 
     summary = guarded(go)
     if json_out:
@@ -58,13 +55,9 @@ def register_stats(json_out: JsonOpt = False, db: DbOpt = None, config: ConfigOp
     """Entries per register, kind and status; the current register version."""
 
     def go() -> dict[str, Any]:
-        from station.context import StationContext
 
-        ctx = StationContext(settings_for(config, db_url=db))
-        try:
+        with opened(settings_for(config, db_url=db)) as ctx:
             return ctx.matcher.stats()
-        finally:
-            ctx.close()
 
     stats = guarded(go)
     if json_out:
