@@ -95,9 +95,13 @@ class MatcherSettings(BaseModel):
     index_dir: str = ""
     #: score lost per confusion substitution (two confusions still make a match)
     confusion_penalty: float = 0.02
+    #: score lost per confusion on an identifier too short to tolerate an edit (see
+    #: station.matcher.budget): there "O" and "0" may be two items, so never a full match
+    short_confusion_penalty: float = 0.1
     #: score lost per other edit on a 12+ character identifier (more on shorter ones)
     edit_penalty: float = 0.2
-    #: score lost by a single-digit correction that restores a failing IMEI check digit
+    #: score lost by a single-digit correction (or neighbouring swap) that restores a failing
+    #: IMEI check digit, or by a 14-digit read whose missing check digit completes an IMEI
     luhn_correction_penalty: float = 0.08
     #: best score a truncated-label (prefix/suffix) match can reach: never a full match
     partial_score_max: float = 0.9

@@ -262,18 +262,20 @@ class ArrayIndex:
         return int(self.arrays["voff"].size - 1)
 
     def fuzzy(
-        self, query: bytes, dead: np.ndarray, cap: int
+        self, query: bytes, kq: int, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(slots, canonical distances, overflowed) of entries within their allowed edits.
+        """(slots, canonical distances, overflowed) of entries within ``kq`` edits of the
+        query and within their own budget (:mod:`station.matcher.budget`).
 
         Compiled code once this process has warmed the kernels (a server), numpy otherwise
         (a one-shot command: nothing to load or compile); both give the same answer.
         """
         if jit.warmed():
-            return self.fuzzy_compiled(query, dead, cap)
+            return self.fuzzy_compiled(query, kq, dead, cap)
         a = self.arrays
         return probe.fuzzy(
             query,
+            kq,
             a["value"],
             a["voff"],
             FOLD,
@@ -285,8 +287,24 @@ class ArrayIndex:
             cap,
         )
 
+    def exact(self, queries: list[bytes], dead: np.ndarray) -> list[list[int]]:
+        """Per query, the live slots whose canonical form equals it (one probe each, numpy:
+        an IMEI read's few dozen readings cost one vectorised pass, compiled or not)."""
+        a = self.arrays
+        return probe.exact_many(
+            queries,
+            a["value"],
+            a["voff"],
+            FOLD,
+            a["seg_dir"],
+            a["seg_post"],
+            self.bits,
+            dead,
+            self.max_edits,
+        )
+
     def fuzzy_compiled(
-        self, query: bytes, dead: np.ndarray, cap: int
+        self, query: bytes, kq: int, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """:meth:`fuzzy` by the compiled kernel (the bulk search's own code, for comparison)."""
         from station.matcher import kernels
@@ -295,6 +313,7 @@ class ArrayIndex:
         q = np.frombuffer(query, dtype=np.uint8)
         return kernels.fuzzy_one(  # type: ignore[no-any-return]
             q,
+            kq,
             a["value"],
             a["voff"],
             FOLD,
@@ -308,9 +327,10 @@ class ArrayIndex:
         )
 
     def fuzzy_many(
-        self, qbuf: np.ndarray, qoff: np.ndarray, dead: np.ndarray, cap: int
+        self, qbuf: np.ndarray, qoff: np.ndarray, qk: np.ndarray, dead: np.ndarray, cap: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Vectorised :meth:`fuzzy` on all cores: (slots[nq, cap], dists[nq, cap], counts)."""
+        """Vectorised :meth:`fuzzy` (query i tolerating qk[i] edits) on all cores:
+        (slots[nq, cap], dists[nq, cap], counts)."""
         from station.matcher import kernels
 
         a = self.arrays
@@ -318,6 +338,7 @@ class ArrayIndex:
             return kernels.fuzzy_many(  # type: ignore[no-any-return]
                 qbuf,
                 qoff,
+                frozen(np.asarray(qk, dtype=np.int64)),
                 a["value"],
                 a["voff"],
                 FOLD,

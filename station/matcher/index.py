@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from station.domain import Candidate, IdentifierKind, MatchResult
 from station.errors import IndexFileError, InputError
 from station.matcher.arrays import ArrayIndex, pack_strings
+from station.matcher.budget import imei_readings, imei_shaped, may_be_truncated
 from station.matcher.normalise import Normalised, canonical, normal_value, normalise
 from station.matcher.overlay import OverlayIndex, Prepared
 from station.matcher.ranges import parse_range
@@ -53,6 +55,35 @@ def prepare(record: RegisterRecord) -> Prepared:
     if record.range_end:
         span = parse_range(value, normal_value(record.kind, record.range_end))
     return Prepared(record, value, canonical(value), span)
+
+
+def search_forms(q: Normalised, max_edits: int) -> list[SearchForm]:
+    """What to search for a query, without repeats.
+
+    Each reading of the query, searched up to ``max_edits`` (each entry's own budget then
+    decides); an IMEI-shaped reading is searched exactly, together with the valid IMEIs it
+    stands for (:func:`imei_readings`).
+    """
+    out: dict[str, SearchForm] = {}
+    for form in q.forms:
+        c = canonical(form)
+        if imei_shaped(c):
+            out.setdefault(c, SearchForm(c, 0, 0))
+            for reading, assumed in imei_readings(c):
+                out.setdefault(reading, SearchForm(reading, 0, assumed))
+        else:
+            out[c] = SearchForm(c, max_edits, 0)
+    return list(out.values())
+
+
+class SearchForm(NamedTuple):
+    """One string to search for a query."""
+
+    text: str
+    #: most edits to search it with (0: exact)
+    edits: int
+    #: edits between the query and this string (a corrected IMEI reading), added to distances
+    assumed: int
 
 
 def _view(item: Prepared) -> EntryView:
@@ -260,9 +291,14 @@ class RegisterIndex:
         q = normalise(query, kind_hint)
         state = self._state
         slots: list[int] = []
-        for form in q.forms:
-            found, _d, _overflow = state.base.fuzzy(canonical(form).encode(), state.dead, FUZZY_CAP)
-            slots.extend(int(x) for x in found)
+        forms = search_forms(q, self.settings.max_edits)
+        exact = [f.text.encode() for f in forms if f.edits == 0]
+        for found_exact in state.base.exact(exact, state.dead) if exact else []:
+            slots.extend(found_exact)
+        for form, kq, _assumed in forms:
+            if kq:
+                found, _d, _overflow = state.base.fuzzy(form.encode(), kq, state.dead, FUZZY_CAP)
+                slots.extend(int(x) for x in found)
         return self._result(state, q, query, slots)
 
     def lookup_many(
@@ -331,22 +367,26 @@ class RegisterIndex:
                 if maybe[i]:
                     continue
                 maybe[i] = bool(
-                    any(ov.fuzzy(canonical(f)) for f in q.forms)
+                    any(
+                        ov.fuzzy(f.text, f.edits)
+                        for f in search_forms(q, self.settings.max_edits)
+                    )
                     or ov.ranges(q.canonical)
                     or (
-                        len(q.canonical) >= self.settings.min_partial_length
+                        may_be_truncated(q.canonical, self.settings.min_partial_length)
                         and ov.partial(q.canonical, 1)
                     )
                 )
         return maybe
 
     def _maybe_partial(self, state: _State, prepared: list[Normalised]) -> np.ndarray:
-        """Queries long enough to be a truncated label with some entry sharing its key range."""
+        """Queries informative enough to be a truncated label with some entry sharing its
+        key range."""
         out = np.zeros(len(prepared), dtype=bool)
         longest = [
             i
             for i, q in enumerate(prepared)
-            if len(q.canonical) >= self.settings.min_partial_length
+            if may_be_truncated(q.canonical, self.settings.min_partial_length)
         ]
         if not longest:
             return out
@@ -368,11 +408,12 @@ class RegisterIndex:
         eids = [state.base.arrays["entry_id"][slots]]
         ds = [dists]
         if len(state.overlay):
+            edits = self.settings.max_edits
             extra = [
-                (i, state.overlay.items[s].record.entry_id, d)
+                (i, state.overlay.items[s].record.entry_id, d + f.assumed)
                 for i, q in enumerate(prepared)
-                for form in q.forms
-                for s, d in state.overlay.fuzzy(canonical(form))
+                for f in search_forms(q, edits)
+                for s, d in state.overlay.fuzzy(f.text, f.edits)
             ]
             if extra:
                 qids.append(np.array([e[0] for e in extra], dtype=np.int64))
@@ -399,31 +440,41 @@ class RegisterIndex:
                 raise type(exc)(f"query {pos + 1} ({q[:40]!r}): {exc}") from exc
         return out
 
-    @staticmethod
     def _fuzzy_many(
-        state: _State, prepared: list[Normalised]
+        self, state: _State, prepared: list[Normalised]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Flat (query index, slot, distance) of the base hits of every form of every query.
 
         Rows are sized for the usual handful of hits; the rare query with more is searched
         again on its own with room for :data:`FUZZY_CAP`.
         """
-        forms = [canonical(f) for q in prepared for f in q.forms]
-        owner = np.repeat(
-            np.arange(len(prepared), dtype=np.int64), [len(q.forms) for q in prepared]
-        )
+        edits = self.settings.max_edits
+        forms: list[str] = []
+        budgets: list[int] = []
+        assumed: list[int] = []
+        owners: list[int] = []
+        for i, q in enumerate(prepared):
+            for f in search_forms(q, edits):
+                forms.append(f.text)
+                budgets.append(f.edits)
+                assumed.append(f.assumed)
+                owners.append(i)
+        owner = np.asarray(owners, dtype=np.int64)
+        qk = np.asarray(budgets, dtype=np.int64)
+        extra = np.asarray(assumed, dtype=np.int64)
         qbuf, qoff = pack_strings(forms)
-        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, state.dead, BULK_ROW)
+        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, qk, state.dead, BULK_ROW)
         mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
         rows = np.nonzero(mask)[0]
-        q_parts, s_parts, d_parts = [owner[rows]], [slots[mask]], [dists[mask].astype(np.int64)]
+        q_parts, s_parts = [owner[rows]], [slots[mask]]
+        d_parts = [dists[mask].astype(np.int64) + extra[rows]]
         for row in np.flatnonzero(counts < 0):
             more, more_d, _overflow = state.base.fuzzy_compiled(
-                forms[row].encode(), state.dead, FUZZY_CAP
+                forms[row].encode(), int(qk[row]), state.dead, FUZZY_CAP
             )
             q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
             s_parts.append(more)
-            d_parts.append(more_d.astype(np.int64))
+            d_parts.append(more_d.astype(np.int64) + extra[row])
         return np.concatenate(q_parts), np.concatenate(s_parts), np.concatenate(d_parts)
 
     def _result(self, state: _State, q: Normalised, raw: str, base_slots: list[int]) -> MatchResult:
@@ -433,9 +484,12 @@ class RegisterIndex:
         for slot in dict.fromkeys(base_slots):
             found.append(_best(q, base.view(slot), s))
         if len(ov):
-            for slot in dict.fromkeys(sl for f in q.forms for sl, _d in ov.fuzzy(canonical(f))):
+            forms = search_forms(q, s.max_edits)
+            for slot in dict.fromkeys(
+                sl for f in forms for sl, _d in ov.fuzzy(f.text, f.edits)
+            ):
                 found.append(_best(q, _view(ov.items[slot]), s))
-        if len(q.canonical) >= s.min_partial_length:
+        if may_be_truncated(q.canonical, s.min_partial_length):
             limit = s.max_candidates * 4
             for slot, where in base.partial(q.canonical.encode(), state.dead, limit):
                 found.append(partial_candidate(q.value, base.view(slot), where, s))

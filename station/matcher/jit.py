@@ -77,7 +77,7 @@ def _exercise_single_kernels(index: Any) -> None:
 
     state = index._state  # the layers, as the index's own bulk path passes them
     base = state.base
-    base.fuzzy_compiled(b"C02XK1ABJGH5", state.dead, 8)
+    base.fuzzy_compiled(b"C02XK1ABJGH5", 2, state.dead, 8)
     a = base.arrays
     kernels.partial_one(
         np.frombuffer(b"C02XK1", dtype=np.uint8),

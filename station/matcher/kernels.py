@@ -40,6 +40,8 @@ _LOW16 = np.uint64(0xFFFF)
 _FP16 = np.uint64(0xFFFF000000000000)
 _SIX = np.uint64(63)
 _SLOW = np.uint64(1 << 63)
+#: signature bits of the letter classes (digits take bits 0-9)
+_LETTERS = np.uint64(0xFC00)
 #: the entry points, whose compile statistics show whether the cache served a process
 DISPATCHERS = (
     "build_segments",
@@ -57,6 +59,39 @@ def _allowed(length: int, max_edits: int) -> int:
     if length < 8:
         return min(1, max_edits)
     return max_edits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _budget(length, numeric, max_edits):  # type: ignore[no-untyped-def]
+    """:func:`station.matcher.budget.budget_for`: edits an identifier tolerates."""
+    if numeric:
+        if length < 10 or 14 <= length <= 16:
+            return 0
+        k = 1 if length < 14 else 2
+    else:
+        if length < 8:
+            return 0
+        k = 1 if length < 10 else 2
+    return min(k, max_edits)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reach(length, numeric_query, max_edits):  # type: ignore[no-untyped-def]
+    """:func:`station.matcher.budget.reach`: most edits an entry of this length may be from a
+    query."""
+    if numeric_query and 14 <= length <= 16:
+        return 0
+    return _budget(length, False, max_edits)
+
+
+@njit(cache=True, nogil=True)
+def _numeric(buf, start, length, fold):  # type: ignore[no-untyped-def]
+    """True when every folded character of buf[start:start+length] is a digit."""
+    for j in range(start, start + length):
+        c = fold[buf[j]]
+        if c < 48 or c > 57:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -277,9 +312,15 @@ MAX_PROBES = 7 * 4 * 7
 
 @njit(cache=True, nogil=True)
 def _fuzzy_one(  # type: ignore[no-untyped-def]
-    q, q0, n, value, voff, fold, pack, dirs, post, bits, dead, max_edits, out_s, out_d, scratch
+    q, q0, n, kq, value, voff, fold, pack, dirs, post, bits, dead, max_edits, out_s, out_d, scratch
 ):
-    """Candidates of one query; returns how many were written (-1 when out_s overflowed).
+    """Candidates of one query; how many were written (-1: overflow).
+
+    An entry is a candidate when its distance is within its own budget (:func:`_budget`) and
+    within ``kq`` (0 for an exact look-up). Probes follow the *rightmost* intact segment: with at most kq edits
+    and j segments after it each holding one, a segment shifted by sh (net insertions before
+    it) survives when |sh| + max(j, |delta - sh|) <= kq. So an exact look-up (kq = 0) reads
+    only the last segment: for an IMEI that is serial digits, never the shared model prefix.
 
     Three passes so the memory reads of different probes overlap instead of waiting on each
     other: hash every probe, read every directory slot, then scan the postings.
@@ -288,33 +329,39 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     cap = out_s.size
     shift = np.uint64(64 - bits)
     q_slow = n > PACKED_CHARS
+    numeric_q = True
     peq[:] = 0
     for j in range(n):
         qc[j] = pack[q[q0 + j]]
+        if qc[j] == 0 or qc[j] > 10:
+            numeric_q = False
         if qc[j] == 0:
             q_slow = True
         elif j < 60 - 2 * max_edits:
             peq[qc[j]] |= np.uint64(1) << np.uint64(j + max_edits)
     probes = 0
-    for total in range(max(1, n - max_edits), n + max_edits + 1):
-        k = _allowed(total, max_edits)
+    for total in range(max(1, n - kq), n + kq + 1):
+        kp = _allowed(total, max_edits)
+        k = min(kq, kp, _reach(total, numeric_q, max_edits))
         delta = n - total
-        if abs(delta) > k or total < k + 1:
+        if abs(delta) > k or total < kp + 1:
             continue
-        parts = k + 1
+        parts = kp + 1
         base, extra = total // parts, total % parts
         start = 0
         for i in range(parts):
             seg_len = base + (1 if i >= parts - extra else 0)
-            for sh in range(-k, k + 1):
-                qs = start + sh
-                if max(i, abs(sh)) + abs(delta - sh) > k or qs < 0 or qs + seg_len > n:
-                    continue
-                probe_h[probes] = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
-                probe_len[probes] = total
-                probe_k[probes] = k
-                probe_seg[probes] = start * 1024 + seg_len
-                probes += 1
+            after = parts - 1 - i
+            if after <= k:
+                for sh in range(-k, k + 1):
+                    qs = start + sh
+                    if abs(sh) + max(after, abs(delta - sh)) > k or qs < 0 or qs + seg_len > n:
+                        continue
+                    probe_h[probes] = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
+                    probe_len[probes] = total
+                    probe_k[probes] = k
+                    probe_seg[probes] = start * 1024 + seg_len
+                    probes += 1
             start += seg_len
     for p in range(probes):
         b = np.int64(probe_h[p] >> shift)
@@ -325,19 +372,30 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     for p in range(probes):
         fp = (probe_h[p] & _LOW16) << _S48
         total = probe_len[p]
-        k = probe_k[p]
         seg_lo = probe_seg[p] // 1024
         seg_hi = seg_lo + probe_seg[p] % 1024
         for e in range(probe_lo[p], probe_hi[p]):
             tag = post[e, 2]
             if tag & _FP16 != fp:
                 continue
-            # a character class on one side only costs an edit each: a cheap lower bound
             sig_e = (tag >> _S32) & _LOW16
+            w1 = post[e, 1]
+            slow = q_slow or (w1 & _SLOW) != 0
+            if w1 & _SLOW:
+                s = np.int64(tag & _LOW32)
+                if voff[s + 1] - voff[s] != total:
+                    continue
+                numeric = _numeric(value, voff[s], total, fold)
+            else:
+                numeric = (sig_e & _LETTERS) == np.uint64(0)
+            # within the budget of both: the query's (probe_k) and the entry's own
+            k = min(probe_k[p], _budget(total, numeric, max_edits))
+            if abs(n - total) > k:
+                continue
+            # a character class on one side only costs an edit each: a cheap lower bound
             if _over(sig_e & ~sig_q, k) or _over(sig_q & ~sig_e, k):
                 continue
-            w1 = post[e, 1]
-            if q_slow or w1 & _SLOW:
+            if slow:
                 s = np.int64(tag & _LOW32)
                 if voff[s + 1] - voff[s] != total:
                     continue
@@ -385,8 +443,8 @@ def _scratch(longest, max_edits):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def fuzzy_one(q, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
-    """One query (no thread start-up cost): (slots, distances, overflowed)."""
+def fuzzy_one(q, kq, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
+    """One query tolerating ``kq`` edits (no thread start-up): (slots, distances, overflowed)."""
     out_s = np.empty(cap, dtype=np.int64)
     out_d = np.empty(cap, dtype=np.int8)
     scratch = _scratch(q.size, max_edits)
@@ -394,6 +452,7 @@ def fuzzy_one(q, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap
         q,
         0,
         q.size,
+        kq,
         value,
         voff,
         fold,
@@ -413,8 +472,9 @@ def fuzzy_one(q, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def fuzzy_many(qbuf, qoff, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
-    """Many queries on all cores: slots[nq, cap], distances[nq, cap], counts (-1: overflow)."""
+def fuzzy_many(qbuf, qoff, qk, value, voff, fold, pack, dirs, post, bits, dead, max_edits, cap):  # type: ignore[no-untyped-def]
+    """Many queries (query i tolerating qk[i] edits) on all cores: slots[nq, cap],
+    distances[nq, cap], counts (-1: overflow)."""
     nq = qoff.size - 1
     out_s = np.empty((nq, cap), dtype=np.int64)
     out_d = np.empty((nq, cap), dtype=np.int8)
@@ -430,6 +490,7 @@ def fuzzy_many(qbuf, qoff, value, voff, fold, pack, dirs, post, bits, dead, max_
                 qbuf,
                 qoff[i],
                 qoff[i + 1] - qoff[i],
+                qk[i],
                 value,
                 voff,
                 fold,

@@ -16,6 +16,7 @@ from stdnum import luhn
 
 from station.domain import IdentifierKind
 from station.identifiers import MAX_IDENTIFIER_LENGTH, classify, compact, imei_from
+from station.matcher.budget import partition_edits
 
 #: reading confusions of DESIGN.md 3.4: each letter folds onto the digit it is mistaken for
 CONFUSIONS: dict[str, str] = {"O": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "G": "6", "B": "8"}
@@ -96,16 +97,13 @@ def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
 
 
 def allowed_edits(length: int, max_edits: int) -> int:
-    """Edits tolerated for an identifier of ``length`` characters.
+    """Most edits any identifier of ``length`` characters may tolerate (the index partition).
 
     Two edits on a four-character serial would match half the register, so tolerance grows
-    with length: 0 below 5 characters, 1 below 8, then ``max_edits``.
+    with length: 0 below 5 characters, 1 below 8, then ``max_edits``. What a given
+    identifier tolerates is :func:`station.matcher.budget.edit_budget`, never more.
     """
-    if length < 5:
-        return 0
-    if length < 8:
-        return min(1, max_edits)
-    return max_edits
+    return partition_edits(length, max_edits)
 
 
 @dataclass(frozen=True, slots=True)

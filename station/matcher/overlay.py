@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from station.matcher.budget import edit_budget, reach
 from station.matcher.normalise import allowed_edits
 from station.matcher.partition import probe_plan, segments
 from station.matcher.ranges import SerialRange
@@ -57,20 +58,25 @@ class OverlayIndex:
     def __len__(self) -> int:
         return len(self.items)
 
-    def fuzzy(self, query: str) -> list[tuple[int, int]]:
-        """(slot, canonical edit distance) of every entry within its allowed edits."""
+    def fuzzy(self, query: str, kq: int) -> list[tuple[int, int]]:
+        """(slot, canonical edit distance) of every entry within its own budget and within
+        ``kq`` edits of the query."""
         found: dict[int, int] = {}
         n = len(query)
-        for length in range(n - self.max_edits, n + self.max_edits + 1):
-            if length not in self._lengths:
+        numeric = query.isdigit()
+        for length in range(n - kq, n + kq + 1):
+            cap = min(kq, reach(length, numeric, self.max_edits))
+            if length not in self._lengths or abs(n - length) > cap:
                 continue
             k = allowed_edits(length, self.max_edits)
             for i, start, seg_len in probe_plan(n, length, k):
                 for slot in self._segments.get((length, i, query[start : start + seg_len]), ()):
                     if slot in found:
                         continue
-                    d = Levenshtein.distance(query, self.items[slot].canonical, score_cutoff=k)
-                    if d <= k:
+                    entry = self.items[slot].canonical
+                    limit = min(cap, edit_budget(entry, self.max_edits))
+                    d = Levenshtein.distance(query, entry, score_cutoff=limit)
+                    if d <= limit:
                         found[slot] = d
         return list(found.items())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from station.matcher.budget import budget_for, partition_edits, reach
 from station.matcher.tables import KEY_CHARS
 
 _MASK = (1 << 64) - 1
@@ -19,15 +20,6 @@ _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
-
-
-def allowed(length: int, max_edits: int) -> int:
-    """Edits an identifier of ``length`` may differ by (as the kernels' ``_allowed``)."""
-    if length < 5:
-        return 0
-    if length < 8:
-        return min(1, max_edits)
-    return max_edits
 
 
 def seg_hash(folded: bytes, total: int, seg: int) -> int:
@@ -40,22 +32,30 @@ def seg_hash(folded: bytes, total: int, seg: int) -> int:
     return h ^ (h >> 31)
 
 
-def probes(n: int, max_edits: int) -> list[tuple[int, int, int, int, int]]:
-    """(entry length, allowed edits, segment number, query start, segment length) per probe."""
+def probes(
+    n: int, kq: int, max_edits: int, numeric: bool = False
+) -> list[tuple[int, int, int, int, int]]:
+    """(entry length, edits tolerated, segment number, query start, segment length) per probe
+    of a query of ``n`` characters (all digits or not) searched with at most ``kq`` edits (the
+    kernels' rightmost-segment rule: |shift| + max(segments after, |delta - shift|) <= k)."""
     out = []
-    for total in range(max(1, n - max_edits), n + max_edits + 1):
-        k = allowed(total, max_edits)
+    for total in range(max(1, n - kq), n + kq + 1):
+        kp = partition_edits(total, max_edits)
+        k = min(kq, kp, reach(total, numeric, max_edits))
         delta = n - total
-        if abs(delta) > k or total < k + 1:
+        if abs(delta) > k or total < kp + 1:
             continue
-        parts = k + 1
+        parts = kp + 1
         base, extra = divmod(total, parts)
         start = 0
         for i in range(parts):
             seg_len = base + (1 if i >= parts - extra else 0)
+            after = parts - 1 - i
             for sh in range(-k, k + 1):
                 qs = start + sh
-                if max(i, abs(sh)) + abs(delta - sh) > k or qs < 0 or qs + seg_len > n:
+                if after > k or abs(sh) + max(after, abs(delta - sh)) > k:
+                    continue
+                if qs < 0 or qs + seg_len > n:
                     continue
                 out.append((total, k, i, qs, seg_len))
             start += seg_len
@@ -64,6 +64,7 @@ def probes(n: int, max_edits: int) -> list[tuple[int, int, int, int, int]]:
 
 def fuzzy(
     query: bytes,
+    kq: int,
     value: np.ndarray,
     voff: np.ndarray,
     fold: np.ndarray,
@@ -74,10 +75,11 @@ def fuzzy(
     max_edits: int,
     cap: int,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(slots, canonical distances, overflowed) of entries within their allowed edits."""
+    """(slots, canonical distances, overflowed) of entries within their own budget and within
+    ``kq`` edits of the query."""
     table = fold.tobytes()
     q = query.translate(table)
-    plan = probes(len(q), max_edits)
+    plan = probes(len(q), kq, max_edits, q.isdigit())
     empty = np.zeros(0, dtype=np.int64)
     if not plan:
         return empty, np.zeros(0, dtype=np.int8), False
@@ -103,14 +105,14 @@ def fuzzy(
     for p, s in zip(owner[keep].tolist(), cand[keep].tolist(), strict=True):
         if s in slots:
             continue
-        k = plan[p][1]
         entry = value[int(voff[s]) : int(voff[s + 1])].tobytes().translate(table)
-        d = Levenshtein.distance(q, entry, score_cutoff=k)
+        k = min(plan[p][1], budget_for(len(entry), entry.isdigit(), max_edits))
+        d = entry != q if k == 0 else Levenshtein.distance(q, entry, score_cutoff=k)
         if d > k:
             continue
         if len(slots) == cap:
             return (*_arrays(slots), True)
-        slots[s] = d
+        slots[s] = int(d)
     return (*_arrays(slots), False)
 
 
@@ -163,4 +165,54 @@ def partial(
         part = value[end - n : end] if from_end else value[start : start + n]
         if part.tobytes().translate(table) == q:
             out.append(s)
+    return out
+
+
+def exact_many(
+    queries: list[bytes],
+    value: np.ndarray,
+    voff: np.ndarray,
+    fold: np.ndarray,
+    dirs: np.ndarray,
+    post: np.ndarray,
+    bits: int,
+    dead: np.ndarray,
+    max_edits: int,
+) -> list[list[int]]:
+    """Per query, the live slots whose canonical form equals it: one probe each (its last
+    segment, as the kernels' rightmost rule with no edit), all bucket reads in one pass."""
+    table = fold.tobytes()
+    folded = [q.translate(table) for q in queries]
+    out: list[list[int]] = [[] for _ in queries]
+    plan = [probes(len(q), 0, max_edits) for q in folded]
+    which = [i for i, p in enumerate(plan) if p]
+    if not which:
+        return out
+    hashes = np.array(
+        [
+            seg_hash(folded[i][plan[i][0][3] : plan[i][0][3] + plan[i][0][4]], len(folded[i]), plan[i][0][2])
+            for i in which
+        ],
+        dtype=np.uint64,
+    )
+    buckets = (hashes >> np.uint64(64 - bits)).astype(np.int64)
+    lo = dirs[buckets].astype(np.int64)
+    hi = dirs[buckets + 1].astype(np.int64)
+    sizes = hi - lo
+    if not sizes.any():
+        return out
+    owner = np.repeat(np.arange(len(which)), sizes)
+    rows = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    rows += np.repeat(lo, sizes)
+    tags = post[rows, 2]
+    cand = (tags & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    lengths = np.array([len(folded[i]) for i in which], dtype=np.int64)
+    keep = (tags >> np.uint64(48)) == (hashes[owner] & np.uint64(0xFFFF))
+    keep &= (voff[cand + 1] - voff[cand]) == lengths[owner]
+    keep &= dead[cand] == 0
+    for p, s in zip(owner[keep].tolist(), cand[keep].tolist(), strict=True):
+        i = which[p]
+        entry = value[int(voff[s]) : int(voff[s + 1])].tobytes().translate(table)
+        if entry == folded[i] and s not in out[i]:
+            out[i].append(s)
     return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from station.domain import Candidate, Verdict
-from station.matcher.normalise import align, luhn_correction
+from station.matcher.budget import edit_budget, imei_shaped, luhn_ok
+from station.matcher.normalise import align, canonical, luhn_correction
 from station.settings import MatcherSettings
 
 
@@ -22,20 +23,53 @@ class EntryView:
 
 
 def fuzzy_candidate(query: str, entry: EntryView, settings: MatcherSettings) -> Candidate:
-    """Score a whole-identifier match: confusions are cheap, other edits cost by length."""
+    """Score a whole-identifier match: confusions are cheap, other edits cost by length.
+
+    A confusion is cheap only on an identifier long enough to tolerate an edit (or an IMEI,
+    which has no letters): on a short serial "O" and "0" may be two real items, so a
+    confusion there costs ``short_confusion_penalty`` and leaves a possible match.
+    """
     al = align(query, entry.identifier)
     edits = list(al.edits)
     per_edit = settings.edit_penalty * min(1.0, 12.0 / max(len(entry.identifier), 1))
-    penalty = al.confusions * settings.confusion_penalty + al.hard_edits * per_edit
-    fix = luhn_correction(query, entry.identifier)
-    if fix is not None and al.hard_edits == 1:
-        pos, read, true = fix
-        edits = [
-            f"read '{read}' for '{true}' at position {pos}: "
-            "the read fails the IMEI check digit and this correction restores it"
-        ]
+    entry_canonical = canonical(entry.identifier)
+    short = edit_budget(entry_canonical, settings.max_edits) == 0 and not imei_shaped(
+        entry_canonical
+    )
+    per_confusion = settings.short_confusion_penalty if short else settings.confusion_penalty
+    penalty = al.confusions * per_confusion + al.hard_edits * per_edit
+    fix = imei_correction(query, entry.identifier)
+    if fix is not None:
+        edits = [fix]
         penalty = settings.luhn_correction_penalty
     return _candidate(entry, al.distance, edits, 1.0 - penalty)
+
+
+def imei_correction(query: str, entry: str) -> str | None:
+    """How a read that is no valid IMEI becomes the register's valid IMEI, if one simple
+    correction does: one digit (Luhn catches every single-digit error), two neighbouring
+    digits swapped, or the check digit missing. None otherwise."""
+    fix = luhn_correction(query, entry)
+    if fix is not None:
+        pos, read, true = fix
+        return (
+            f"read '{read}' for '{true}' at position {pos}: "
+            "the read fails the IMEI check digit and this correction restores it"
+        )
+    if not (entry.isdigit() and query.isdigit() and luhn_ok(entry)):
+        return None
+    if len(query) == 14 and entry[:14] == query:
+        return f"check digit '{entry[14]}' not read: the 14 digits read are this IMEI's"
+    if len(query) == 15 == len(entry) and not luhn_ok(query):
+        diffs = [p for p in range(15) if query[p] != entry[p]]
+        if len(diffs) == 2 and diffs[1] == diffs[0] + 1:
+            p = diffs[0]
+            if query[p] == entry[p + 1] and query[p + 1] == entry[p]:
+                return (
+                    f"read '{query[p : p + 2]}' for '{entry[p : p + 2]}' at positions {p + 1}-"
+                    f"{p + 2}: the read fails the IMEI check digit and this swap restores it"
+                )
+    return None
 
 
 def partial_candidate(

@@ -80,11 +80,13 @@ def test_the_uncompiled_single_look_up_finds_what_the_compiled_kernel_finds() ->
     dead[::7] = 1
     queries = [*_queries(rng, register, 500), "SH0RT", "AB12CD", "X" * 39, "OOOOOOOO", "111111111"]
     found = truncated = 0
-    for q in queries:
+    for n, q in enumerate(queries):
         folded = q.upper().encode()
         a = base.arrays
+        kq = n % 3  # every query budget, whatever the query's own would be
         py_slots, py_d, py_over = probe.fuzzy(
             folded,
+            kq,
             a["value"],
             a["voff"],
             FOLD,
@@ -95,7 +97,7 @@ def test_the_uncompiled_single_look_up_finds_what_the_compiled_kernel_finds() ->
             base.max_edits,
             64,
         )
-        nb_slots, nb_d, nb_over = base.fuzzy_compiled(folded, dead, 64)
+        nb_slots, nb_d, nb_over = base.fuzzy_compiled(folded, kq, dead, 64)
         assert dict(zip(py_slots.tolist(), py_d.tolist(), strict=True)) == dict(
             zip(nb_slots.tolist(), nb_d.tolist(), strict=True)
         ), q
@@ -123,4 +125,4 @@ def test_the_uncompiled_single_look_up_finds_what_the_compiled_kernel_finds() ->
             )
             assert py_part == nb_part.tolist(), q
             truncated += len(py_part)
-    assert found > 200 and truncated > 50  # compared over real hits, not empty answers
+    assert found > 100 and truncated > 50  # compared over real hits, not empty answers

@@ -1,0 +1,155 @@
+"""How many edits two identifiers may differ by, and the readings an IMEI-shaped query stands for.
+
+Tolerance follows how much an identifier says, not only how long it is (no numba here; the
+kernels mirror :func:`edit_budget` and a test compares them against brute force):
+
+- *Numeric* identifiers (every character a digit once reading confusions are folded) are
+  usually sequence numbers: the next item off the line is one digit away. Up to 9 digits
+  tolerate no edit, 10-13 digits one, 17 or more two.
+- 14-16 digits are IMEI-shaped and tolerate no generic edit. An IMEI's first 8 digits (the
+  type allocation code) are shared by every handset of a model, so a one-digit difference
+  is another phone, not a misreading of this one. Instead a Luhn-failing read stands for the
+  few valid IMEIs one substitution or one adjacent swap away, a 14-digit read for the IMEIs
+  one inserted digit away (its check digit appended among them), a 16-digit read for those
+  one deleted digit away (as well as its IMEISV reading). See :func:`imei_readings`.
+- *Alphanumeric* identifiers (a letter that is no confusable of a digit): up to 7 characters
+  tolerate no edit, 8-9 one, 10 or more two.
+
+The register's identifier decides: a read is a candidate for an entry when it is within the
+entry's budget (so a short numeric entry is found only exactly, whatever was read), except
+that an all-digit read reaches entries of IMEI-shaped length only by the IMEI rules. Every
+budget is capped by ``max_edits`` and never exceeds the index's partition
+(:func:`partition_edits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+#: identifiers of these lengths made only of digits are read by the IMEI rules
+IMEI_SHAPED = range(14, 17)
+
+
+def partition_edits(length: int, max_edits: int) -> int:
+    """Edits the index's segment partition of an entry of ``length`` allows for (an upper
+    bound on every :func:`edit_budget`): 0 below 5 characters, 1 below 8, then max_edits."""
+    if length < 5:
+        return 0
+    if length < 8:
+        return min(1, max_edits)
+    return max_edits
+
+
+def budget_for(length: int, numeric: bool, max_edits: int) -> int:
+    """:func:`edit_budget` from an identifier's length and whether it is all digits."""
+    if numeric:
+        if length < 10 or length in IMEI_SHAPED:
+            return 0
+        k = 1 if length < 14 else 2
+    else:
+        if length < 8:
+            return 0
+        k = 1 if length < 10 else 2
+    return min(k, max_edits)
+
+
+def reach(length: int, numeric_query: bool, max_edits: int) -> int:
+    """Most edits an entry of ``length`` characters may be from a query: the largest budget
+    such an entry can have (an alphanumeric one's), except that an all-digit query never
+    reaches IMEI-shaped lengths by edits (the IMEI rules cover them, and a bucket of a
+    model's shared prefix is never scanned)."""
+    if numeric_query and length in IMEI_SHAPED:
+        return 0
+    return budget_for(length, False, max_edits)
+
+
+def edit_budget(canonical: str, max_edits: int) -> int:
+    """Edits a canonical (confusion-folded) identifier tolerates; see the module docstring."""
+    return budget_for(len(canonical), canonical.isdigit(), max_edits)
+
+
+def imei_shaped(canonical: str) -> bool:
+    """14-16 digits once confusions are folded: read by the IMEI rules, not by edit distance."""
+    return len(canonical) in IMEI_SHAPED and canonical.isdigit()
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when a digit string's last digit is its Luhn check digit."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def imei_readings(canonical: str) -> Iterator[tuple[str, int]]:
+    """(valid 15-digit IMEI, edits from the read) an IMEI-shaped read stands for, besides the
+    read itself.
+
+    - 15 digits failing Luhn: the one valid digit at each position (Luhn catches every
+      single-digit error, so exactly one digit per position restores it) and the adjacent
+      swaps that restore it.
+    - 14 digits (a digit dropped, or the check digit not read): every valid insertion.
+    - 16 digits (a digit too many, besides the IMEISV reading the normaliser makes): every
+      valid deletion.
+    A 15-digit read that passes Luhn stands for itself alone: yields nothing.
+    """
+    n = len(canonical)
+    seen: set[str] = set()
+    if n == 15:
+        if luhn_ok(canonical):
+            return
+        for p in range(15):
+            for d in "0123456789":
+                if d == canonical[p]:
+                    continue
+                s = canonical[:p] + d + canonical[p + 1 :]
+                if luhn_ok(s):
+                    seen.add(s)
+                    yield s, 1
+                    break
+        for p in range(14):
+            a, b = canonical[p], canonical[p + 1]
+            if a == b:
+                continue
+            s = canonical[:p] + b + a + canonical[p + 2 :]
+            if s not in seen and luhn_ok(s):
+                seen.add(s)
+                yield s, 2
+    elif n == 14:
+        for p in range(15):
+            for d in "0123456789":
+                s = canonical[:p] + d + canonical[p:]
+                if s not in seen and luhn_ok(s):
+                    seen.add(s)
+                    yield s, 1
+    elif n == 16:
+        for p in range(16):
+            s = canonical[:p] + canonical[p + 1 :]
+            if s not in seen and luhn_ok(s):
+                seen.add(s)
+                yield s, 1
+
+
+def letters_and_digits(canonical: str) -> tuple[int, int]:
+    """(characters that are not digits, digits) of a canonical identifier."""
+    digits = sum(c.isdigit() for c in canonical)
+    return len(canonical) - digits, digits
+
+
+def may_be_truncated(canonical: str, min_length: int) -> bool:
+    """Whether a read is informative enough to be looked up as a truncated label.
+
+    A prefix of 6 digits is the start of a whole phone model's IMEIs, so numeric reads need
+    10 digits; other reads need ``min_length`` characters and 7.5 decimal digits' worth of
+    information, a letter counting 1.5 (``C02XK1`` qualifies, ``A12345`` does not).
+    IMEI-shaped reads are looked up by the IMEI rules instead.
+    """
+    if len(canonical) < min_length or imei_shaped(canonical):
+        return False
+    letters, digits = letters_and_digits(canonical)
+    if letters == 0:
+        return digits >= 10
+    return 2 * digits + 3 * letters >= 15
