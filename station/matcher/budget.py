@@ -12,6 +12,8 @@ kernels mirror :func:`edit_budget` and a test compares them against brute force)
   few valid IMEIs one substitution or one adjacent swap away, a 14-digit read for the IMEIs
   one inserted digit away (its check digit appended among them), a 16-digit read for those
   one deleted digit away (as well as its IMEISV reading). See :func:`imei_readings`.
+- A read of 15 or 16 characters with exactly one that is no digit is also searched as the
+  IMEI it stands for with that character taken as an unknown digit (:func:`imei_erasure`).
 - *Alphanumeric* identifiers (a letter that is no confusable of a digit): up to 7 characters
   tolerate no edit, 8-9 one, 10 or more two.
 
@@ -131,6 +133,27 @@ def imei_readings(canonical: str) -> Iterator[tuple[str, int]]:
             if s not in seen and luhn_ok(s):
                 seen.add(s)
                 yield s, 1
+
+
+def imei_erasure(canonical: str) -> str | None:
+    """The valid IMEI a read of 15 or 16 characters stands for when exactly one of them is no
+    digit (a letter read where an IMEI has only digits): in 15 characters the one digit
+    there that satisfies Luhn (a check digit corrects one unknown digit), in 16 the other 15
+    if they satisfy it. None when the read is not of that shape or nothing fits."""
+    if len(canonical) not in (15, 16):
+        return None
+    odd = [p for p, c in enumerate(canonical) if not c.isdigit()]
+    if len(odd) != 1:
+        return None
+    p = odd[0]
+    if len(canonical) == 16:
+        rest = canonical[:p] + canonical[p + 1 :]
+        return rest if luhn_ok(rest) else None
+    for d in "0123456789":
+        s = canonical[:p] + d + canonical[p + 1 :]
+        if luhn_ok(s):
+            return s
+    return None
 
 
 def letters_and_digits(canonical: str) -> tuple[int, int]:

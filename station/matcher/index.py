@@ -25,7 +25,7 @@ import numpy as np
 from station.domain import Candidate, IdentifierKind, MatchResult
 from station.errors import IndexFileError, InputError
 from station.matcher.arrays import ArrayIndex, pack_strings
-from station.matcher.budget import imei_readings, imei_shaped, may_be_truncated
+from station.matcher.budget import imei_erasure, imei_readings, imei_shaped, may_be_truncated
 from station.matcher.normalise import Normalised, canonical, normal_value, normalise
 from station.matcher.overlay import OverlayIndex, Prepared
 from station.matcher.ranges import parse_range
@@ -62,7 +62,8 @@ def search_forms(q: Normalised, max_edits: int) -> list[SearchForm]:
 
     Each reading of the query, searched up to ``max_edits`` (each entry's own budget then
     decides); an IMEI-shaped reading is searched exactly, together with the valid IMEIs it
-    stands for (:func:`imei_readings`).
+    stands for (:func:`imei_readings`), and so is the IMEI a read with one stray letter
+    stands for (:func:`imei_erasure`).
     """
     out: dict[str, SearchForm] = {}
     for form in q.forms:
@@ -73,6 +74,9 @@ def search_forms(q: Normalised, max_edits: int) -> list[SearchForm]:
                 out.setdefault(reading, SearchForm(reading, 0, assumed))
         else:
             out[c] = SearchForm(c, max_edits, 0)
+            erased = imei_erasure(c)
+            if erased is not None:
+                out.setdefault(erased, SearchForm(erased, 0, 1))
     return list(out.values())
 
 

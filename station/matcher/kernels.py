@@ -146,7 +146,12 @@ def _pack(buf, start, length, pack):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no-untyped-def]
-    """Bucketed hash table of every entry's k+1 segments: (directory, postings).
+    """Bucketed hash table of the entries' segments: (directory, postings).
+
+    An entry of length L is cut into k+1 segments (k = :func:`_allowed` of L), of which only
+    the last b+1 are stored, b being the entry's own budget: a read within b edits keeps one
+    of them intact (the rightmost-segment rule of :func:`_fuzzy_one`). So an IMEI (b = 0) is
+    stored once, under its serial digits, and no bucket holds a whole model's shared prefix.
 
     A posting is three words: the entry's packed canonical identifier (so candidates are
     verified from the posting itself, without a random read of the entry) and
@@ -162,12 +167,14 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
         parts = k + 1
         if total < parts:
             continue
+        first = parts - 1 - _budget(total, _numeric(value, voff[s], total, fold), max_edits)
         base, extra = total // parts, total % parts
         pos = voff[s]
         for i in range(parts):
             seg_len = base + (1 if i >= parts - extra else 0)
-            h = _seg_hash(value, pos, seg_len, fold, total, i)
-            counts[np.int64(h >> shift) + 1] += 1
+            if i >= first:
+                h = _seg_hash(value, pos, seg_len, fold, total, i)
+                counts[np.int64(h >> shift) + 1] += 1
             pos += seg_len
     for bucket in range(nb):
         counts[bucket + 1] += counts[bucket]
@@ -182,17 +189,19 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
             continue
         w0, w1 = _pack(value, voff[s], total, pack)
         sig = _signature(value, voff[s], total, pack) << _S32
+        first = parts - 1 - _budget(total, _numeric(value, voff[s], total, fold), max_edits)
         base, extra = total // parts, total % parts
         pos = voff[s]
         for i in range(parts):
             seg_len = base + (1 if i >= parts - extra else 0)
-            h = _seg_hash(value, pos, seg_len, fold, total, i)
-            b = np.int64(h >> shift)
-            at = fill[b]
-            post[at, 0] = w0
-            post[at, 1] = w1
-            post[at, 2] = ((h & _LOW16) << _S48) | sig | np.uint64(s)
-            fill[b] = at + 1
+            if i >= first:
+                h = _seg_hash(value, pos, seg_len, fold, total, i)
+                b = np.int64(h >> shift)
+                at = fill[b]
+                post[at, 0] = w0
+                post[at, 1] = w1
+                post[at, 2] = ((h & _LOW16) << _S48) | sig | np.uint64(s)
+                fill[b] = at + 1
             pos += seg_len
     return counts.astype(np.uint32), post
 

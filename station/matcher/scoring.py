@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from station.domain import Candidate, Verdict
-from station.matcher.budget import edit_budget, imei_shaped, luhn_ok
+from station.matcher.budget import edit_budget, imei_erasure, imei_shaped, luhn_ok
 from station.matcher.normalise import align, canonical, luhn_correction
 from station.settings import MatcherSettings
 
@@ -47,8 +47,9 @@ def fuzzy_candidate(query: str, entry: EntryView, settings: MatcherSettings) -> 
 
 def imei_correction(query: str, entry: str) -> str | None:
     """How a read that is no valid IMEI becomes the register's valid IMEI, if one simple
-    correction does: one digit (Luhn catches every single-digit error), two neighbouring
-    digits swapped, or the check digit missing. None otherwise."""
+    correction does: one digit (Luhn catches every single-digit error), a letter where only
+    a digit can be, two neighbouring digits swapped, or the check digit missing. None
+    otherwise."""
     fix = luhn_correction(query, entry)
     if fix is not None:
         pos, read, true = fix
@@ -56,7 +57,22 @@ def imei_correction(query: str, entry: str) -> str | None:
             f"read '{read}' for '{true}' at position {pos}: "
             "the read fails the IMEI check digit and this correction restores it"
         )
-    if not (entry.isdigit() and query.isdigit() and luhn_ok(entry)):
+    if not (entry.isdigit() and len(entry) == 15 and luhn_ok(entry)):
+        return None
+    folded = canonical(query)
+    odd = [p for p, c in enumerate(folded) if not c.isdigit()]
+    if len(odd) == 1 and imei_erasure(folded) == entry:
+        p = odd[0]
+        if len(query) == 15:
+            return (
+                f"read '{query[p]}' for '{entry[p]}' at position {p + 1}: an IMEI has only "
+                "digits, and this is the one its check digit allows there"
+            )
+        return (
+            f"extra '{query[p]}' read after position {p}: an IMEI has only digits, and "
+            "without it the check digit holds"
+        )
+    if not query.isdigit():
         return None
     if len(query) == 14 and entry[:14] == query:
         return f"check digit '{entry[14]}' not read: the 14 digits read are this IMEI's"

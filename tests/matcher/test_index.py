@@ -183,6 +183,16 @@ def _expected(query: str, entry: str) -> bool:
         return _imei_candidate(query, entry)
     if query.isdigit() and 14 <= len(entry) <= 16:  # digits reach IMEI lengths exactly only
         return query == entry
+    odd = [p for p, c in enumerate(query) if not c.isdigit()]
+    if len(odd) == 1 and len(query) in (15, 16) and entry.isdigit() and luhn.is_valid(entry):
+        # one letter where an IMEI has only digits: an unknown digit, or one too many
+        p = odd[0]
+        if len(query) == 15 and len(entry) == 15 and query[:p] + query[p + 1 :] == (
+            entry[:p] + entry[p + 1 :]
+        ):
+            return True
+        if len(query) == 16 and query[:p] + query[p + 1 :] == entry:
+            return True
     return Levenshtein.distance(query, entry) <= _tolerated(entry)
 
 
