@@ -79,3 +79,42 @@ def test_bad_file_stores_nothing(db: Database, tmp_path: Path) -> None:
     assert [line for line, _ in info.value.problems] == [3]
     assert m.stats() == before
     assert m.lookup("NEWSERIAL123").verdict == "no_match"
+
+
+def _luhn_completed(body: str) -> str:
+    """A 14-digit body with its Luhn check digit (written out, independent of the matcher)."""
+    total = 0
+    for i, c in enumerate(reversed(body)):
+        d = int(c) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def test_verdicts_on_a_register_of_one_phone_model_and_short_serials(
+    db: Database, tmp_path: Path
+) -> None:
+    """Imported like any register, then looked up through the matcher the API and CLI use:
+    a neighbouring handset of the same model and the next short serial are not matches."""
+    phones = [_luhn_completed(f"35693803{n:06d}") for n in range(100000, 100600, 3)]
+    rows = [f"{p},imei,stolen,phone,Acme,X1,CR/{i},Kent,2026-08-30" for i, p in enumerate(phones)]
+    rows += ["481516,serial,stolen,tool,Acme,Drill,CR/S1,Kent,2026-08-30"]
+    path = tmp_path / "register.csv"
+    path.write_text(
+        "identifier,kind,status,category,brand,model,crime_ref,force,reported_on\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    m = RegisterMatcher(db, MatcherSettings(), tmp_path / "index")
+    m.import_file(path, source="force")
+    assert m.lookup(phones[7]).verdict == "match"
+    neighbour = _luhn_completed(phones[7][:13] + str((int(phones[7][13]) + 1) % 10))
+    assert neighbour not in phones
+    assert m.lookup(neighbour).verdict == "no_match"
+    misread = phones[7][:14] + str((int(phones[7][14]) + 5) % 10)  # fails its check digit
+    r = m.lookup(misread)
+    assert r.verdict == "possible_match"
+    assert r.candidates[0].identifier == phones[7]
+    assert m.lookup("481517").verdict == "no_match"
+    assert m.lookup("481516").verdict == "match"
+    many = m.lookup_many([phones[7], neighbour, misread, "481517"])
+    assert [x.verdict for x in many] == ["match", "no_match", "possible_match", "no_match"]
