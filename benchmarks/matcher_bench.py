@@ -275,9 +275,7 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
         for k in ("value", "voff")
     }
     queries, truth, edits = generate_queries(reg, args.queries, args.seed + 1)
-    classes = [
-        entry_class(identifier(reg, int(t) - 1)) if t else "absent" for t in truth.tolist()
-    ]
+    classes = [entry_class(identifier(reg, int(t) - 1)) if t else "absent" for t in truth.tolist()]
     del reg
     single = queries[: args.single]
     lat = []
@@ -286,13 +284,15 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
         index.lookup(q)
         lat.append(time.perf_counter() - t)
     lat_ms = np.array(lat) * 1000
-    from station.matcher.probe import probes
-
     from station.matcher.index import search_forms
     from station.matcher.normalise import normalise
+    from station.matcher.probe import probes
 
     plan = [
-        sum(len(probes(len(f.text), f.edits, 2, f.text.isdigit())) for f in search_forms(normalise(q), 2))
+        sum(
+            len(probes(len(f.text), f.edits, 2, f.text.isdigit()))
+            for f in search_forms(normalise(q), 2)
+        )
         for q in queries[:10000]
     ]
     base, dead = index._state.base, index._state.dead

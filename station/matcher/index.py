@@ -17,8 +17,8 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -371,10 +371,7 @@ class RegisterIndex:
                 if maybe[i]:
                     continue
                 maybe[i] = bool(
-                    any(
-                        ov.fuzzy(f.text, f.edits)
-                        for f in search_forms(q, self.settings.max_edits)
-                    )
+                    any(ov.fuzzy(f.text, f.edits) for f in search_forms(q, self.settings.max_edits))
                     or ov.ranges(q.canonical)
                     or (
                         may_be_truncated(q.canonical, self.settings.min_partial_length)
@@ -489,9 +486,7 @@ class RegisterIndex:
             found.append(_best(q, base.view(slot), s))
         if len(ov):
             forms = search_forms(q, s.max_edits)
-            for slot in dict.fromkeys(
-                sl for f in forms for sl, _d in ov.fuzzy(f.text, f.edits)
-            ):
+            for slot in dict.fromkeys(sl for f in forms for sl, _d in ov.fuzzy(f.text, f.edits)):
                 found.append(_best(q, _view(ov.items[slot]), s))
         if may_be_truncated(q.canonical, s.min_partial_length):
             limit = s.max_candidates * 4

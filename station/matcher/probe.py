@@ -190,7 +190,11 @@ def exact_many(
         return out
     hashes = np.array(
         [
-            seg_hash(folded[i][plan[i][0][3] : plan[i][0][3] + plan[i][0][4]], len(folded[i]), plan[i][0][2])
+            seg_hash(
+                folded[i][plan[i][0][3] : plan[i][0][3] + plan[i][0][4]],
+                len(folded[i]),
+                plan[i][0][2],
+            )
             for i in which
         ],
         dtype=np.uint64,

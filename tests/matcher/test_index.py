@@ -14,7 +14,7 @@ from stdnum import luhn
 
 from station.errors import IdentifierRejected, IndexFileError
 from station.matcher import RegisterIndex, RegisterRecord
-from station.matcher.normalise import allowed_edits, canonical
+from station.matcher.normalise import canonical
 from station.settings import MatcherSettings
 
 REGISTER = [
@@ -187,8 +187,10 @@ def _expected(query: str, entry: str) -> bool:
     if len(odd) == 1 and len(query) in (15, 16) and entry.isdigit() and luhn.is_valid(entry):
         # one letter where an IMEI has only digits: an unknown digit, or one too many
         p = odd[0]
-        if len(query) == 15 and len(entry) == 15 and query[:p] + query[p + 1 :] == (
-            entry[:p] + entry[p + 1 :]
+        if (
+            len(query) == 15
+            and len(entry) == 15
+            and query[:p] + query[p + 1 :] == (entry[:p] + entry[p + 1 :])
         ):
             return True
         if len(query) == 16 and query[:p] + query[p + 1 :] == entry:
