@@ -18,9 +18,8 @@ kernels mirror :func:`edit_budget` and a test compares them against brute force)
   tolerate no edit, 8-9 one, 10 or more two.
 
 The register's identifier decides: a read is a candidate for an entry when it is within the
-entry's budget (so a short numeric entry is found only exactly, whatever was read), except
-that an all-digit read reaches entries of IMEI-shaped length only by the IMEI rules. Every
-budget is capped by ``max_edits`` and never exceeds the index's partition
+entry's budget (so a short numeric entry or an IMEI is found only exactly, whatever was
+read). Every budget is capped by ``max_edits`` and never exceeds the index's partition
 (:func:`partition_edits`).
 """
 
@@ -55,13 +54,9 @@ def budget_for(length: int, numeric: bool, max_edits: int) -> int:
     return min(k, max_edits)
 
 
-def reach(length: int, numeric_query: bool, max_edits: int) -> int:
+def reach(length: int, max_edits: int) -> int:
     """Most edits an entry of ``length`` characters may be from a query: the largest budget
-    such an entry can have (an alphanumeric one's), except that an all-digit query never
-    reaches IMEI-shaped lengths by edits (the IMEI rules cover them, and a bucket of a
-    model's shared prefix is never scanned)."""
-    if numeric_query and length in IMEI_SHAPED:
-        return 0
+    such an entry can have (an alphanumeric one's)."""
     return budget_for(length, False, max_edits)
 
 
@@ -75,14 +70,24 @@ def imei_shaped(canonical: str) -> bool:
     return len(canonical) in IMEI_SHAPED and canonical.isdigit()
 
 
+#: Luhn contribution of a digit at an odd place from the right (doubled), and its inverse
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_UNDOUBLE = {v: d for d, v in enumerate(_DOUBLED)}
+
+
+def _weight(digit: int, doubled: bool) -> int:
+    return _DOUBLED[digit] if doubled else digit
+
+
+def _digit_for(contribution: int, doubled: bool) -> int:
+    """The digit whose Luhn contribution is ``contribution`` (mod 10) at such a place."""
+    return _UNDOUBLE[contribution % 10] if doubled else contribution % 10
+
+
 def luhn_ok(digits: str) -> bool:
     """True when a digit string's last digit is its Luhn check digit."""
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = ord(c) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
+    n = len(digits)
+    total = sum(_weight(ord(c) - 48, (n - 1 - j) % 2 == 1) for j, c in enumerate(digits))
     return total % 10 == 0
 
 
@@ -96,43 +101,55 @@ def imei_readings(canonical: str) -> Iterator[tuple[str, int]]:
     - 14 digits (a digit dropped, or the check digit not read): every valid insertion.
     - 16 digits (a digit too many, besides the IMEISV reading the normaliser makes): every
       valid deletion.
-    A 15-digit read that passes Luhn stands for itself alone: yields nothing.
+    A 15-digit read that passes Luhn stands for itself alone: yields nothing. Each reading
+    costs O(1) from running Luhn sums, so a bulk check of many reads stays cheap.
     """
     n = len(canonical)
+    d = [ord(c) - 48 for c in canonical]
     seen: set[str] = set()
     if n == 15:
-        if luhn_ok(canonical):
+        plain = [_weight(x, (14 - j) % 2 == 1) for j, x in enumerate(d)]
+        total = sum(plain)
+        if total % 10 == 0:
             return
-        for p in range(15):
-            for d in "0123456789":
-                if d == canonical[p]:
-                    continue
-                s = canonical[:p] + d + canonical[p + 1 :]
-                if luhn_ok(s):
-                    seen.add(s)
-                    yield s, 1
-                    break
-        for p in range(14):
-            a, b = canonical[p], canonical[p + 1]
+        for j in range(15):
+            x = _digit_for(plain[j] - total, (14 - j) % 2 == 1)
+            s = canonical[:j] + chr(48 + x) + canonical[j + 1 :]
+            seen.add(s)
+            yield s, 1
+        for j in range(14):
+            a, b = d[j], d[j + 1]
             if a == b:
                 continue
-            s = canonical[:p] + b + a + canonical[p + 2 :]
-            if s not in seen and luhn_ok(s):
-                seen.add(s)
-                yield s, 2
-    elif n == 14:
-        for p in range(15):
-            for d in "0123456789":
-                s = canonical[:p] + d + canonical[p:]
-                if s not in seen and luhn_ok(s):
+            da = (14 - j) % 2 == 1
+            swapped = total - plain[j] - plain[j + 1] + _weight(b, da) + _weight(a, not da)
+            if swapped % 10 == 0:
+                s = canonical[:j] + canonical[j + 1] + canonical[j] + canonical[j + 2 :]
+                if s not in seen:
+                    seen.add(s)
+                    yield s, 2
+    elif n in (14, 16):
+        # digits left of the change move one place from the right end: their doubling flips
+        left_flipped = [0]
+        for j, x in enumerate(d):
+            left_flipped.append(left_flipped[-1] + _weight(x, (n - 1 - j) % 2 == 0))
+        right_kept = [0] * (n + 1)
+        for j in range(n - 1, -1, -1):
+            right_kept[j] = right_kept[j + 1] + _weight(d[j], (n - 1 - j) % 2 == 1)
+        if n == 14:
+            for p in range(15):
+                x = _digit_for(-(left_flipped[p] + right_kept[p]), (14 - p) % 2 == 1)
+                s = canonical[:p] + chr(48 + x) + canonical[p:]
+                if s not in seen:
                     seen.add(s)
                     yield s, 1
-    elif n == 16:
-        for p in range(16):
-            s = canonical[:p] + canonical[p + 1 :]
-            if s not in seen and luhn_ok(s):
-                seen.add(s)
-                yield s, 1
+        else:
+            for p in range(16):
+                if (left_flipped[p] + right_kept[p + 1]) % 10 == 0:
+                    s = canonical[:p] + canonical[p + 1 :]
+                    if s not in seen:
+                        seen.add(s)
+                        yield s, 1
 
 
 def imei_erasure(canonical: str) -> str | None:

@@ -61,15 +61,15 @@ def search_forms(q: Normalised, max_edits: int) -> list[SearchForm]:
     """What to search for a query, without repeats.
 
     Each reading of the query, searched up to ``max_edits`` (each entry's own budget then
-    decides); an IMEI-shaped reading is searched exactly, together with the valid IMEIs it
-    stands for (:func:`imei_readings`), and so is the IMEI a read with one stray letter
-    stands for (:func:`imei_erasure`).
+    decides: an IMEI is found only exactly); with an IMEI-shaped reading the valid IMEIs it
+    stands for (:func:`imei_readings`) are searched exactly, and so is the IMEI a read with
+    one stray letter stands for (:func:`imei_erasure`).
     """
     out: dict[str, SearchForm] = {}
     for form in q.forms:
         c = canonical(form)
         if imei_shaped(c):
-            out.setdefault(c, SearchForm(c, 0, 0))
+            out[c] = SearchForm(c, max_edits, 0)
             for reading, assumed in imei_readings(c):
                 out.setdefault(reading, SearchForm(reading, 0, assumed))
         else:

@@ -76,11 +76,9 @@ def _budget(length, numeric, max_edits):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _reach(length, numeric_query, max_edits):  # type: ignore[no-untyped-def]
+def _reach(length, max_edits):  # type: ignore[no-untyped-def]
     """:func:`station.matcher.budget.reach`: most edits an entry of this length may be from a
     query."""
-    if numeric_query and 14 <= length <= 16:
-        return 0
     return _budget(length, False, max_edits)
 
 
@@ -338,12 +336,9 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     cap = out_s.size
     shift = np.uint64(64 - bits)
     q_slow = n > PACKED_CHARS
-    numeric_q = True
     peq[:] = 0
     for j in range(n):
         qc[j] = pack[q[q0 + j]]
-        if qc[j] == 0 or qc[j] > 10:
-            numeric_q = False
         if qc[j] == 0:
             q_slow = True
         elif j < 60 - 2 * max_edits:
@@ -351,7 +346,7 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     probes = 0
     for total in range(max(1, n - kq), n + kq + 1):
         kp = _allowed(total, max_edits)
-        k = min(kq, kp, _reach(total, numeric_q, max_edits))
+        k = min(kq, kp, _reach(total, max_edits))
         delta = n - total
         if abs(delta) > k or total < kp + 1:
             continue

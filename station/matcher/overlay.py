@@ -63,9 +63,8 @@ class OverlayIndex:
         ``kq`` edits of the query."""
         found: dict[int, int] = {}
         n = len(query)
-        numeric = query.isdigit()
         for length in range(n - kq, n + kq + 1):
-            cap = min(kq, reach(length, numeric, self.max_edits))
+            cap = min(kq, reach(length, self.max_edits))
             if length not in self._lengths or abs(n - length) > cap:
                 continue
             k = allowed_edits(length, self.max_edits)

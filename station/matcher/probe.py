@@ -32,16 +32,14 @@ def seg_hash(folded: bytes, total: int, seg: int) -> int:
     return h ^ (h >> 31)
 
 
-def probes(
-    n: int, kq: int, max_edits: int, numeric: bool = False
-) -> list[tuple[int, int, int, int, int]]:
+def probes(n: int, kq: int, max_edits: int) -> list[tuple[int, int, int, int, int]]:
     """(entry length, edits tolerated, segment number, query start, segment length) per probe
-    of a query of ``n`` characters (all digits or not) searched with at most ``kq`` edits (the
-    kernels' rightmost-segment rule: |shift| + max(segments after, |delta - shift|) <= k)."""
+    of a query of ``n`` characters searched with at most ``kq`` edits (the kernels'
+    rightmost-segment rule: |shift| + max(segments after, |delta - shift|) <= k)."""
     out = []
     for total in range(max(1, n - kq), n + kq + 1):
         kp = partition_edits(total, max_edits)
-        k = min(kq, kp, reach(total, numeric, max_edits))
+        k = min(kq, kp, reach(total, max_edits))
         delta = n - total
         if abs(delta) > k or total < kp + 1:
             continue
@@ -79,7 +77,7 @@ def fuzzy(
     ``kq`` edits of the query."""
     table = fold.tobytes()
     q = query.translate(table)
-    plan = probes(len(q), kq, max_edits, q.isdigit())
+    plan = probes(len(q), kq, max_edits)
     empty = np.zeros(0, dtype=np.int64)
     if not plan:
         return empty, np.zeros(0, dtype=np.int8), False

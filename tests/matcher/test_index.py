@@ -179,10 +179,8 @@ def _imei_candidate(read: str, entry: str) -> bool:
 
 
 def _expected(query: str, entry: str) -> bool:
-    if query.isdigit() and 14 <= len(query) <= 16:
-        return _imei_candidate(query, entry)
-    if query.isdigit() and 14 <= len(entry) <= 16:  # digits reach IMEI lengths exactly only
-        return query == entry
+    if query.isdigit() and 14 <= len(query) <= 16 and _imei_candidate(query, entry):
+        return True
     odd = [p for p, c in enumerate(query) if not c.isdigit()]
     if len(odd) == 1 and len(query) in (15, 16) and entry.isdigit() and luhn.is_valid(entry):
         # one letter where an IMEI has only digits: an unknown digit, or one too many

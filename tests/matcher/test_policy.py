@@ -157,3 +157,39 @@ def test_bulk_search_follows_the_same_policy(index: RegisterIndex) -> None:
     pairs = set(zip(hits.query_index.tolist(), hits.entry_id.tolist(), strict=True))
     assert pairs == {(1, 1), (2, 2), (4, 20)}
     assert sorted(hits.distance.tolist()) == [1, 1, 2]
+
+
+def _valid(s: str) -> bool:
+    return luhn_digit(s[:-1]) == s[-1]
+
+
+@pytest.mark.parametrize("length", [14, 15, 16])
+def test_imei_readings_are_every_valid_imei_one_correction_away(length: int) -> None:
+    """The readings equal a brute force over every substitution, swap, insertion, deletion."""
+    from station.matcher.budget import imei_readings
+
+    rng = np.random.default_rng(length)
+    for _ in range(200):
+        read = "".join(str(x) for x in rng.integers(0, 10, size=length))
+        got = dict(imei_readings(read))
+        want: dict[str, int] = {}
+        if length == 15 and not _valid(read):
+            for p in range(15):
+                for c in "0123456789":
+                    s = read[:p] + c + read[p + 1 :]
+                    if s != read and _valid(s):
+                        want.setdefault(s, 1)
+            for p in range(14):
+                s = read[:p] + read[p + 1] + read[p] + read[p + 2 :]
+                if s != read and _valid(s):
+                    want.setdefault(s, 2)
+        elif length == 14:
+            want = {
+                s: 1
+                for p in range(15)
+                for c in "0123456789"
+                if _valid(s := read[:p] + c + read[p:])
+            }
+        elif length == 16:
+            want = {s: 1 for p in range(16) if _valid(s := read[:p] + read[p + 1 :])}
+        assert got == want, read
