@@ -289,10 +289,7 @@ def phase_serve(args: argparse.Namespace) -> dict[str, Any]:
     from station.matcher.probe import probes
 
     plan = [
-        sum(
-            len(probes(len(f.text), f.edits, 2, f.text.isdigit()))
-            for f in search_forms(normalise(q), 2)
-        )
+        sum(len(probes(len(f.text), f.edits, 2)) for f in search_forms(normalise(q), 2))
         for q in queries[:10000]
     ]
     base, dead = index._state.base, index._state.dead
