@@ -101,7 +101,17 @@ class RegisterMatcher:
                 log.warning("index at %s is newer than the database; rebuilding", self.index_dir)
             except StationError as exc:
                 log.warning("index at %s cannot be used (%s); rebuilding", self.index_dir, exc)
-        return build_from_db(conn, COLUMNS, self.settings), True
+        built = build_from_db(conn, COLUMNS, self.settings)
+        if self.index_dir is None:
+            return built, True
+        # serve from the saved copy: its pages are the file's, mapped and read on demand, so a
+        # large register does not stay in the process's own memory after the build
+        self._persist(built)
+        del built
+        try:
+            return RegisterIndex.load(self.index_dir, self.settings), False
+        except StationError:
+            return build_from_db(conn, COLUMNS, self.settings), True
 
     def _persist(self, index: RegisterIndex) -> None:
         if self.index_dir is None:
