@@ -470,11 +470,11 @@ def _parse_block(block: _Block) -> RowChunk:
                 continue
             if owner is not None:
                 owners.append((line, owner))
-            rows.append(_stage(row))
+            rows.append(stage_row(row))
     except _Fatal as exc:
         return RowChunk([], b"", len(rows), problems, owners, exc.args)
     if block.copy_text:
-        return RowChunk([], _copy_text(rows), len(rows), problems, owners)
+        return RowChunk([], copy_text(rows), len(rows), problems, owners)
     return RowChunk(rows, b"", len(rows), problems, owners)
 
 
@@ -540,15 +540,15 @@ def _jsonl_block(block: _Block) -> Iterator[tuple[int, dict[str, str]]]:
         yield line_no, row
 
 
-def _xlsx_chunks(reader: RegisterReader, copy_text: bool) -> Iterator[RowChunk]:
+def _xlsx_chunks(reader: RegisterReader, as_copy: bool) -> Iterator[RowChunk]:
     """A workbook is read by openpyxl in this process and validated in chunks as it goes."""
     rows: list[StageRow] = []
     problems: list[tuple[int, str]] = []
     owners: list[tuple[int, OwnerRow]] = []
 
     def chunk() -> RowChunk:
-        if copy_text:
-            return RowChunk([], _copy_text(rows), len(rows), problems, owners)
+        if as_copy:
+            return RowChunk([], copy_text(rows), len(rows), problems, owners)
         return RowChunk(rows, b"", len(rows), problems, owners)
 
     for line, raw in _xlsx_rows(reader.path, reader.columns, reader.progress):
@@ -560,14 +560,15 @@ def _xlsx_chunks(reader: RegisterReader, copy_text: bool) -> Iterator[RowChunk]:
             continue
         if owner is not None:
             owners.append((line, owner))
-        rows.append(_stage(row))
+        rows.append(stage_row(row))
         if len(rows) >= 20_000:
             yield chunk()
             rows, problems, owners = [], [], []
     yield chunk()
 
 
-def _stage(row: RegisterRow) -> StageRow:
+def stage_row(row: RegisterRow) -> StageRow:
+    """A validated row as the staging table holds it."""
     status = row.status if row.action == "withdraw" else (row.status or "stolen")
     reported = row.reported_on.isoformat() if row.reported_on is not None else None
     return (
@@ -580,7 +581,7 @@ def _stage(row: RegisterRow) -> StageRow:
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(rows: list[StageRow]) -> bytes:
+def copy_text(rows: list[StageRow]) -> bytes:
     """Rows in PostgreSQL's COPY text format (tab-separated, \\N for NULL)."""
     lines = [
         "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)

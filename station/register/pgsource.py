@@ -114,7 +114,8 @@ def build_from_db(
     newest = 0
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
     for rows in result.partitions(batch):
-        for eid, ident, kind, status, crime, source, rend, version, _withdrawn in rows:
+        for row in rows:
+            eid, ident, kind, status, crime, source, rend, version, _withdrawn = tuple(row)
             if version > newest:
                 newest = int(version)
             if rend:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,15 @@ from sqlalchemy.orm import Session
 from station.db.engine import Database
 from station.db.models import Owner, RegisterEntry, RegisterImport
 from station.records import audit
-from station.register.importer import STAGE_FIELDS, OwnerRow, RegisterReader, RowChunk
+from station.register.importer import (
+    STAGE_FIELDS,
+    OwnerRow,
+    RegisterReader,
+    RegisterRow,
+    RowChunk,
+    copy_text,
+    stage_row,
+)
 
 STAGE = "register_stage"
 #: entry fields a row sets; an "add" sets them all, an "update" only those it gives
@@ -88,6 +97,27 @@ def import_register(db: Database, reader: RegisterReader, actor: str) -> dict[st
         "owners": len(owners),
         **counts,
     }
+
+
+def apply_rows(
+    s: Session, rows: Iterable[RegisterRow], source: str, version: int
+) -> dict[str, int]:
+    """Apply already validated rows of one source inside the caller's write transaction (as
+    a register version published centrally arrives); counts added, updated, withdrawn."""
+    conn = s.connection()
+    pg = conn.dialect.name == "postgresql"
+    staged = [stage_row(r) for r in rows]
+    _create_stage(conn, pg)
+    try:
+        _load(
+            conn,
+            RowChunk([] if pg else staged, copy_text(staged) if pg else b"", len(staged), [], []),
+            pg,
+        )
+        _index_stage(conn, pg)
+        return _apply(conn, source, version, pg)
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
 
 
 def _sha256(path: Path) -> str:
