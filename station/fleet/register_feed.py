@@ -234,7 +234,7 @@ def apply_rows(
     db: Database, manifest: dict[str, Any], rows: list[dict[str, Any]], replace: bool
 ) -> None:
     """One transaction: the rows, the version row and the audit entry, or nothing."""
-    from station.register.service import _apply_rows
+    from station.register.store import apply_rows as apply_register_rows
 
     version = int(manifest["version"])
     by_source: dict[str, list[RegisterRow]] = defaultdict(list)
@@ -265,7 +265,7 @@ def apply_rows(
         if replace:
             s.execute(delete(RegisterEntry))
         for source, source_rows in by_source.items():
-            for k, v in _apply_rows(s, source_rows, source, version).items():
+            for k, v in apply_register_rows(s, source_rows, source, version).items():
                 totals[k] += v
         s.add(
             RegisterImport(

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -154,75 +155,443 @@ def parse_register_file(
 
     ``mapping`` maps the file's column names onto the fields above (overriding the default
     aliases). ``progress(done, total)`` is called now and then, in bytes for CSV/JSON Lines and
-    in rows for XLSX.
+    in rows for XLSX. Holds the whole file in memory: imports stream through
+    :class:`RegisterReader` instead.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise RegisterImportError(f"register file {p} does not exist")
-    suffix = p.suffix.lower()
-    columns = {**DEFAULT_ALIASES, **{_key(k): v for k, v in (mapping or {}).items()}}
-    for target in columns.values():
-        if target not in ENTRY_FIELDS and target not in OWNER_FIELDS:
-            raise RegisterImportError(f"column mapping names unknown field {target!r}")
-    if suffix in (".csv", ".txt"):
-        fmt, rows = "csv", _csv_rows(p, columns, progress)
-    elif suffix in (".jsonl", ".ndjson"):
-        fmt, rows = "jsonl", _jsonl_rows(p, columns, progress)
-    elif suffix == ".xlsx":
-        fmt, rows = "xlsx", _xlsx_rows(p, columns, progress)
-    else:
-        raise RegisterImportError(
-            f"{p.name}: unsupported register format {suffix or '(none)'}; use .csv, .jsonl or .xlsx"
-        )
-    parsed = ParsedRegister(p, source or p.stem, fmt)
-    problems: list[tuple[int, str]] = []
+    reader = RegisterReader(path, source, mapping, progress, max_problems=max_problems)
+    parsed = ParsedRegister(reader.path, reader.source, reader.format)
     seen: dict[tuple[str, str], int] = {}
-    owners: dict[str, OwnerRow] = {}
-    for line, raw in rows:
+    for line, raw in reader.raw_rows():
         try:
             row = _validate(line, raw)
             key = (row.kind, row.identifier)
             if key in seen:
                 raise _RowProblem(f"{row.identifier} appears again (first on line {seen[key]})")
             seen[key] = line
-            owner = _owner(raw, row)
-            if owner is not None:
-                if owners.get(owner.owner_ref, owner) != owner:
-                    raise _RowProblem(f"owner {owner.owner_ref} is given different details")
-                owners[owner.owner_ref] = owner
+            reader.note_owner(line, _owner(raw, row))
             parsed.rows.append(row)
         except _RowProblem as exc:
-            problems.append((line, str(exc)))
-            if len(problems) >= max_problems:
+            reader.note_problem(line, str(exc))
+            if reader.too_many:
                 break
-    if problems:
-        shown = "; ".join(f"line {ln}: {why}" for ln, why in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise RegisterImportError(
-            f"{p.name}: {len(problems)} bad row(s), nothing imported: {shown}{more}", problems
-        )
-    parsed.owners = list(owners.values())
+    reader.raise_if_bad()
+    parsed.owners = reader.owners()
     return parsed
 
 
+# -- streaming: blocks of the file parsed and validated in worker processes ------------------
+
+#: validated row as staged for the database (see station/register/store.py)
+STAGE_FIELDS = (
+    "line", "action", "kind", "identifier", "status", "category", "brand", "model",
+    "crime_ref", "force", "reported_on", "owner_applied_number", "range_end", "owner_ref",
+    "kit_type",
+)  # fmt: skip
+StageRow = tuple[Any, ...]
+#: bytes of the file handed to a worker at once (about 15,000 rows of a typical register)
+BLOCK_BYTES = 1 << 20
+#: files smaller than this are parsed in the calling process (workers cost more to start)
+PARALLEL_BYTES = 8 << 20
+#: a record longer than this is not a register row: stop looking for its end
+_MAX_CARRY = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """One piece of the file for a worker: whole records, and where they start."""
+
+    fmt: str
+    data: bytes
+    first_line: int
+    fields: tuple[str | None, ...]
+    width: int
+    columns: tuple[tuple[str, str], ...]
+    copy_text: bool
+
+
+@dataclass(slots=True)
+class RowChunk:
+    """A block's outcome: staged rows (tuples, or PostgreSQL COPY text), problems, owners."""
+
+    rows: list[StageRow]
+    copy: bytes
+    count: int
+    problems: list[tuple[int, str]]
+    owners: list[tuple[int, OwnerRow]]
+    #: a problem that stops reading (not UTF-8, broken quoting): message, line, why
+    fatal: tuple[str, int, str] | None = None
+
+
+class _Fatal(Exception):
+    """Reading cannot go on: (message, line, why)."""
+
+
+class RegisterReader:
+    """A register file read as validated chunks, in worker processes when it is large.
+
+    Problems and owners are collected across chunks in file order; problems that only the
+    whole file shows (a key repeated far apart) are added by the caller with
+    :meth:`note_problem` before :meth:`raise_if_bad`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        source: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+        progress: ProgressFn | None = None,
+        workers: int | None = None,
+        max_problems: int = 1000,
+    ) -> None:
+        p = Path(path)
+        if not p.is_file():
+            raise RegisterImportError(f"register file {p} does not exist")
+        suffix = p.suffix.lower()
+        self.columns = {**DEFAULT_ALIASES, **{_key(k): v for k, v in (mapping or {}).items()}}
+        for target in self.columns.values():
+            if target not in ENTRY_FIELDS and target not in OWNER_FIELDS:
+                raise RegisterImportError(f"column mapping names unknown field {target!r}")
+        formats = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+        if suffix == ".xlsx":
+            self.format = "xlsx"
+        elif suffix in formats:
+            self.format = formats[suffix]
+        else:
+            raise RegisterImportError(
+                f"{p.name}: unsupported register format {suffix or '(none)'}; "
+                "use .csv, .jsonl or .xlsx"
+            )
+        self.path = p
+        self.source = source or p.stem
+        self.progress = progress
+        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        self.max_problems = max_problems
+        self.rows = 0
+        self._problems: list[tuple[int, str]] = []
+        self._owners: dict[str, OwnerRow] = {}
+
+    # -- problems and owners, in file order ---------------------------------------------------
+
+    @property
+    def too_many(self) -> bool:
+        return len(self._problems) >= self.max_problems
+
+    def note_problem(self, line: int, why: str) -> None:
+        if not self.too_many:
+            self._problems.append((line, why))
+
+    def note_owner(self, line: int, owner: OwnerRow | None) -> None:
+        """Keep an owner; a second row giving different details for it is a bad row."""
+        if owner is None:
+            return
+        if self._owners.get(owner.owner_ref, owner) != owner:
+            raise _RowProblem(f"owner {owner.owner_ref} is given different details")
+        self._owners[owner.owner_ref] = owner
+
+    def owners(self) -> list[OwnerRow]:
+        return list(self._owners.values())
+
+    def raise_if_bad(self) -> None:
+        """RegisterImportError listing the problems (by line), if there are any."""
+        if not self._problems:
+            return
+        problems = sorted(self._problems)[: self.max_problems]
+        shown = "; ".join(f"line {ln}: {why}" for ln, why in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise RegisterImportError(
+            f"{self.path.name}: {len(problems)} bad row(s), nothing imported: {shown}{more}",
+            problems,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def raw_rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """Every record as (line, {field: text}), read in this process."""
+        if self.format == "xlsx":
+            yield from _xlsx_rows(self.path, self.columns, self.progress)
+            return
+        for block in self._blocks(copy_text=False):
+            try:
+                yield from _block_rows(block)
+            except _Fatal as exc:
+                self._fatal(*exc.args)
+
+    def chunks(self, copy_text: bool = False) -> Iterator[RowChunk]:
+        """Validated chunks in file order, parsed across cores when the file is large.
+
+        Stops early once ``max_problems`` problems are known; the caller then calls
+        :meth:`raise_if_bad`.
+        """
+        if self.format == "xlsx":
+            results: Iterator[RowChunk] = _xlsx_chunks(self, copy_text)
+        elif self.workers > 1 and self.path.stat().st_size >= PARALLEL_BYTES:
+            results = _in_workers(self._blocks(copy_text), self.workers)
+        else:
+            results = map(_parse_block, self._blocks(copy_text))
+        for chunk in results:
+            if chunk.fatal is not None:
+                self._fatal(*chunk.fatal)
+            for line, why in chunk.problems:
+                self.note_problem(line, why)
+            for line, owner in chunk.owners:
+                try:
+                    self.note_owner(line, owner)
+                except _RowProblem as exc:
+                    self.note_problem(line, str(exc))
+            self.rows += chunk.count
+            yield chunk
+            if self.too_many:
+                return
+
+    def _fatal(self, message: str, line: int, why: str) -> None:
+        raise RegisterImportError(f"{self.path.name}: {message}", [(line, why)])
+
+    def _blocks(self, copy_text: bool) -> Iterator[_Block]:
+        total = self.path.stat().st_size
+        done = 0
+        size = max(64 << 10, min(BLOCK_BYTES, total // 16))  # a small file still shows progress
+        with self.path.open("rb") as fh:
+            head = fh.read(size)
+            if head.startswith(b"\xef\xbb\xbf"):
+                head, done = head[3:], 3
+            fields: tuple[str | None, ...] = ()
+            width = 0
+            line = 1
+            if self.format == "csv":
+                header, head, line, used = _csv_header(head, fh, self.path.name)
+                fields = tuple(_header(header, self.columns, self.path.name))
+                width = len(header)
+                done += used
+            columns = tuple(self.columns.items())
+            carry = head
+            while True:
+                data = fh.read(size)
+                buf = carry + data if data else carry
+                cut = _boundary(buf, self.format == "csv") if data else len(buf)
+                if cut <= 0 and data and len(buf) < _MAX_CARRY:
+                    carry = buf  # no record ends in what was read yet
+                    continue
+                cut = cut or len(buf)
+                block, carry = buf[:cut], buf[cut:]
+                if block:
+                    yield _Block(self.format, block, line, fields, width, columns, copy_text)
+                    line += block.count(b"\n")
+                    done += len(block)
+                    if self.progress is not None:
+                        self.progress(min(done, total), total)
+                if not data:
+                    break
+        if self.progress is not None:
+            self.progress(total, total)
+
+
+def _csv_header(head: bytes, fh: BinaryIO, name: str) -> tuple[list[str], bytes, int, int]:
+    """The header record, the bytes after it, the line number after it, its length."""
+    while True:
+        end = _first_boundary(head)
+        more = b"" if end >= 0 else fh.read(BLOCK_BYTES)
+        if end >= 0 or not more:
+            break
+        head += more
+    first, rest = (head[: end + 1], head[end + 1 :]) if end >= 0 else (head, b"")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RegisterImportError(f"{name}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        header = next(csv.reader(io.StringIO(text, newline="")))
+    except StopIteration:
+        raise RegisterImportError(f"{name}: the file is empty", [(1, "empty")]) from None
+    except csv.Error as exc:
+        raise RegisterImportError(f"{name}: line 1: {exc}", [(1, str(exc))]) from exc
+    return header, rest, 1 + first.count(b"\n"), len(first)
+
+
+def _first_boundary(buf: bytes) -> int:
+    """Index of the first newline outside quotes, or -1."""
+    pos = buf.find(b"\n")
+    while pos >= 0 and buf.count(b'"', 0, pos) % 2:
+        pos = buf.find(b"\n", pos + 1)
+    return pos
+
+
+def _boundary(buf: bytes, quoted: bool) -> int:
+    """Length of the longest prefix of ``buf`` made of whole records (0 if none).
+
+    A newline ends a CSV record when an even number of quote characters precede it (quotes
+    inside quoted fields are doubled), so a block never splits a multi-line field.
+    """
+    end = buf.rfind(b"\n")
+    if quoted and end >= 0:
+        quotes = buf.count(b'"', 0, end)
+        while end >= 0 and quotes % 2:
+            prev = buf.rfind(b"\n", 0, end)
+            quotes -= buf.count(b'"', prev + 1, end)
+            end = prev
+    return end + 1
+
+
+def _in_workers(blocks: Iterator[_Block], workers: int) -> Iterator[RowChunk]:
+    """Blocks parsed by a pool, results in file order, at most two blocks per worker in
+    flight (so memory stays flat however long the file is)."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    # workers start from a clean interpreter: forking a server whose threads hold locks is not
+    # safe
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[Future[RowChunk]] = deque()
+        try:
+            for block in blocks:
+                pending.append(pool.submit(_parse_block, block))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _parse_block(block: _Block) -> RowChunk:
+    """Validate one block (in a worker process): rows staged, problems by line."""
+    rows: list[StageRow] = []
+    problems: list[tuple[int, str]] = []
+    owners: list[tuple[int, OwnerRow]] = []
+    try:
+        for line, raw in _block_rows(block):
+            try:
+                row = _validate(line, raw)
+                owner = _owner(raw, row)
+            except _RowProblem as exc:
+                problems.append((line, str(exc)))
+                continue
+            if owner is not None:
+                owners.append((line, owner))
+            rows.append(stage_row(row))
+    except _Fatal as exc:
+        return RowChunk([], b"", len(rows), problems, owners, exc.args)
+    if block.copy_text:
+        return RowChunk([], copy_text(rows), len(rows), problems, owners)
+    return RowChunk(rows, b"", len(rows), problems, owners)
+
+
+def _block_rows(block: _Block) -> Iterator[tuple[int, dict[str, str]]]:
+    """The records of a block as (line, {field: text}); _Fatal when reading cannot go on."""
+    if block.fmt == "jsonl":
+        yield from _jsonl_block(block)
+        return
+    try:
+        text = block.data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Fatal(*_not_utf8(block)) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    base = block.first_line - 1
+    last = base
+    fields = block.fields
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            at = base + reader.line_num
+            raise _Fatal(f"line {at}: {exc}", at, str(exc)) from None
+        line = last + 1
+        last = base + reader.line_num
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != block.width:
+            yield line, {"__error__": f"{len(values)} fields, the header has {block.width}"}
+            continue
+        yield line, {f: v for f, v in zip(fields, values, strict=True) if f is not None}
+
+
+def _not_utf8(block: _Block) -> tuple[str, int, str]:
+    """Where a block stops being UTF-8, as a fatal problem."""
+    try:
+        block.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = block.first_line + block.data.count(b"\n", 0, exc.start)
+        return f"not UTF-8 text after line {bad - 1}", bad, "not UTF-8"
+    return "not UTF-8 text", block.first_line, "not UTF-8"
+
+
+def _jsonl_block(block: _Block) -> Iterator[tuple[int, dict[str, str]]]:
+    columns = dict(block.columns)
+    for line_no, data in enumerate(block.data.split(b"\n"), start=block.first_line):
+        if not data.strip():
+            continue
+        try:
+            obj = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            yield line_no, {"__error__": f"not valid JSON ({exc})"}
+            continue
+        if not isinstance(obj, dict):
+            yield line_no, {"__error__": "not a JSON object"}
+            continue
+        row: dict[str, str] = {}
+        for key, value in obj.items():
+            target = columns.get(_key(str(key)), _key(str(key)))
+            if target in ENTRY_FIELDS or target in OWNER_FIELDS:
+                row[target] = "" if value is None else str(value)
+        yield line_no, row
+
+
+def _xlsx_chunks(reader: RegisterReader, as_copy: bool) -> Iterator[RowChunk]:
+    """A workbook is read by openpyxl in this process and validated in chunks as it goes."""
+    rows: list[StageRow] = []
+    problems: list[tuple[int, str]] = []
+    owners: list[tuple[int, OwnerRow]] = []
+
+    def chunk() -> RowChunk:
+        if as_copy:
+            return RowChunk([], copy_text(rows), len(rows), problems, owners)
+        return RowChunk(rows, b"", len(rows), problems, owners)
+
+    for line, raw in _xlsx_rows(reader.path, reader.columns, reader.progress):
+        try:
+            row = _validate(line, raw)
+            owner = _owner(raw, row)
+        except _RowProblem as exc:
+            problems.append((line, str(exc)))
+            continue
+        if owner is not None:
+            owners.append((line, owner))
+        rows.append(stage_row(row))
+        if len(rows) >= 20_000:
+            yield chunk()
+            rows, problems, owners = [], [], []
+    yield chunk()
+
+
+def stage_row(row: RegisterRow) -> StageRow:
+    """A validated row as the staging table holds it."""
+    status = row.status if row.action == "withdraw" else (row.status or "stolen")
+    reported = row.reported_on.isoformat() if row.reported_on is not None else None
+    return (
+        row.line, row.action, row.kind, row.identifier, status, row.category, row.brand,
+        row.model, row.crime_ref, row.force, reported, row.owner_applied_number,
+        row.range_end, row.owner_ref, row.kit_type,
+    )  # fmt: skip
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: list[StageRow]) -> bytes:
+    """Rows in PostgreSQL's COPY text format (tab-separated, \\N for NULL)."""
+    lines = [
+        "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)
+        for row in rows
+    ]
+    lines.append("")
+    return "\n".join(lines).encode("utf-8")
+
+
 # -- row sources: each yields (line number, {field: text}) -----------------------------------
-
-
-class _CountingReader(io.RawIOBase):
-    """Counts the bytes read so progress can be told in bytes of the file."""
-
-    def __init__(self, inner: BinaryIO) -> None:
-        self.inner = inner
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.inner.read(len(buffer))
-        buffer[: len(data)] = data
-        self.count += len(data)
-        return len(data)
 
 
 def _key(name: str) -> str:
@@ -250,81 +619,6 @@ def _header(names: list[str], columns: Mapping[str, str], where: str) -> list[st
             [(1, f"duplicate column for {d}") for d in sorted(dup)],
         )
     return fields
-
-
-def _csv_rows(
-    path: Path, columns: Mapping[str, str], progress: ProgressFn | None
-) -> Iterator[tuple[int, dict[str, str]]]:
-    total = path.stat().st_size
-    with path.open("rb") as fh:
-        counter = _CountingReader(fh)
-        text = io.TextIOWrapper(io.BufferedReader(counter), encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise RegisterImportError(f"{path.name}: the file is empty", [(1, "empty")]) from None
-        except UnicodeDecodeError as exc:
-            raise RegisterImportError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
-        fields = _header(header, columns, path.name)
-        last = reader.line_num
-        n = 0
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                break
-            except UnicodeDecodeError as exc:
-                raise RegisterImportError(
-                    f"{path.name}: not UTF-8 text after line {last}", [(last + 1, "not UTF-8")]
-                ) from exc
-            except csv.Error as exc:
-                raise RegisterImportError(
-                    f"{path.name}: line {reader.line_num}: {exc}", [(reader.line_num, str(exc))]
-                ) from exc
-            line = last + 1
-            last = reader.line_num
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                yield line, {"__error__": f"{len(values)} fields, the header has {len(header)}"}
-                continue
-            yield line, {f: v for f, v in zip(fields, values, strict=True) if f is not None}
-            n += 1
-            if progress is not None and n % _PROGRESS_EVERY == 0:
-                progress(counter.count, total)
-        if progress is not None:
-            progress(total, total)
-
-
-def _jsonl_rows(
-    path: Path, columns: Mapping[str, str], progress: ProgressFn | None
-) -> Iterator[tuple[int, dict[str, str]]]:
-    total = path.stat().st_size
-    done = 0
-    with path.open("rb") as fh:
-        for line_no, data in enumerate(fh, start=1):
-            done += len(data)
-            if progress is not None and line_no % _PROGRESS_EVERY == 0:
-                progress(done, total)
-            if not data.strip():
-                continue
-            try:
-                obj = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield line_no, {"__error__": f"not valid JSON ({exc})"}
-                continue
-            if not isinstance(obj, dict):
-                yield line_no, {"__error__": "not a JSON object"}
-                continue
-            row: dict[str, str] = {}
-            for key, value in obj.items():
-                target = columns.get(_key(str(key)), _key(str(key)))
-                if target in ENTRY_FIELDS or target in OWNER_FIELDS:
-                    row[target] = "" if value is None else str(value)
-            yield line_no, row
-    if progress is not None:
-        progress(total, total)
 
 
 def _xlsx_rows(

@@ -7,38 +7,30 @@ catches up by applying only the entries changed since (a delta), never a full re
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from station.db.engine import Database
-from station.db.models import Owner, RegisterEntry, RegisterImport
+from station.db.models import RegisterEntry, RegisterImport
 from station.domain import MatchResult
 from station.errors import StationError
 from station.matcher.index import RegisterIndex
-from station.records import audit
-from station.register.importer import OwnerRow, ParsedRegister, RegisterRow, parse_register_file
+from station.register.importer import RegisterReader
 from station.register.pgsource import RegisterColumns, build_from_db, sync_from_db
+from station.register.store import import_register
 from station.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
 COLUMNS = RegisterColumns(table="register_entries", version="version")
 DEMO_REGISTER = Path(__file__).parents[1] / "data" / "demo_register.csv"
 DEMO_OWNERS = Path(__file__).parents[1] / "data" / "demo_owners.csv"
-ENTRY_COLUMNS = (
-    "category", "brand", "model", "crime_ref", "force", "reported_on",
-    "owner_applied_number", "range_end", "owner_ref", "kit_type",
-)  # fmt: skip
-_CHUNK = 5000
-_FULL_SCAN_ROWS = 20_000
 
 
 class RegisterMatcher:
@@ -109,7 +101,17 @@ class RegisterMatcher:
                 log.warning("index at %s is newer than the database; rebuilding", self.index_dir)
             except StationError as exc:
                 log.warning("index at %s cannot be used (%s); rebuilding", self.index_dir, exc)
-        return build_from_db(conn, COLUMNS, self.settings), True
+        built = build_from_db(conn, COLUMNS, self.settings)
+        if self.index_dir is None:
+            return built, True
+        # serve from the saved copy: its pages are the file's, mapped and read on demand, so a
+        # large register does not stay in the process's own memory after the build
+        self._persist(built)
+        del built
+        try:
+            return RegisterIndex.load(self.index_dir, self.settings), False
+        except StationError:
+            return build_from_db(conn, COLUMNS, self.settings), True
 
     def _persist(self, index: RegisterIndex) -> None:
         if self.index_dir is None:
@@ -139,56 +141,19 @@ class RegisterMatcher:
         actor: str = "system",
         progress: bool | Callable[[int, int], None] = False,
     ) -> dict[str, Any]:
-        """Validate the whole file, then apply it in one transaction (all rows or none)."""
+        """Validate the whole file, then apply it in one transaction (all rows or none).
+
+        The file streams (see station/register/store.py): memory stays flat however long it is.
+        """
         if progress is True:
             from station.cli.progress import file_progress
 
             with file_progress(f"reading {Path(path).name}") as report:
-                parsed = parse_register_file(path, source=source, progress=report)
-        else:
-            parsed = parse_register_file(
-                path, source=source, progress=progress if callable(progress) else None
-            )
-        return self.apply(parsed, actor)
-
-    def apply(self, parsed: ParsedRegister, actor: str) -> dict[str, Any]:
-        digest = _sha256(parsed.path)
-        with self.db.writer() as s:
-            imp = RegisterImport(
-                source=parsed.source, filename=parsed.path.name, sha256=digest, imported_by=actor
-            )
-            s.add(imp)
-            s.flush()
-            counts = _apply_rows(s, parsed.rows, parsed.source, imp.id)
-            _apply_owners(s, parsed.owners)
-            imp.added, imp.updated, imp.withdrawn = (
-                counts["added"],
-                counts["updated"],
-                counts["withdrawn"],
-            )
-            audit.append(
-                s,
-                actor,
-                "alteration",
-                "register",
-                str(imp.id),
-                {
-                    "file": parsed.path.name,
-                    "sha256": digest,
-                    "source": parsed.source,
-                    **counts,
-                    "owners": len(parsed.owners),
-                },
-            )
-            version = imp.id
-        return {
-            "version": version,
-            "source": parsed.source,
-            "file": str(parsed.path),
-            "rows": len(parsed.rows),
-            "owners": len(parsed.owners),
-            **counts,
-        }
+                return import_register(
+                    self.db, RegisterReader(path, source, progress=report), actor
+                )
+        report_fn = progress if callable(progress) else None
+        return import_register(self.db, RegisterReader(path, source, progress=report_fn), actor)
 
     def seed_demo_if_empty(self) -> bool:
         """Load the demo register (for --sim) when no register has ever been imported."""
@@ -227,136 +192,3 @@ class RegisterMatcher:
 
 def _kind_hint(kind: str | None) -> Any:
     return kind if kind in ("imei", "serial", "mark_code", "postcode_mark") else None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _values(row: RegisterRow) -> dict[str, Any]:
-    return {c: getattr(row, c) for c in ENTRY_COLUMNS}
-
-
-def _apply_rows(
-    s: Session, rows: Iterable[RegisterRow], source: str, version: int
-) -> dict[str, int]:
-    """Add, update or withdraw in bulk; re-applying the same file changes nothing."""
-    rows = list(rows)
-    existing = _existing_entries(s, rows, source)
-    now = dt.datetime.now(dt.UTC)
-    inserts: list[RegisterRow] = []
-    updates: list[dict[str, Any]] = []
-    withdrawn = 0
-    for r in rows:
-        old = existing.get((r.kind, r.identifier))
-        if r.action == "withdraw":
-            if old is not None and not old.withdrawn:
-                updates.append(
-                    {"id": old.id, "withdrawn": True, "version": version, "updated_at": now}
-                )
-                withdrawn += 1
-            continue
-        if old is None:
-            inserts.append(r)
-            continue
-        values = {**_values(r), "status": r.status or "stolen"}
-        same = not old.withdrawn and all(
-            getattr(old, k) == v for k, v in values.items() if r.action == "add" or v is not None
-        )
-        if not same:
-            changed = (
-                values if r.action == "add" else {k: v for k, v in values.items() if v is not None}
-            )
-            updates.append(
-                {"id": old.id, "withdrawn": False, "version": version, "updated_at": now, **changed}
-            )
-    _bulk_insert(s, inserts, source, version, now)
-    for i in range(0, len(updates), _CHUNK):  # ORM bulk UPDATE by primary key
-        s.execute(update(RegisterEntry), updates[i : i + _CHUNK])
-    return {"added": len(inserts), "updated": len(updates) - withdrawn, "withdrawn": withdrawn}
-
-
-def _existing_entries(
-    s: Session, rows: list[RegisterRow], source: str
-) -> dict[tuple[str, str], Any]:
-    """The stored entries a file's rows refer to, keyed by (kind, identifier)."""
-    columns = (
-        RegisterEntry.id,
-        RegisterEntry.kind,
-        RegisterEntry.identifier,
-        RegisterEntry.status,
-        RegisterEntry.withdrawn,
-        *[getattr(RegisterEntry, c) for c in ENTRY_COLUMNS],
-    )
-    wanted = {(r.kind, r.identifier) for r in rows}
-    existing: dict[tuple[str, str], Any] = {}
-    if len(wanted) > _FULL_SCAN_ROWS:
-        # a big file: one streamed pass over the source beats thousands of IN (...) probes
-        result = s.execute(
-            select(*columns)
-            .where(RegisterEntry.source == source)
-            .execution_options(yield_per=50_000)
-        )
-        for e in result:
-            key = (e.kind, e.identifier)
-            if key in wanted:
-                existing[key] = e
-        return existing
-    idents = sorted({k[1] for k in wanted})
-    for i in range(0, len(idents), _CHUNK):
-        query = select(*columns).where(
-            RegisterEntry.source == source, RegisterEntry.identifier.in_(idents[i : i + _CHUNK])
-        )
-        for e in s.execute(query):
-            existing[(e.kind, e.identifier)] = e
-    return existing
-
-
-def _bulk_insert(
-    s: Session, rows: list[RegisterRow], source: str, version: int, now: dt.datetime
-) -> None:
-    """Insert new entries through the driver's executemany, a chunk at a time: the ORM's
-    per-row work (and a dict per row) would dominate a million-row import. Values go through
-    each column's own bind processing, so both databases store them as the ORM would."""
-    if not rows:
-        return
-    conn = s.connection()
-    dialect = conn.dialect
-    table = RegisterEntry.__table__
-    names = ["source", "kind", "identifier", "status", "withdrawn", "version", "updated_at",
-             *ENTRY_COLUMNS]  # fmt: skip
-    processors = [table.c[n].type.bind_processor(dialect) for n in names]
-    convert = [(k, p) for k, p in enumerate(processors) if p is not None]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {RegisterEntry.__tablename__} ({', '.join(names)}) "
-        f"VALUES ({', '.join(marker for _ in names)})"
-    )
-    # key order turns random b-tree inserts into appends on the identifier indexes
-    ordered = sorted(rows, key=lambda r: (r.kind, r.identifier))
-    for i in range(0, len(ordered), _CHUNK):
-        params = []
-        for r in ordered[i : i + _CHUNK]:
-            values: list[Any] = [source, r.kind, r.identifier, r.status or "stolen", False,
-                                 version, now, *(getattr(r, c) for c in ENTRY_COLUMNS)]  # fmt: skip
-            for k, p in convert:
-                if values[k] is not None:
-                    values[k] = p(values[k])
-            params.append(tuple(values))
-        conn.exec_driver_sql(sql, params)
-
-
-def _apply_owners(s: Session, owners: Iterable[OwnerRow]) -> None:
-    for o in owners:
-        row = s.execute(select(Owner).where(Owner.owner_ref == o.owner_ref)).scalar()
-        if row is None:
-            row = Owner(owner_ref=o.owner_ref)
-            s.add(row)
-        for field in ("name", "address", "postcode", "phone", "email"):
-            value = getattr(o, field)
-            if value is not None:
-                setattr(row, field, value)
