@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 PG_ADMIN=${PG_ADMIN:-postgresql://postgres@127.0.0.1:5432/postgres}
-TIMEOUT=${TIMEOUT:-180}
-WORK=$(mktemp -d /tmp/fleet-demo.XXXXXX)
+TIMEOUT=${TIMEOUT:-600}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-demo.XXXXXX")
 DB_NAME="fleet_demo_$(basename "$WORK" | tr -cd 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
 PG_URL="${PG_ADMIN%/*}/$DB_NAME"
 PIDS=()
@@ -24,7 +24,8 @@ centre() { STATION_DATA_DIR="$WORK/centre" STATION_DB_URL="$PG_URL" station "$@"
 at() { # at STATION ARGS...: the station command as that station
     local id=$1; shift
     STATION_DATA_DIR="$WORK/$id" STATION_DB_URL="sqlite:///$WORK/$id/station.db" \
-        STATION_STATION_ID="$id" STATION_OFFICER=pc-demo station "$@"
+        STATION_STATION_ID="$id" STATION_OFFICER=pc-demo NUMBA_CACHE_DIR="$WORK/kernels" \
+        station "$@"
 }
 pg() { "$PY" -c 'import sys, psycopg; c = psycopg.connect(sys.argv[1], autocommit=True); c.execute(sys.argv[2])' "$PG_ADMIN" "$1"; }
 json_get() { "$PY" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
@@ -39,8 +40,11 @@ wait_until() { # wait_until WHAT COMMAND...: run COMMAND until it succeeds, or g
 }
 cleanup() {
     local rc=$?
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # stations, then the centre, then NATS
+        kill "${PIDS[$i]}" 2>/dev/null || true
+        wait "${PIDS[$i]}" 2>/dev/null || true
+    done
     pg "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" || true
     if [[ ${KEEP:-0} == 1 || $rc != 0 ]]; then echo "logs and data kept in $WORK"; else rm -rf "$WORK"; fi
     exit $rc
@@ -76,7 +80,7 @@ centre central serve --nats "$NATS_URL" --port "$CENTRE_PORT" --snapshot-every 5
     >"$WORK/centre.log" 2>&1 &
 PIDS+=($!)
 wait_until "central page up" curl -sf "http://127.0.0.1:$CENTRE_PORT/central/login"
-printf 'demo-supervisor-pass\n' | centre user add sup --role supervisor --password-stdin >/dev/null
+printf 'Lamp-tray-demo-4471\n' | centre user add sup --role supervisor --password-stdin >/dev/null
 TOKEN=$(centre user token sup)
 overview() { curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$CENTRE_PORT/api/central/overview"; }
 
@@ -88,9 +92,9 @@ for id in desk-a desk-b; do
 done
 at desk-a serve --sim --port "$A_PORT" >"$WORK/desk-a.log" 2>&1 &
 PIDS+=($!)
-at desk-b serve --sim --port "$B_PORT" >"$WORK/desk-b.log" 2>&1 &
-PIDS+=($!)
 wait_until "desk-a serving" curl -s -o /dev/null "http://127.0.0.1:$A_PORT/"
+at desk-b serve --sim --port "$B_PORT" >"$WORK/desk-b.log" 2>&1 & # the matcher's kernels
+PIDS+=($!)                                                           # compiled once, shared
 wait_until "desk-b serving" curl -s -o /dev/null "http://127.0.0.1:$B_PORT/"
 
 say "a register imported at the centre"
@@ -109,6 +113,12 @@ wait_until "the central page shows both stations on version $VERSION" reported
 say "a check at each station"
 at desk-a check DEMO000042 --json | json_get '"desk-a: " + str(d["results"][0]["verdict"])'
 at desk-b check DEMO000117 --json | json_get '"desk-b: " + str(d["results"][0]["verdict"])'
+say "a hardware self-test at each station (the simulated lamps and camera)"
+for id in desk-a desk-b; do
+    at "$id" doctor --sim --json | json_get '"'"$id"': self-test " + ("passed" if d["passed"] else "FAILED")'
+done
+tested() { overview | json_get "all(s['last_self_test'] and s['lamp'] for s in d['stations'])" | grep -qx True; }
+wait_until "both stations' self-tests and lamps on the central page" tested
 both_checked() { overview | json_get "all(s['records'] >= 1 for s in d['stations']) and d['figures']['matched'] >= 2" | grep -qx True; }
 wait_until "both stations' checks on the central page" both_checked
 curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$CENTRE_PORT/central" >"$WORK/central.html"
@@ -119,8 +129,11 @@ overview | "$PY" -c '
 import json, sys
 d = json.load(sys.stdin)
 for s in d["stations"]:
-    print(f"{s[\"station_id\"]:<8} register v{s[\"register_version\"]}  records {s[\"records\"]}  "
-          f"backlog {s[\"backlog\"]}  chain {\"ok\" if s[\"chain_ok\"] else \"BROKEN\"}  lamp {s[\"lamp\"]}")
+    s["chain"] = "ok" if s["chain_ok"] else "BROKEN"
+    s["test"] = "passed" if s["last_self_test"]["passed"] else "FAILED"
+    s["lamps"] = ", ".join(n + (" ok" if p["passed"] else " FAULT") for n, p in s["lamp"].items())
+    print("{station_id:<8} register v{register_version}  records {records}  backlog {backlog}  "
+          "chain {chain}  self-test {test}  lamps: {lamps}".format(**s))
 print("force-wide:", ", ".join(f"{k} {v}" for k, v in d["figures"].items()))
 print("alerts:", len(d["alerts"]))'
 echo

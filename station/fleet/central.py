@@ -165,6 +165,7 @@ class CentralService:
             name="central",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            error_cb=_link_error,
             **self.nats_options,
         )
         js = nc.jetstream(timeout=10)
@@ -325,6 +326,11 @@ class CentralService:
             except Exception as exc:
                 log.warning("publishing the register failed (tried again): %s", exc)
             await _pause(stop, self.settings.publish_interval)
+
+
+async def _link_error(exc: Exception) -> None:
+    """One line per failed (re)connection, not the client's default traceback."""
+    log.warning("NATS: %s", exc or type(exc).__name__)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
