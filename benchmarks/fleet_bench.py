@@ -121,10 +121,11 @@ def _wait_published(force: Force, version: int) -> float:
 
 
 def _bootstrap(force: Force, station_id: str, version: int, probe: str) -> tuple[float, bool]:
-    """A new station enrols and follows the register from nothing; seconds until its index
-    answers from ``version``, and whether it did."""
-    st = force.add_station(station_id)
-    force.enrol(st)
+    """A new station (added before the server started, so NATS knows its login) enrols and
+    follows the register from nothing; seconds until its index answers from ``version``, and
+    whether it did."""
+    st = force.stations[station_id]
+    force.enrol(st, via_proxy=False)
     t0 = time.perf_counter()
     link = force.link(st, status_every=30.0)
     link.wait_for(lambda: st.register_version() >= version, WAIT)
@@ -220,6 +221,9 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
     extra: list[tuple[str, str]] = []
     try:
         stations = [force.add_station(f"bench-{i:03d}") for i in range(args.stations)]
+        if args.snapshot:
+            force.add_station("new-loads-index")
+            force.add_station("new-builds-index")
         force.start_server()
         force.start_central()
         central_import(force, register_file(tmp / "r0.csv", [f"BASE{i:06d}" for i in range(100)]))

@@ -14,6 +14,7 @@ the index (digest checked) instead of spending minutes rebuilding it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import io
@@ -200,8 +201,8 @@ async def publish_pending(
             first = (
                 s.execute(select(func.count()).select_from(FleetRegisterVersion)).scalar_one() == 0
             )
-        manifest, objects = build_version(
-            db, version, snapshot=first or version % every == 0, matcher=matcher
+        manifest, objects = await asyncio.to_thread(  # the centre's loop keeps serving meanwhile
+            build_version, db, version, first or version % every == 0, matcher
         )
         for name, blob in objects.items():
             await store.put(name, blob)
@@ -332,12 +333,14 @@ class RegisterFollower:
     async def _bootstrap(self, js: JetStreamContext, manifest: dict[str, Any]) -> None:
         """The register replaced from the snapshot and the index shipped with it swapped in
         (both digest-checked first); without a usable index the station builds its own."""
-        rows = decode_rows(await self._object(js, manifest["snapshot"]))
+        rows = await asyncio.to_thread(decode_rows, await self._object(js, manifest["snapshot"]))
         staged = await self._staged_index(js, manifest)
-        self.matcher.replace_register(
-            lambda: apply_rows(self.db, manifest, rows, replace=True), staged
+        await asyncio.to_thread(
+            self.matcher.replace_register,
+            lambda: apply_rows(self.db, manifest, rows, replace=True),
+            staged,
         )
-        self.matcher.index()
+        await asyncio.to_thread(self.matcher.index)
 
     async def _staged_index(self, js: JetStreamContext, manifest: dict[str, Any]) -> Path | None:
         """The snapshot's index, verified and unpacked beside the station's own; None when the
