@@ -100,6 +100,15 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class Measures(list[tuple[str, str]]):
+    """The table's rows, each also shown on stderr as soon as it is measured (a long run
+    that is stopped still tells what it reached)."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        print(f"[measured] {row[0]}: {row[1]}", file=sys.stderr, flush=True)
+        super().append(row)
+
+
 def _rss_mb(pid: int) -> tuple[float, float]:
     """Resident and peak resident memory of a process, MB."""
     fields = dict(
@@ -218,7 +227,7 @@ def _matcher_phase(force: Force, tmp: Path, url: str, rows: list[tuple[str, str]
 
 def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
     force = Force(tmp, url, CentralSettings(publish_interval=0.2, history=2, snapshot_every=2))
-    extra: list[tuple[str, str]] = []
+    extra = Measures()
     try:
         stations = [force.add_station(f"bench-{i:03d}") for i in range(args.stations)]
         if args.snapshot:
@@ -281,6 +290,12 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
         answered = sum(
             1 for st in stations if st.ctx.matcher.lookup(serials[-1]).verdict == "match"
         )
+        p99 = _pct(arrivals, 0.99) if arrivals else float("nan")
+        print(f"[measured] stations {args.stations}, records {len(held)}, lost {lost}, "
+              f"duplicated {duplicated}, delta p50 {_pct(arrivals, 0.5) if arrivals else 0:.2f} s, "
+              f"delta p99 {p99:.2f} s, ingest {ingest_rate:.0f} records/s, check median online "
+              f"{statistics.median(online) * 1000:.0f} ms / cut {statistics.median(offline) * 1000:.0f} ms",
+              file=sys.stderr, flush=True)  # fmt: skip
         if args.snapshot:
             _snapshot_phase(force, tmp, args.snapshot, extra)
         if args.matcher:
