@@ -15,6 +15,7 @@ the index (digest checked) instead of spending minutes rebuilding it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import gzip
 import io
@@ -261,7 +262,11 @@ async def prune_objects(js: JetStreamContext, db: Database, history: int) -> lis
         return []
     pruned = []
     for name in sorted(n for n in present if n and n not in needed):
-        await store.delete(name)
+        await store.delete(name)  # the chunks go; a "deleted" marker stays, so purge it too
+        meta = base64.urlsafe_b64encode(name.encode()).decode()
+        await js.purge_stream(
+            m.object_stream(m.REGISTER_BUCKET), subject=f"$O.{m.REGISTER_BUCKET}.M.{meta}"
+        )
         pruned.append(name)
     if pruned:
         log.info("pruned %d register objects no station needs", len(pruned))

@@ -164,19 +164,24 @@ def test_register_objects_no_station_needs_are_pruned(tmp_path: Path, pg_url: st
     try:
         force.start_server()
 
-        async def names(js: Any) -> set[str]:
-            return {o.name for o in await bucket(js, m.REGISTER_BUCKET).list(ignore_deletes=True)}
+        async def names(js: Any) -> tuple[set[str], int]:
+            objects = await bucket(js, m.REGISTER_BUCKET).list()  # deleted ones too
+            held = (await js.stream_info(m.object_stream(m.REGISTER_BUCKET))).state.messages
+            return {o.name for o in objects}, held
 
-        seen = []
+        seen, messages = [], []
         for n in range(1, 11):
             version = central_import(
                 force, register_file(tmp_path / f"r{n}.csv", _serials(f"C{n}", 5))
             )
             assert force.publish() == [version]
-            seen.append(force.with_central_js(names))
+            listed, held = force.with_central_js(names)
+            seen.append(listed)
+            messages.append(held)
         assert seen[-1] == {"delta-8", "delta-9", "delta-10", "snapshot-8", "index-8",
                             "snapshot-10", "index-10"}  # fmt: skip
         assert max(len(s) for s in seen) == 7  # 3 deltas and 2 snapshots of 2 objects at most
         assert seen[0] == {"delta-1", "snapshot-1", "index-1"}
+        assert messages[-1] == messages[-3] == 2 * 7  # a description and a chunk each: no markers
     finally:
         force.close()
