@@ -73,6 +73,7 @@ def test_a_station_away_longer_than_the_history_bootstraps_from_the_snapshot(
         assert a.register_version() == 1
         check_id = a.check("AA000001")  # a check finishes while the network is down
         assert check_id
+        assert force.published(last, WAIT)  # all of it out: version 1 has left the history
         builds = _count_index_builds(monkeypatch)
         proxy.restore()
         assert link.wait_for(lambda: a.register_version() == last, WAIT)

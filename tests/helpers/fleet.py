@@ -4,6 +4,7 @@ per-station users, and simulated stations on SQLite, each with its own key and l
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from station.checks.service import CheckRequest, CheckService
 from station.context import StationContext
 from station.db.engine import Database
-from station.db.fleet_models import FleetRecord, OutboxItem
+from station.db.fleet_models import FleetRecord, FleetRegisterVersion, OutboxItem
 from station.db.migrate import upgrade
 from station.domain import Identifier, ReadResult
 from station.fleet import creds
@@ -205,6 +206,16 @@ class Force:
                 js, self.db, self.central_key, cfg.snapshot_every, cfg.matcher, cfg.history
             )
         )
+
+    def published(self, version: int, timeout: float) -> bool:
+        """Wait until the central service has published ``version`` (its manifest is out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db.session() as s:
+                if s.get(FleetRegisterVersion, version) is not None:
+                    return True
+            time.sleep(0.1)  # a look at the centre's table, not a guess at how long it takes
+        return False
 
     def central_records(self, kind: str = "record") -> dict[str, int]:
         """Record id -> how many rows hold it centrally (exactly once means 1 each)."""
