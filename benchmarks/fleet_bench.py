@@ -1,21 +1,35 @@
 """Force-wide operation end to end: N stations checking, the link cut mid-run, a register delta.
 
     .venv/bin/python benchmarks/fleet_bench.py --stations 5 --checks 40 --register 10000
+    .venv/bin/python benchmarks/fleet_bench.py --stations 50 --checks 20 --register 10000 \
+        --snapshot 1000000 --matcher
 
 Starts its own nats-server (JetStream, per-station users), a central service on a fresh
 PostgreSQL database, and N simulated stations on SQLite, each behind a TCP proxy. Every
 station runs M manual checks: half online, then every link is cut and the other half run
 offline (check times side by side), then the links come back. It then counts what reached
 the centre (lost, duplicated), the centre's ingest rate, and times a K-entry register delta
-from the central import to each station's index answering from it (p50/p99). The last line
-is `stations N, records R, lost L, duplicated D, delta p99 X s`.
+from the central import to each station's index answering from it (p50/p99). The link is
+cut and NATS restarted in the middle of the run.
+
+With ``--snapshot S`` it then imports S more entries centrally (the stations' links stopped
+first: they are not what is measured), times the centre building and publishing the snapshot
+(rows and index), and a new station bootstrapping from it, side by side with a second new
+station that ignores the shipped index and builds its own (the baseline). With ``--matcher``
+it starts a `station central matcher` process on the same register and measures its first
+answer (index built), its RSS, and the p50/p99 of central look-ups over NATS request/reply.
+The last line is `stations N, records R, lost L, duplicated D, delta p99 X s`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,10 +40,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from station.db.fleet_models import FleetRecord
+from station.db.fleet_models import FleetRecord, FleetRegisterVersion
+from station.fleet import messages as m
 from station.fleet.central import CentralSettings
+from station.fleet.register_feed import RegisterFollower
 from tests.helpers.fleet import Force, SimStation, central_import, register_file
 
 WAIT = 600
@@ -68,6 +84,8 @@ def main() -> None:
     ap.add_argument("--stations", type=int, default=5)
     ap.add_argument("--checks", type=int, default=40, help="checks per station")
     ap.add_argument("--register", type=int, default=10_000, help="entries in the timed delta")
+    ap.add_argument("--snapshot", type=int, default=0, help="entries a new station bootstraps from")
+    ap.add_argument("--matcher", action="store_true", help="measure a central matcher process")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
     name = f"fleet_bench_{uuid.uuid4().hex[:8]}"
@@ -82,13 +100,143 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class Measures(list[tuple[str, str]]):
+    """The table's rows, each also shown on stderr as soon as it is measured (a long run
+    that is stopped still tells what it reached)."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        print(f"[measured] {row[0]}: {row[1]}", file=sys.stderr, flush=True)
+        super().append(row)
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """Resident and peak resident memory of a process, MB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _wait_published(force: Force, version: int) -> float:
+    """Seconds until the centre has published ``version`` (its manifest on the stream)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < WAIT:
+        with force.db.session() as s:
+            done = s.get(FleetRegisterVersion, version) is not None
+        if done:
+            return time.perf_counter() - t0
+        time.sleep(0.2)
+    raise RuntimeError(f"the centre did not publish version {version} in {WAIT} s")
+
+
+def _bootstrap(force: Force, station_id: str, version: int, probe: str) -> tuple[float, bool]:
+    """A new station (added before the server started, so NATS knows its login) enrols and
+    follows the register from nothing; seconds until its index answers from ``version``, and
+    whether it did."""
+    st = force.stations[station_id]
+    force.enrol(st, via_proxy=False)
+    t0 = time.perf_counter()
+    link = force.link(st, status_every=30.0)
+    link.wait_for(lambda: st.register_version() >= version, WAIT)
+    hit = st.ctx.matcher.lookup(probe).verdict == "match"  # the index, loaded or built
+    elapsed = time.perf_counter() - t0
+    link.stop()
+    st.link = None
+    return elapsed, hit
+
+
+def _snapshot_phase(force: Force, tmp: Path, size: int, rows: list[tuple[str, str]]) -> None:
+    for st in force.stations.values():  # the fleet's links are not what is measured here
+        if st.link is not None:
+            st.link.stop()
+            st.link = None
+    serials = [f"SNAP{i:08d}" for i in range(size)]
+    t0 = time.perf_counter()
+    bulk = central_import(force, register_file(tmp / "bulk.csv", serials))
+    rows.append((f"central import of {size} entries, s", f"{time.perf_counter() - t0:.1f}"))
+    assert bulk % force.settings.snapshot_every == 0, "the bulk version is a snapshot's"
+    published = _wait_published(force, bulk)
+    rows.append((f"centre: snapshot v{bulk} (rows + index) published, s", f"{published:.1f}"))
+    top = central_import(force, register_file(tmp / "top.csv", ["TOP0000001"]))
+    _wait_published(force, top)  # the stream's history no longer reaches version 0
+    loaded, hit1 = _bootstrap(force, "new-loads-index", top, serials[size // 2])
+    real = RegisterFollower._staged_index
+
+    async def no_index(self: RegisterFollower, js: object, manifest: dict) -> None:  # baseline
+        return None
+
+    RegisterFollower._staged_index = no_index  # type: ignore[method-assign]
+    try:
+        built, hit2 = _bootstrap(force, "new-builds-index", top, serials[size // 3])
+    finally:
+        RegisterFollower._staged_index = real  # type: ignore[method-assign]
+    rows.append((f"new station from a {size}-entry snapshot, s", f"{loaded:.1f}"))
+    rows.append(("  baseline: same, index built locally, s", f"{built:.1f}"))
+    rows.append(("  both answer from the snapshot", f"{hit1 and hit2}"))
+
+
+def _matcher_phase(force: Force, tmp: Path, url: str, rows: list[tuple[str, str]]) -> None:
+    """A `station central matcher` process on the centre's register: build, RSS, p50/p99."""
+    env = {**os.environ, "STATION_DATA_DIR": str(tmp / "matcher"), "STATION_DB_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "station", "central", "matcher", "--nats", force.central_url],
+        env=env,
+    )
+
+    async def measure() -> tuple[float, list[float]]:
+        import nats
+
+        nc = await nats.connect(force.central_url)
+        try:
+            body = m.canonical({"values": [{"value": "SNAP00000001", "kind": "serial"}]})
+            t0 = time.perf_counter()
+            while True:  # the first answer waits for the index to be built
+                try:
+                    await nc.request(m.LOOKUP_SUBJECT, body, timeout=600)
+                    break
+                except nats.errors.NoRespondersError:
+                    await asyncio.sleep(0.5)
+            first = time.perf_counter() - t0
+            times = []
+            for i in range(2000):
+                value = f"SNAP{(i * 7919) % 1_000_000:08d}" if i % 2 else f"MISS{i:08d}"
+                body = m.canonical({"values": [{"value": value, "kind": "serial"}]})
+                t1 = time.perf_counter()
+                reply = json.loads((await nc.request(m.LOOKUP_SUBJECT, body, timeout=30)).data)
+                times.append(time.perf_counter() - t1)
+                assert reply["ok"], reply
+            return first, times
+        finally:
+            await nc.close()
+
+    try:
+        first, times = asyncio.run(measure())
+        rss, peak = _rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    with force.db.session() as s:
+        entries = s.execute(
+            text("SELECT count(*) FROM register_entries WHERE NOT withdrawn")
+        ).scalar_one()
+    rows.append((f"central matcher: {entries} entries, first answer s", f"{first:.1f}"))
+    rows.append(("central matcher RSS now / peak, MB", f"{rss:.0f} / {peak:.0f}"))
+    rows.append(("central look-up over NATS, p50 ms", f"{_pct(times, 0.5) * 1000:.2f}"))
+    rows.append(("central look-up over NATS, p99 ms", f"{_pct(times, 0.99) * 1000:.2f}"))
+
+
 def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
-    force = Force(tmp, url, CentralSettings(publish_interval=0.2))
+    force = Force(tmp, url, CentralSettings(publish_interval=0.2, history=2, snapshot_every=2))
+    extra = Measures()
     try:
         stations = [force.add_station(f"bench-{i:03d}") for i in range(args.stations)]
+        if args.snapshot:
+            force.add_station("new-loads-index")
+            force.add_station("new-builds-index")
         force.start_server()
         force.start_central()
         central_import(force, register_file(tmp / "r0.csv", [f"BASE{i:06d}" for i in range(100)]))
+        central_import(force, register_file(tmp / "r1.csv", ["BASE9999999"]))  # the delta: odd
         for st in stations:
             force.enrol(st)
             force.link(st, status_every=5.0)
@@ -98,6 +246,7 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
         ids = _run_checks(stations, args.checks // 2, "on", online)
         for p in force.proxies.values():  # every link cut while the first half is uploading
             p.cut()
+        force.server.restart()  # and NATS itself restarted meanwhile
         ids += _run_checks(stations, args.checks - args.checks // 2, "off", offline)
         restored_at = dt.datetime.now(dt.UTC)
         for p in force.proxies.values():
@@ -141,6 +290,16 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
         answered = sum(
             1 for st in stations if st.ctx.matcher.lookup(serials[-1]).verdict == "match"
         )
+        p99 = _pct(arrivals, 0.99) if arrivals else float("nan")
+        print(f"[measured] stations {args.stations}, records {len(held)}, lost {lost}, "
+              f"duplicated {duplicated}, delta p50 {_pct(arrivals, 0.5) if arrivals else 0:.2f} s, "
+              f"delta p99 {p99:.2f} s, ingest {ingest_rate:.0f} records/s, check median online "
+              f"{statistics.median(online) * 1000:.0f} ms / cut {statistics.median(offline) * 1000:.0f} ms",
+              file=sys.stderr, flush=True)  # fmt: skip
+        if args.snapshot:
+            _snapshot_phase(force, tmp, args.snapshot, extra)
+        if args.matcher:
+            _matcher_phase(force, tmp, url, extra)
     finally:
         force.close()
 
@@ -161,6 +320,7 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
             f"{_pct(arrivals, 0.99):.2f}" if arrivals else "-",
         ),
         ("stations answering from the delta", f"{answered}/{args.stations}"),
+        *extra,
     ]
     for label, value in rows:
         print(f"{label:<44} {value:>14}")

@@ -185,7 +185,11 @@ def evidence_verify(
     ] = None,
     keys: Annotated[
         Path | None,
-        typer.Option("--keys", help="the force key list: '<public key> <station>' a line"),
+        typer.Option(
+            "--keys",
+            help="the force key list: force-keys.json (station central keys) or "
+            "'<public key> <station>' a line",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nats
@@ -32,6 +32,7 @@ from station.fleet.ingest import ingest
 from station.fleet.register_feed import bucket, publish_pending
 from station.fleet.stations import StationRoll
 from station.records.signing import StationKey
+from station.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class CentralSettings:
     duplicate_window: float = 120.0
     #: receipts kept for a station to collect
     receipts_max_age: float = 30 * 86400
+    #: the settings the snapshot's index is built with (stations with others build their own)
+    matcher: MatcherSettings = field(default_factory=MatcherSettings)
 
 
 async def ensure_streams(js: JetStreamContext, cfg: CentralSettings) -> None:
@@ -162,6 +165,7 @@ class CentralService:
             name="central",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            error_cb=_link_error,
             **self.nats_options,
         )
         js = nc.jetstream(timeout=10)
@@ -315,10 +319,18 @@ class CentralService:
     async def _publish_loop(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await publish_pending(js, self.db, self.key, self.settings.snapshot_every)
+                cfg = self.settings
+                await publish_pending(
+                    js, self.db, self.key, cfg.snapshot_every, cfg.matcher, cfg.history
+                )
             except Exception as exc:
                 log.warning("publishing the register failed (tried again): %s", exc)
             await _pause(stop, self.settings.publish_interval)
+
+
+async def _link_error(exc: Exception) -> None:
+    """One line per failed (re)connection, not the client's default traceback."""
+    log.warning("NATS: %s", exc or type(exc).__name__)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

@@ -7,31 +7,43 @@ signed with the centre's key goes on the ``REGISTER`` stream under ``register.v.
 "what follows the version I hold" is one look-up by subject. The latest snapshot's manifest is
 also kept on ``REGISTER_SNAPSHOT`` (one message), for a station away longer than the stream's
 history. A station applies a delta in one transaction, the way a local import does, and the
-matcher's index catches up from the database; after a snapshot the index is rebuilt.
+matcher's index catches up from the database. A snapshot carries the rows with the centre's
+entry ids and the fuzzy index built from exactly those rows, so a bootstrapping station loads
+the index (digest checked) instead of spending minutes rebuilding it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
 import gzip
+import io
 import json
 import logging
+import shutil
+import tarfile
+import tempfile
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, text
 
 from station.db.engine import Database
 from station.db.fleet_models import FleetRegisterVersion
 from station.db.models import RegisterEntry, RegisterImport
 from station.errors import StationError
 from station.fleet import messages as m
+from station.matcher.index import RegisterIndex
+from station.matcher.records import RegisterRecord
 from station.records import audit
 from station.records.signing import StationKey, verify_signature
 from station.register.importer import RegisterRow
+from station.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
 FIELDS = ("identifier", "kind", "status", "category", "brand", "model", "crime_ref", "force",
@@ -50,7 +62,7 @@ def bucket(js: JetStreamContext, name: str) -> ObjectStore:
 
 
 def _row_doc(e: Any) -> dict[str, Any]:
-    doc = {f: getattr(e, f) for f in FIELDS}
+    doc = {"id": e.id, **{f: getattr(e, f) for f in FIELDS}}
     doc["reported_on"] = e.reported_on.isoformat() if e.reported_on else None
     return doc
 
@@ -62,6 +74,34 @@ def encode_rows(rows: list[dict[str, Any]]) -> bytes:
 
 def decode_rows(blob: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in gzip.decompress(blob).decode().splitlines() if line]
+
+
+def pack_index(index: RegisterIndex) -> bytes:
+    """The index as saved on disk, in one uncompressed tar (its arrays hardly compress)."""
+    with tempfile.TemporaryDirectory(prefix="register-index-") as tmp:
+        index.save(Path(tmp) / "index")
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for path in sorted((Path(tmp) / "index").rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(Path(tmp) / "index")), recursive=False)
+        return out.getvalue()
+
+
+def unpack_index(blob: bytes, target: Path) -> None:
+    """Extract a packed index into ``target`` (replaced); members outside it are refused."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise FeedError(f"the register index in the snapshot cannot be unpacked: {exc}") from exc
+
+
+def _index_record(doc: dict[str, Any]) -> RegisterRecord:
+    return RegisterRecord(doc["id"], doc["identifier"], doc["kind"], doc["status"],
+                          doc["crime_ref"], doc["source"], doc["range_end"])  # fmt: skip
 
 
 # -- the centre ------------------------------------------------------------------------------------
@@ -79,9 +119,12 @@ def unpublished_versions(db: Database) -> list[int]:
 
 
 def build_version(
-    db: Database, version: int, snapshot: bool
+    db: Database, version: int, snapshot: bool, matcher: MatcherSettings | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The manifest (unsigned) and the objects of one version."""
+    """The manifest (unsigned) and the objects of one version.
+
+    A snapshot holds the live entries as of ``version`` (an entry changed by a later import is
+    left to that version's delta) and the index built from exactly those rows."""
     with db.session() as s:
         parent = s.execute(
             select(func.coalesce(func.max(FleetRegisterVersion.version), 0)).where(
@@ -117,7 +160,8 @@ def build_version(
                 _row_doc(e)
                 for e in s.execute(
                     select(RegisterEntry)
-                    .where(RegisterEntry.withdrawn.is_(False))
+                    .where(RegisterEntry.withdrawn.is_(False), RegisterEntry.version <= version)
+                    .order_by(RegisterEntry.id)
                     .execution_options(yield_per=50_000)
                 ).scalars()
             ]
@@ -128,13 +172,29 @@ def build_version(
                 "sha256": m.sha256_hex(objects[name]),
                 "rows": len(rows),
             }
+            settings = matcher or MatcherSettings()
+            index = RegisterIndex.build(map(_index_record, rows), settings, version=version)
+            del rows
+            objects[f"index-{version}"] = pack_index(index)
+            manifest["index"] = {
+                "object": f"index-{version}",
+                "sha256": m.sha256_hex(objects[f"index-{version}"]),
+                "entries": len(index),
+                "max_edits": settings.max_edits,
+            }
     return manifest, objects
 
 
 async def publish_pending(
-    js: JetStreamContext, db: Database, key: StationKey, every: int
+    js: JetStreamContext,
+    db: Database,
+    key: StationKey,
+    every: int,
+    matcher: MatcherSettings | None = None,
+    history: int | None = None,
 ) -> list[int]:
-    """Publish every version not yet published, in order; returns the versions published."""
+    """Publish every version not yet published, in order; returns the versions published.
+    With ``history``, objects no station can still ask for are pruned afterwards."""
     published = []
     store = bucket(js, m.REGISTER_BUCKET)
     for version in unpublished_versions(db):
@@ -142,7 +202,9 @@ async def publish_pending(
             first = (
                 s.execute(select(func.count()).select_from(FleetRegisterVersion)).scalar_one() == 0
             )
-        manifest, objects = build_version(db, version, snapshot=first or version % every == 0)
+        manifest, objects = await asyncio.to_thread(  # the centre's loop keeps serving meanwhile
+            build_version, db, version, first or version % every == 0, matcher
+        )
         for name, blob in objects.items():
             await store.put(name, blob)
         data = m.canonical(manifest)
@@ -162,7 +224,53 @@ async def publish_pending(
         log.info(
             "published register version %d (%d delta rows)", version, manifest["delta"]["rows"]
         )
+    if published and history is not None:
+        await prune_objects(js, db, history)
     return published
+
+
+def needed_objects(db: Database, history: int) -> set[str]:
+    """What a station may still fetch: the deltas of the versions whose manifests the stream
+    keeps, and the objects of the latest snapshot (and the one before, for a station that is
+    downloading it as the next one appears)."""
+    with db.session() as s:
+        kept = s.execute(
+            select(FleetRegisterVersion.manifest)
+            .order_by(FleetRegisterVersion.version.desc())
+            .limit(history)
+        ).scalars()
+        needed = {doc["delta"]["object"] for doc in kept}
+        snapshots = s.execute(
+            select(FleetRegisterVersion.manifest)
+            .where(FleetRegisterVersion.manifest["snapshot"]["object"].as_string().is_not(None))
+            .order_by(FleetRegisterVersion.version.desc())
+            .limit(2)
+        ).scalars()
+        for doc in snapshots:
+            needed |= {ref["object"] for ref in (doc["snapshot"], doc.get("index")) if ref}
+    return needed
+
+
+async def prune_objects(js: JetStreamContext, db: Database, history: int) -> list[str]:
+    """Delete register objects no station can need any more, so that the bucket holds about
+    ``history`` deltas and two snapshots however long the force runs; returns their names."""
+    needed = needed_objects(db, history)
+    store = bucket(js, m.REGISTER_BUCKET)
+    try:
+        present = [o.name for o in await store.list(ignore_deletes=True)]
+    except NotFoundError:
+        return []
+    pruned = []
+    for name in sorted(n for n in present if n and n not in needed):
+        await store.delete(name)  # the chunks go; a "deleted" marker stays, so purge it too
+        meta = base64.urlsafe_b64encode(name.encode()).decode()
+        await js.purge_stream(
+            m.object_stream(m.REGISTER_BUCKET), subject=f"$O.{m.REGISTER_BUCKET}.M.{meta}"
+        )
+        pruned.append(name)
+    if pruned:
+        log.info("pruned %d register objects no station needs", len(pruned))
+    return pruned
 
 
 # -- a station -------------------------------------------------------------------------------------
@@ -212,8 +320,12 @@ class RegisterFollower:
         return doc
 
     async def _object(self, js: JetStreamContext, ref: dict[str, Any]) -> bytes:
-        result = await bucket(js, m.REGISTER_BUCKET).get(ref["object"])
-        blob = bytes(result.data or b"")
+        out = io.BytesIO()  # written chunk by chunk: nats-py's own buffer grows quadratically
+        try:
+            await bucket(js, m.REGISTER_BUCKET).get(ref["object"], writeinto=out)
+        except NotFoundError as exc:  # pruned meanwhile: the next round finds a newer path
+            raise FeedError(f"register object {ref['object']} is no longer kept") from exc
+        blob = out.getvalue()
         if m.sha256_hex(blob) != ref["sha256"]:
             raise FeedError(f"register object {ref['object']} does not match its manifest's digest")
         return blob
@@ -224,10 +336,40 @@ class RegisterFollower:
         self.matcher.index()  # catches up from the database, as after a local import
 
     async def _bootstrap(self, js: JetStreamContext, manifest: dict[str, Any]) -> None:
-        rows = decode_rows(await self._object(js, manifest["snapshot"]))
-        apply_rows(self.db, manifest, rows, replace=True)
-        self.matcher.reset_index()
-        self.matcher.index()
+        """The register replaced from the snapshot and the index shipped with it swapped in
+        (both digest-checked first); without a usable index the station builds its own."""
+        rows = await asyncio.to_thread(decode_rows, await self._object(js, manifest["snapshot"]))
+        staged = await self._staged_index(js, manifest)
+        await asyncio.to_thread(
+            self.matcher.replace_register,
+            lambda: apply_rows(self.db, manifest, rows, replace=True),
+            staged,
+        )
+        await asyncio.to_thread(self.matcher.index)
+
+    async def _staged_index(self, js: JetStreamContext, manifest: dict[str, Any]) -> Path | None:
+        """The snapshot's index, verified and unpacked beside the station's own; None when the
+        snapshot has none or it was built for other matcher settings."""
+        ref = manifest.get("index")
+        if not ref or ref.get("max_edits") != self.matcher.settings.max_edits:
+            log.info("snapshot %s: no index for these settings; building one", manifest["version"])
+            return None
+        blob = await self._object(js, ref)
+        home = self.matcher.index_dir or Path(tempfile.gettempdir()) / "station-register-index"
+        staged = home.with_name(f".{home.name}.snapshot-{manifest['version']}")
+        unpack_index(blob, staged)
+        del blob
+        try:
+            index = RegisterIndex.load(staged, self.matcher.settings)
+            if index.version != manifest["version"] or len(index) != ref["entries"]:
+                raise FeedError(
+                    f"the index in snapshot {manifest['version']} is for version "
+                    f"{index.version} with {len(index)} entries, not what its manifest says"
+                )
+        except StationError:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        return staged
 
 
 def apply_rows(
@@ -237,6 +379,33 @@ def apply_rows(
     from station.register.store import apply_rows as apply_register_rows
 
     version = int(manifest["version"])
+    kind = "snapshot" if replace else "delta"
+    ref = manifest[kind]
+    totals = {"added": 0, "updated": 0, "withdrawn": 0}
+    with db.writer() as s:
+        if replace:  # the centre's entry ids too: the shipped index refers to them
+            s.execute(delete(RegisterEntry))
+            _insert_snapshot(s, rows, version)
+            totals["added"] = len(rows)
+        else:
+            for source, source_rows in _by_source(rows).items():
+                for k, v in apply_register_rows(s, source_rows, source, version).items():
+                    totals[k] += v
+        s.add(
+            RegisterImport(
+                id=version,
+                source="central",
+                filename=ref["object"],
+                sha256=ref["sha256"],
+                imported_by="central",
+                **totals,
+            )
+        )
+        audit.append(s, "central", "alteration", "register", str(version),
+                     {"from": "central", "object": ref["object"], "sha256": ref["sha256"], **totals})  # fmt: skip
+
+
+def _by_source(rows: list[dict[str, Any]]) -> dict[str, list[RegisterRow]]:
     by_source: dict[str, list[RegisterRow]] = defaultdict(list)
     for n, r in enumerate(rows, start=1):
         by_source[r["source"]].append(
@@ -258,24 +427,22 @@ def apply_rows(
                 kit_type=r["kit_type"],
             )
         )
-    kind = "snapshot" if replace else "delta"
-    ref = manifest[kind]
-    totals = {"added": 0, "updated": 0, "withdrawn": 0}
-    with db.writer() as s:
-        if replace:
-            s.execute(delete(RegisterEntry))
-        for source, source_rows in by_source.items():
-            for k, v in apply_register_rows(s, source_rows, source, version).items():
-                totals[k] += v
-        s.add(
-            RegisterImport(
-                id=version,
-                source="central",
-                filename=ref["object"],
-                sha256=ref["sha256"],
-                imported_by="central",
-                **totals,
+    return by_source
+
+
+def _insert_snapshot(s: Any, rows: list[dict[str, Any]], version: int) -> None:
+    """The snapshot's entries under the centre's ids, a chunk at a time."""
+    now = dt.datetime.now(dt.UTC)
+    for i in range(0, len(rows), 5000):
+        chunk = []
+        for r in rows[i : i + 5000]:
+            doc = {**r, "version": version, "updated_at": now, "withdrawn": False}
+            doc["status"] = doc["status"] or "stolen"
+            doc["reported_on"] = (
+                dt.date.fromisoformat(r["reported_on"]) if r["reported_on"] else None
             )
-        )
-        audit.append(s, "central", "alteration", "register", str(version),
-                     {"from": "central", "object": ref["object"], "sha256": ref["sha256"], **totals})  # fmt: skip
+            chunk.append(doc)
+        s.execute(insert(RegisterEntry), chunk)
+    if s.get_bind().dialect.name == "postgresql":  # explicit ids leave the sequence behind
+        s.execute(text("SELECT setval(pg_get_serial_sequence('register_entries', 'id'), "
+                       "(SELECT coalesce(max(id), 1) FROM register_entries))"))  # fmt: skip

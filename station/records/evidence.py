@@ -40,7 +40,7 @@ VERIFY_TEXT = """Check Station evidence bundle
 =============================
 Verify offline with the station software and the station's public key (or the force's
 key list):
-  station evidence verify bundle.zip --key <public key>      (or --keys force-keys.txt)
+  station evidence verify bundle.zip --key <public key>      (or --keys force-keys.json)
 This checks the station's Ed25519 signature over manifest.json and over every file, and names
 any file or manifest field changed after the station signed it.
 Without the software: unzip bundle.zip -d bundle && cd bundle && sha256sum -c SHA256SUMS
@@ -152,10 +152,13 @@ def build_bundle(
 
 @dataclass(frozen=True)
 class TrustedKey:
-    """A public key the verifier trusts, and the station it belongs to."""
+    """A public key the verifier trusts, and the station it belongs to; a key the force has
+    revoked is still listed (so a bundle it signed is named, not merely unknown) but never
+    trusted."""
 
     public: bytes
     station: str
+    revoked_at: str | None = None
 
     @property
     def key_id(self) -> str:
@@ -163,14 +166,15 @@ class TrustedKey:
 
 
 def read_key_list(path: Path) -> dict[str, TrustedKey]:
-    """A force key list: one station a line, ``<base64 public key> <station name>``; ``#``
-    starts a comment. Keyed by key id."""
+    """A force key list, keyed by key id: either the centre's JSON (``station central keys``,
+    or ``force-keys.json`` beside a station's enrolment), revoked keys marked, or plain text,
+    one station a line, ``<base64 public key> <station name>``, ``#`` starting a comment."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"key list {path.name}: cannot read it ({exc})") from exc
-    keys: dict[str, TrustedKey] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
+    keys = _json_key_list(path.name, text) if text.lstrip().startswith("{") else {}
+    for n, line in enumerate([] if keys else text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -183,6 +187,35 @@ def read_key_list(path: Path) -> dict[str, TrustedKey]:
         keys[trusted.key_id] = trusted
     if not keys:
         raise InputError(f"key list {path.name} lists no keys")
+    return keys
+
+
+def _json_key_list(name: str, text: str) -> dict[str, TrustedKey]:
+    """The centre's key list: ``{"keys": [{"station_id", "key_id", "public_key",
+    "revoked_at"}, ...]}``; a listed key id that is not its key's own is refused."""
+    try:
+        doc = json.loads(text)
+        entries = doc["keys"]
+        if not isinstance(entries, list):
+            raise TypeError("'keys' is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"key list {name} is not the centre's JSON key list ({exc})") from exc
+    keys: dict[str, TrustedKey] = {}
+    for n, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not entry.get("public_key"):
+            raise InputError(f"key list {name} entry {n} has no public_key")
+        try:
+            public = public_key_from_text(str(entry["public_key"]))
+        except InputError as exc:
+            raise InputError(f"key list {name} entry {n}: {exc}") from exc
+        station = str(entry.get("station_id") or key_id(public))
+        if entry.get("key_id") not in (None, key_id(public)):
+            raise InputError(
+                f"key list {name} entry {n} ({station}) names key id {entry['key_id']}, but its "
+                f"public key's id is {key_id(public)}: the list was altered"
+            )
+        revoked = entry.get("revoked_at")
+        keys[key_id(public)] = TrustedKey(public, station, str(revoked) if revoked else None)
     return keys
 
 
@@ -352,10 +385,16 @@ def verify_bundle(
     elif signer is None:
         problems.append(
             f"signed with key {sig.get('key_id')} (station {sig.get('station_id')!r}), "
-            "which is not a trusted key"
+            "which is not a trusted key (the key list given does not hold it)"
         )
     else:
-        report.signed_by = signer.station
+        if signer.revoked_at is not None:
+            problems.append(
+                f"signed with key {signer.key_id} of station {signer.station!r}, which the force "
+                f"revoked at {signer.revoked_at}: its signatures are no longer trusted"
+            )
+        else:
+            report.signed_by = signer.station
         problems.extend(_check_signatures(data, manifest, sig, check_id, signer.public))
         cp_doc = _json(data, "checkpoint.json", problems)
         if isinstance(cp_doc, dict):

@@ -8,6 +8,7 @@ catches up by applying only the entries changed since (a delta), never a full re
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from station.db.engine import Database
 from station.db.models import RegisterEntry, RegisterImport
 from station.domain import MatchResult
-from station.errors import StationError
+from station.errors import IndexFileError, StationError
 from station.matcher.index import RegisterIndex
 from station.register.importer import RegisterReader
 from station.register.pgsource import RegisterColumns, build_from_db, sync_from_db
@@ -87,6 +88,37 @@ class RegisterMatcher:
             self._index = None
             if self.index_dir is not None and self.index_dir.is_dir():
                 shutil.rmtree(self.index_dir, ignore_errors=True)
+
+    def replace_register(self, commit: Callable[[], None], staged: Path | None = None) -> None:
+        """Replace the register wholesale (a central snapshot): run ``commit`` (the database
+        change) and swap in the index ``staged`` beside ours, while look-ups wait. The saved
+        index goes before the database changes, so a crash in between leaves none to trust
+        and the next start builds one from the database; so does a staged index that fails."""
+        with self._lock:
+            self._index = None
+            if self.index_dir is not None:
+                shutil.rmtree(self.index_dir, ignore_errors=True)
+            commit()
+            if staged is None:
+                return
+            try:
+                if self.index_dir is not None:
+                    self.index_dir.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, self.index_dir)
+                    staged = self.index_dir
+                index = RegisterIndex.load(staged, self.settings)
+                with self.db.engine.connect() as conn:
+                    current = self.db_version_conn(conn)
+                if index.version != current:
+                    raise IndexFileError(f"index is for version {index.version}, not {current}")
+            except (StationError, OSError) as exc:
+                log.warning("the snapshot's index cannot be used (%s); building one", exc)
+                shutil.rmtree(staged, ignore_errors=True)
+                return
+            finally:
+                if self.index_dir is None:  # kept in memory only (its arrays stay mapped)
+                    shutil.rmtree(staged, ignore_errors=True)
+            self._index = index
 
     def db_version_conn(self, conn: Connection) -> int:
         query = select(func.coalesce(func.max(RegisterImport.id), 0))

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import nats
 import pytest
+from click.testing import Result
 from nats.errors import TimeoutError as NatsTimeout
+from typer.testing import CliRunner
 
+from station.cli import app
 from station.errors import StationError
 from station.fleet import messages as m
 from station.fleet.enrolment import Enrolment, connect
+from station.records.evidence import build_bundle
 from station.records.signing import StationKey
+from tests.helpers.cli import run_station
 from tests.helpers.fleet import Force
 
 WAIT = 120
@@ -91,3 +97,40 @@ def test_a_revoked_station_is_disconnected_by_the_server_and_cannot_return(force
     assert 'authentication error - User "desk-a"' in force.server.log.read_text()
     doc = json.loads(json.dumps(force.roll.key_list()))
     assert doc["keys"][0]["revoked_at"] is not None
+
+
+def test_bundles_verify_offline_against_the_key_list_the_centre_exports(
+    force: Force, pg_url: str, tmp_path: Path
+) -> None:
+    """Enrolled: verifies; revoked since: refused by name; never enrolled: not trusted."""
+    a, b, c = force.add_station("desk-a"), force.add_station("desk-b"), force.add_station("desk-c")
+    force.start_server()
+    force.start_central()
+    force.enrol(a, via_proxy=False)
+    force.enrol(b, via_proxy=False)
+    bundles = {}
+    for st in (a, b, c):
+        record = st.check(f"SN-EV-{st.station_id}")
+        path = tmp_path / f"{st.station_id}.zip"
+        path.write_bytes(build_bundle(st.service, st.ctx.images, record, "sgt-2", "CPS", st.key))
+        bundles[st.station_id] = path
+    force.roll.revoke("desk-b")
+    exported = run_station(tmp_path / "centre-cli", "central", "keys", db_url=pg_url)
+    assert exported.returncode == 0, exported.stderr
+    keys = tmp_path / "force-keys.json"
+    keys.write_text(exported.stdout)
+    runner = CliRunner()
+
+    def verify(station_id: str) -> Result:
+        return runner.invoke(app, ["evidence", "verify", str(bundles[station_id]), "--keys", str(keys)])  # fmt: skip
+
+    good = verify("desk-a")
+    assert good.exit_code == 0, good.output
+    assert "signed by desk-a" in good.output
+    revoked = verify("desk-b")
+    assert revoked.exit_code == 1
+    assert f"key {b.key.key_id} of station 'desk-b', which the force revoked" in revoked.output
+    unknown = verify("desk-c")
+    assert unknown.exit_code == 1
+    assert f"signed with key {c.key.key_id} (station 'desk-c')" in unknown.output
+    assert "not a trusted key" in unknown.output

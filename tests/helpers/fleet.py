@@ -4,23 +4,26 @@ per-station users, and simulated stations on SQLite, each with its own key and l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import nats
 import numpy as np
 from sqlalchemy import func, select
 
 from station.checks.service import CheckRequest, CheckService
 from station.context import StationContext
 from station.db.engine import Database
-from station.db.fleet_models import FleetRecord, OutboxItem
+from station.db.fleet_models import FleetRecord, FleetRegisterVersion, OutboxItem
 from station.db.migrate import upgrade
 from station.domain import Identifier, ReadResult
 from station.fleet import creds
-from station.fleet.central import CentralService, CentralSettings, CentralThread
+from station.fleet.central import CentralService, CentralSettings, CentralThread, ensure_streams
 from station.fleet.enrolment import Enrolment, enrol
+from station.fleet.register_feed import publish_pending
 from station.fleet.stations import StationRoll
 from station.fleet.uploader import StationLink
 from station.records.signing import StationKey
@@ -29,6 +32,7 @@ from tests.helpers.nats import NatsServer, TcpProxy
 from tests.helpers.servers import free_port
 
 CENTRAL_PASSWORD = "central-secret-for-tests"
+T = TypeVar("T")
 
 
 class FramesScanner:
@@ -179,6 +183,39 @@ class Force:
         )
         st.link.start()
         return st.link
+
+    def with_central_js(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(js)`` on a JetStream connection with the centre's login, streams made."""
+
+        async def run() -> T:
+            nc = await nats.connect(self.central_url)
+            try:
+                js = nc.jetstream(timeout=10)
+                await ensure_streams(js, self.settings)
+                return await work(js)
+            finally:
+                await nc.close()
+
+        return asyncio.run(run())
+
+    def publish(self) -> list[int]:
+        """Publish the register versions not yet published, as the central service does."""
+        cfg = self.settings
+        return self.with_central_js(
+            lambda js: publish_pending(
+                js, self.db, self.central_key, cfg.snapshot_every, cfg.matcher, cfg.history
+            )
+        )
+
+    def published(self, version: int, timeout: float) -> bool:
+        """Wait until the central service has published ``version`` (its manifest is out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db.session() as s:
+                if s.get(FleetRegisterVersion, version) is not None:
+                    return True
+            time.sleep(0.1)  # a look at the centre's table, not a guess at how long it takes
+        return False
 
     def central_records(self, kind: str = "record") -> dict[str, int]:
         """Record id -> how many rows hold it centrally (exactly once means 1 each)."""

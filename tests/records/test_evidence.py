@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from station.checks.service import CheckRequest
 from station.cli import app
 from station.context import StationContext
+from station.errors import InputError
 from station.records.evidence import build_bundle, read_key_list, trusted_key, verify_bundle
 from station.records.signing import StationKey
 from station.settings import StationSettings
@@ -156,3 +157,49 @@ def test_cli_verifies_against_the_force_key_list_and_names_the_station(
     assert "VERIFY.txt was changed after the station signed it" in no.output
     unsigned = runner.invoke(app, ["evidence", "verify", str(good)])
     assert unsigned.exit_code == 1 and "--key" in unsigned.output
+
+
+def _force_keys(tmp_path: Path, *entries: tuple[StationKey, str, str | None]) -> Path:
+    """A key list as the centre exports it (`station central keys`)."""
+    path = tmp_path / "force-keys.json"
+    doc = {"keys": [{"station_id": station, "key_id": key.key_id, "public_key": key.public_text,
+                     "enrolled_at": "2026-11-30T09:00:00+00:00", "revoked_at": revoked}
+                    for key, station, revoked in entries]}  # fmt: skip
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def test_the_centres_json_key_list_trusts_enrolled_keys_and_names_revoked_ones(
+    ctx: StationContext, bundle: bytes, tmp_path: Path
+) -> None:
+    other = StationKey.load_or_create(tmp_path / "other")
+    enrolled = read_key_list(_force_keys(tmp_path, (other, "desk-2", None), (ctx.station_key, "store-1", None)))  # fmt: skip
+    report = verify_bundle(bundle, enrolled)
+    assert report.ok, report.problems
+    assert report.signed_by == "store-1"
+    revoked_at = "2026-12-01T10:00:00+00:00"
+    revoked = read_key_list(_force_keys(tmp_path, (ctx.station_key, "store-1", revoked_at)))
+    report = verify_bundle(bundle, revoked)
+    assert not report.ok and report.signed_by is None
+    assert report.problems == [
+        f"signed with key {ctx.station_key.key_id} of station 'store-1', which the force revoked "
+        f"at {revoked_at}: its signatures are no longer trusted"
+    ]
+    unknown = verify_bundle(bundle, read_key_list(_force_keys(tmp_path, (other, "desk-2", None))))
+    assert not unknown.ok
+    assert any("not a trusted key" in p for p in unknown.problems)
+
+
+def test_a_json_key_list_whose_key_ids_were_altered_is_refused(
+    ctx: StationContext, tmp_path: Path
+) -> None:
+    other = StationKey.load_or_create(tmp_path / "other")
+    path = _force_keys(tmp_path, (ctx.station_key, "store-1", None))
+    doc = json.loads(path.read_text())
+    doc["keys"][0]["key_id"] = other.key_id  # passes another's key off as this station's
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="the list was altered"):
+        read_key_list(path)
+    path.write_text('{"stations": []}')
+    with pytest.raises(InputError, match="not the centre's JSON key list"):
+        read_key_list(path)
