@@ -11,7 +11,7 @@ runs it), the demo register. Then, per tree:
 - the first ``station check`` after the register import, once (it may build the index);
 - each command once unmeasured (OS file cache, bytecode), then ``--runs`` times, the trees
   taking turns run by run so both see the same machine load;
-- ``station serve --sim`` in a fresh data folder: seconds until it answers (ready), then
+- ``station serve --sim`` in a fresh installation's data folder: seconds until it answers (ready), then
   seconds from ready to the first scan's verdict over the HTTP API.
 
 Medians of wall and CPU (user + system, this process and its children) seconds. Targets
@@ -68,12 +68,13 @@ def tree_env(code: Path, data: Path) -> dict[str, str]:
     return env
 
 
-def install(env: dict[str, str]) -> None:
-    for args in (
-        ["db", "upgrade"],
-        ["warm"],
-        ["register", "import", str(DEMO_REGISTER), "--source", "demo"],
-    ):
+def install(env: dict[str, str], register: bool = True) -> None:
+    """What scripts/setup.sh leaves: a current database and compiled kernels (and here the
+    demo register)."""
+    steps = [["db", "upgrade"], ["warm"]]
+    if register:
+        steps.append(["register", "import", str(DEMO_REGISTER), "--source", "demo"])
+    for args in steps:
         subprocess.run([*STATION, *args], env=env, check=True, capture_output=True)
 
 
@@ -97,7 +98,7 @@ def serve_first_verdict(env: dict[str, str]) -> tuple[float, float]:
     )
     try:
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 600
             while True:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("station serve did not come up")
@@ -142,8 +143,22 @@ def main() -> None:
         ("station check C02XK1ABJGH5 --json", [*STATION, "check", "C02XK1ABJGH5", "--json"], 1.5),
         ("station scan --sim --json", [*STATION, "scan", "--sim", "--json"], 3.0),
     ]
-    rows: list[tuple[str, str, list[float], list[float], float | None]] = []
+    print("command: " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {args.runs} runs"
+        " each after one warm-up; medians"
+    )
+    print(f"{'measure':38} {'tree':10} {'wall s':>7} {'cpu s':>6} {'target s':>9}", flush=True)
     loads = [os.getloadavg()[0]]
+
+    def row(
+        label: str, name: str, walls: list[float], cpus: list[float], target: float | None
+    ) -> None:
+        cpu = f"{statistics.median(cpus):6.2f}" if cpus else f"{'':6}"
+        goal = f"{target:9.1f}" if target else ""
+        print(f"{label:38} {name:10} {statistics.median(walls):7.2f} {cpu} {goal}", flush=True)
+        loads.append(os.getloadavg()[0])
+
     with tempfile.TemporaryDirectory(prefix="station-startup-") as tmp:
         envs = {}
         for name, code in trees:
@@ -151,7 +166,7 @@ def main() -> None:
             install(env)
             envs[name] = env
             first = timed(commands[2][1], env)
-            rows.append(("first check after import", name, [first[0]], [first[1]], None))
+            row("first check after import", name, [first[0]], [first[1]], None)
         for label, cmd, target in commands:
             walls: dict[str, list[float]] = {name: [] for name, _ in trees}
             cpus: dict[str, list[float]] = {name: [] for name, _ in trees}
@@ -163,26 +178,15 @@ def main() -> None:
                     walls[name].append(wall)
                     cpus[name].append(cpu)
             for name, _ in trees:
-                rows.append((label, name, walls[name], cpus[name], target))
-            loads.append(os.getloadavg()[0])
+                row(label, name, walls[name], cpus[name], target)
         if not args.no_serve:
             for name, code in trees:
                 env = tree_env(code, Path(tmp) / f"serve-{name.replace(' ', '-')}" / "data")
+                install(env, register=False)  # serve --sim seeds the demo register itself
                 up, verdict = serve_first_verdict(env)
-                rows.append(("serve --sim: start to ready", name, [up], [], None))
-                rows.append(("serve --sim: ready to first verdict", name, [verdict], [], 5.0))
-            loads.append(os.getloadavg()[0])
-    print("command: " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
-    print(
-        f"machine: {os.cpu_count()} cores, load average (1 min) {min(loads):.2f}..{max(loads):.2f}"
-        f" during the run, Python {sys.version.split()[0]}, {args.runs} runs each after one"
-        " warm-up; medians"
-    )
-    print(f"{'measure':38} {'tree':10} {'wall s':>7} {'cpu s':>6} {'target s':>9}")
-    for label, name, walls_, cpus_, target in rows:
-        cpu = f"{statistics.median(cpus_):6.2f}" if cpus_ else f"{'':6}"
-        goal = f"{target:9.1f}" if target else ""
-        print(f"{label:38} {name:10} {statistics.median(walls_):7.2f} {cpu} {goal}")
+                row("serve --sim: start to ready", name, [up], [], None)
+                row("serve --sim: ready to first verdict", name, [verdict], [], 5.0)
+    print(f"load average (1 min) during the run: {min(loads):.2f} to {max(loads):.2f}")
 
 
 if __name__ == "__main__":
