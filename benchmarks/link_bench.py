@@ -24,7 +24,7 @@ from hw_sim.controller import SimController
 from hw_sim.firmware import SteppedFirmware, available
 from hw_sim.runner import SimStation
 from hw_sim.world import World
-from station.devices.codec import Frame, FrameDecoder, encode
+from station.devices.codec import FrameDecoder, WireFrame, encode
 from station.devices.lamp import LampController
 from station.errors import StationError
 from station.settings import DeviceSettings
@@ -89,7 +89,7 @@ def codec_rate(n: int) -> tuple[float, float, int]:
     """Frames per second the host's pure codec encodes and decodes (a typical STATUS reply)."""
     fields = {"lid": "closed", "item": "1", "white": "80", "uv": "0", "iw": "280", "iu": "0"}
     fields |= {"fault": "00", "up": "153200", "evt": "12", "lease": "640", "boot": "5EED0001"}
-    frame = Frame("R", 12345, "OK", fields)
+    frame = WireFrame("R", 12345, "OK", fields)
     start = time.perf_counter()
     for _ in range(n):
         wire = encode(frame)
@@ -103,7 +103,7 @@ def codec_rate(n: int) -> tuple[float, float, int]:
 
 def _frames(*commands: tuple[str, dict[str, str]]) -> bytes:
     return b"".join(
-        encode(Frame("C", i + 1, verb, args)) for i, (verb, args) in enumerate(commands)
+        encode(WireFrame("C", i + 1, verb, args)) for i, (verb, args) in enumerate(commands)
     )
 
 

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hw_sim import registry, urlhandler
+from hw_sim import port_table, urlhandler
 from hw_sim.camera import SimCamera
 from hw_sim.clock import Clock
 from hw_sim.controller import SimController
@@ -72,7 +72,7 @@ class SimStation:
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._memory: MemoryPort | None = None
         if port == "memory":
-            self._memory = MemoryPort(registry.new_name())
+            self._memory = MemoryPort(port_table.new_name())
             self.server = LinkServer(self.link, self._memory)
         elif port == "pty":
             self.server = LinkServer(self.link, PtyPort(self._dir / "lampctl"))
@@ -122,7 +122,7 @@ class SimStation:
         if not self._started:
             if self._memory is not None:
                 urlhandler.register()
-                registry.register(self._memory)
+                port_table.register(self._memory)
             self.server.start()
             if self._http is not None:
                 self._http.start()
@@ -136,7 +136,7 @@ class SimStation:
                 self._http.stop()
             self.server.stop()
             if self._memory is not None:
-                registry.unregister(self._memory)
+                port_table.unregister(self._memory)
         if isinstance(self.controller, FirmwareController):
             self.controller.close()
         self._cleanup()

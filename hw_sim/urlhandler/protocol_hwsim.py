@@ -12,7 +12,7 @@ from typing import Any
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from hw_sim import registry
+from hw_sim import port_table
 from hw_sim.ports import MemoryPort
 
 
@@ -30,7 +30,7 @@ class Serial(SerialBase):
         if self.port is None:
             raise SerialException("port must be set before open")
         name = self.from_url(str(self.port))
-        mem = registry.lookup(name)
+        mem = port_table.lookup(name)
         if mem is None:
             raise SerialException(f"hwsim://{name}: no running simulator of that name")
         try:

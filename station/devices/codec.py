@@ -33,7 +33,7 @@ def crc16(data: bytes) -> int:
 
 
 @dataclass(frozen=True)
-class Frame:
+class WireFrame:
     """One protocol frame: kind C/R/E, sequence number, verb and key=value arguments."""
 
     kind: FrameKind
@@ -59,7 +59,7 @@ def _check_value(key: str, value: str) -> None:
         raise CodecError(f"invalid value {value!r} for key {key!r}: printable, no space, $, * or =")
 
 
-def encode_body(frame: Frame) -> bytes:
+def encode_body(frame: WireFrame) -> bytes:
     """The BODY of a frame (what the CRC covers)."""
     if frame.kind not in ("C", "R", "E"):
         raise CodecError(f"invalid frame kind {frame.kind!r}")
@@ -77,13 +77,13 @@ def encode_body(frame: Frame) -> bytes:
     return body
 
 
-def encode(frame: Frame) -> bytes:
+def encode(frame: WireFrame) -> bytes:
     """A complete frame on the wire: ``$BODY*CRC\\r\\n``."""
     body = encode_body(frame)
     return b"$" + body + b"*" + f"{crc16(body):04X}".encode("ascii") + b"\r\n"
 
 
-def parse_body(body: bytes) -> Frame:
+def parse_body(body: bytes) -> WireFrame:
     """Parse a BODY whose CRC has already been checked."""
     try:
         text = body.decode("ascii")
@@ -110,7 +110,7 @@ def parse_body(body: bytes) -> Frame:
         if key in args:
             raise CodecError(f"frame {text!r}: key {key!r} repeated")
         args[key] = value
-    return Frame(kind, int(digits), verb, args)  # type: ignore[arg-type]
+    return WireFrame(kind, int(digits), verb, args)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ class FrameDecoder:
         self.crc_errors = 0
         self.discarded_bytes = 0
 
-    def feed(self, data: bytes) -> list[Frame | BadFrame]:
-        out: list[Frame | BadFrame] = []
+    def feed(self, data: bytes) -> list[WireFrame | BadFrame]:
+        out: list[WireFrame | BadFrame] = []
         for byte in data:
             if byte == START:
                 if self._in_frame and self._buf:
@@ -185,7 +185,7 @@ class FrameDecoder:
         kind, seq = _salvage_head(raw)
         return BadFrame(reason, raw, kind, seq)
 
-    def _finish(self, raw: bytes) -> Frame | BadFrame:
+    def _finish(self, raw: bytes) -> WireFrame | BadFrame:
         line = raw[:-1] if raw.endswith(b"\r") else raw
         if b"\r" in line:
             return self._reject("carriage return inside frame", raw)

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
-from station.devices.codec import BadFrame, Frame, FrameDecoder, encode
+from station.devices.codec import BadFrame, FrameDecoder, WireFrame, encode
 from station.devices.protocol import (
     Command,
     Event,
@@ -60,7 +60,7 @@ class ReceivedEvent:
     """An event, its raw frame (name and fields for listeners) and its stream position."""
 
     event: Event
-    frame: Frame
+    frame: WireFrame
     position: int
     received_at: float
 
@@ -123,7 +123,7 @@ class LinkCounters:
 @dataclass
 class _Pending:
     seq: int
-    reply: Frame | None = None
+    reply: WireFrame | None = None
     position: int = 0
     received_at: float = 0.0
     resend_now: bool = False
@@ -216,7 +216,7 @@ class Link:
             ) from exc
         return Answer(message, answer.position, answer.received_at)
 
-    def _exchange(self, command: Command[Any]) -> tuple[Frame, _Pending]:
+    def _exchange(self, command: Command[Any]) -> tuple[WireFrame, _Pending]:
         s = self._settings
         relink_ends_session = not isinstance(command, Hello)
         generation = self.generation
@@ -282,7 +282,7 @@ class Link:
             f"{s.retries + 1} attempts{why}"
         )
 
-    def _await_reply(self, pending: _Pending, end: float) -> Frame | None:
+    def _await_reply(self, pending: _Pending, end: float) -> WireFrame | None:
         with self._cv:
             while pending.reply is None and not pending.resend_now:
                 left = end - time.monotonic()
@@ -336,7 +336,7 @@ class Link:
                     self._pending.resend_now = True
                     self._cv.notify_all()
 
-    def _on_reply(self, frame: Frame, position: int, now: float) -> None:
+    def _on_reply(self, frame: WireFrame, position: int, now: float) -> None:
         with self._cv:
             pending = self._pending
             if pending is not None and pending.reply is None:
@@ -355,7 +355,7 @@ class Link:
                     return
         self._late += 1
 
-    def _on_event(self, frame: Frame, position: int, now: float) -> None:
+    def _on_event(self, frame: WireFrame, position: int, now: float) -> None:
         last = self._last_event_counter
         if last is not None and frame.verb != "BOOT":
             self._missed += event_gap(last, frame.seq)

@@ -1,6 +1,6 @@
 """The lamp-controller protocol's messages, typed, section by section of docs/protocol.md.
 
-The codec (``codec.py``) turns bytes into ``Frame``s; this module turns frames into typed
+The codec (``codec.py``) turns bytes into ``WireFrame``s; this module turns frames into typed
 commands, replies and events and back, so verbs, keys and codes are written down once.
 Pure: no I/O, no threads.
 """
@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
-from station.devices.codec import SEQ_MAX, CodecError, Frame
+from station.devices.codec import SEQ_MAX, CodecError, WireFrame
 
 
 class MessageError(CodecError):
@@ -142,21 +142,21 @@ LATCHED_FAULTS = FaultBits.WATCHDOG_SILENCE | FaultBits.LEASE_EXPIRED | FaultBit
 _E = TypeVar("_E", bound=enum.Enum)
 
 
-def _field(frame: Frame, key: str) -> str:
+def _field(frame: WireFrame, key: str) -> str:
     try:
         return frame.args[key]
     except KeyError:
         raise MessageError(f"{frame.kind}{frame.seq} {frame.verb}: missing field {key!r}") from None
 
 
-def _int(frame: Frame, key: str) -> int:
+def _int(frame: WireFrame, key: str) -> int:
     text = _field(frame, key)
     if not text.isdigit():
         raise MessageError(f"{frame.kind}{frame.seq} {frame.verb}: {key}={text!r} is not a number")
     return int(text)
 
 
-def _enum(frame: Frame, key: str, kind: type[_E]) -> _E:
+def _enum(frame: WireFrame, key: str, kind: type[_E]) -> _E:
     text = _field(frame, key)
     try:
         return kind(text)
@@ -166,7 +166,7 @@ def _enum(frame: Frame, key: str, kind: type[_E]) -> _E:
         raise MessageError(f"{where}: {key}={text!r} is not {allowed}") from None
 
 
-def _flag(frame: Frame, key: str) -> bool:
+def _flag(frame: WireFrame, key: str) -> bool:
     text = _field(frame, key)
     if text not in ("0", "1"):
         raise MessageError(f"{frame.kind}{frame.seq} {frame.verb}: {key}={text!r} is not 0|1")
@@ -190,7 +190,7 @@ class Nak:
     proto: str | None = None
 
     @classmethod
-    def decode(cls, frame: Frame) -> Nak:
+    def decode(cls, frame: WireFrame) -> Nak:
         text = _field(frame, "code")
         try:
             code: NakCode | None = NakCode(text)
@@ -211,7 +211,7 @@ class HelloOk:
     iu_nom_ma: int
 
     @classmethod
-    def decode(cls, frame: Frame) -> HelloOk:
+    def decode(cls, frame: WireFrame) -> HelloOk:
         return cls(
             proto=ProtocolVersion.parse(_field(frame, "proto")),
             fw=_field(frame, "fw"),
@@ -230,7 +230,7 @@ class PingOk:
     up_ms: int
 
     @classmethod
-    def decode(cls, frame: Frame) -> PingOk:
+    def decode(cls, frame: WireFrame) -> PingOk:
         return cls(_int(frame, "up"))
 
 
@@ -249,7 +249,7 @@ class StatusOk:
     boot: str
 
     @classmethod
-    def decode(cls, frame: Frame) -> StatusOk:
+    def decode(cls, frame: WireFrame) -> StatusOk:
         return cls(
             lid=_enum(frame, "lid", LidState),
             item=_flag(frame, "item"),
@@ -272,7 +272,7 @@ class LampOk:
     lease_ms: int
 
     @classmethod
-    def decode(cls, frame: Frame) -> LampOk:
+    def decode(cls, frame: WireFrame) -> LampOk:
         return cls(_int(frame, "white"), _int(frame, "uv"), _int(frame, "lease"))
 
 
@@ -283,7 +283,7 @@ class RenewOk:
     lease_ms: int
 
     @classmethod
-    def decode(cls, frame: Frame) -> RenewOk:
+    def decode(cls, frame: WireFrame) -> RenewOk:
         return cls(_int(frame, "lease"))
 
 
@@ -293,7 +293,7 @@ class OffOk:
     uv: int
 
     @classmethod
-    def decode(cls, frame: Frame) -> OffOk:
+    def decode(cls, frame: WireFrame) -> OffOk:
         return cls(_int(frame, "white"), _int(frame, "uv"))
 
 
@@ -306,7 +306,7 @@ class TestOk:
     detail: str
 
     @classmethod
-    def decode(cls, frame: Frame) -> TestOk:
+    def decode(cls, frame: WireFrame) -> TestOk:
         result = _field(frame, "result")
         if result not in ("pass", "fail"):
             raise MessageError(f"R{frame.seq} TEST: result={result!r} is not pass|fail")
@@ -326,13 +326,13 @@ class Command(Generic[R]):
     def args(self) -> dict[str, str]:
         return {}
 
-    def frame(self, seq: int) -> Frame:
-        return Frame("C", seq, self.VERB, self.args())
+    def frame(self, seq: int) -> WireFrame:
+        return WireFrame("C", seq, self.VERB, self.args())
 
-    def decode_ok(self, frame: Frame) -> R:
+    def decode_ok(self, frame: WireFrame) -> R:
         raise NotImplementedError
 
-    def decode_reply(self, frame: Frame) -> R | Nak:
+    def decode_reply(self, frame: WireFrame) -> R | Nak:
         """The typed reply (OK or NAK) to this command; MessageError if it is neither."""
         if frame.kind != "R":
             raise MessageError(f"{frame.kind}{frame.seq} {frame.verb} is not a reply")
@@ -352,7 +352,7 @@ class Hello(Command[HelloOk]):
     def args(self) -> dict[str, str]:
         return {"proto": str(self.proto), "host": self.host}
 
-    def decode_ok(self, frame: Frame) -> HelloOk:
+    def decode_ok(self, frame: WireFrame) -> HelloOk:
         return HelloOk.decode(frame)
 
 
@@ -360,7 +360,7 @@ class Hello(Command[HelloOk]):
 class Ping(Command[PingOk]):
     VERB: ClassVar[str] = "PING"
 
-    def decode_ok(self, frame: Frame) -> PingOk:
+    def decode_ok(self, frame: WireFrame) -> PingOk:
         return PingOk.decode(frame)
 
 
@@ -368,7 +368,7 @@ class Ping(Command[PingOk]):
 class Status(Command[StatusOk]):
     VERB: ClassVar[str] = "STATUS"
 
-    def decode_ok(self, frame: Frame) -> StatusOk:
+    def decode_ok(self, frame: WireFrame) -> StatusOk:
         return StatusOk.decode(frame)
 
 
@@ -384,7 +384,7 @@ class Lamp(Command[LampOk]):
     def args(self) -> dict[str, str]:
         return {"white": str(self.white), "uv": str(self.uv), "lease": str(self.lease_ms)}
 
-    def decode_ok(self, frame: Frame) -> LampOk:
+    def decode_ok(self, frame: WireFrame) -> LampOk:
         return LampOk.decode(frame)
 
 
@@ -396,7 +396,7 @@ class Renew(Command[RenewOk]):
     def args(self) -> dict[str, str]:
         return {"lease": str(self.lease_ms)}
 
-    def decode_ok(self, frame: Frame) -> RenewOk:
+    def decode_ok(self, frame: WireFrame) -> RenewOk:
         return RenewOk.decode(frame)
 
 
@@ -404,7 +404,7 @@ class Renew(Command[RenewOk]):
 class Off(Command[OffOk]):
     VERB: ClassVar[str] = "OFF"
 
-    def decode_ok(self, frame: Frame) -> OffOk:
+    def decode_ok(self, frame: WireFrame) -> OffOk:
         return OffOk.decode(frame)
 
 
@@ -418,7 +418,7 @@ class Test(Command[TestOk]):
     def args(self) -> dict[str, str]:
         return {"name": str(self.name)}
 
-    def decode_ok(self, frame: Frame) -> TestOk:
+    def decode_ok(self, frame: WireFrame) -> TestOk:
         return TestOk.decode(frame)
 
 
@@ -481,7 +481,7 @@ class OtherEvent(Event):
     args: dict[str, str] = field(default_factory=dict)
 
 
-def decode_event(frame: Frame) -> Event:
+def decode_event(frame: WireFrame) -> Event:
     """The typed event in an ``E<n>`` frame; unknown verbs become ``OtherEvent``."""
     if frame.kind != "E":
         raise MessageError(f"{frame.kind}{frame.seq} {frame.verb} is not an event")

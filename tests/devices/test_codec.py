@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from station.devices.codec import (
     BadFrame,
     CodecError,
-    Frame,
     FrameDecoder,
+    WireFrame,
     crc16,
     encode,
     parse_body,
@@ -40,13 +40,13 @@ def test_spec_lists_known_good_frames() -> None:
 def test_known_good_frames_decode_and_reencode_identically(line: str) -> None:
     dec = FrameDecoder()
     out = dec.feed(line.encode() + b"\r\n")
-    assert len(out) == 1 and isinstance(out[0], Frame), out
+    assert len(out) == 1 and isinstance(out[0], WireFrame), out
     assert encode(out[0]) == line.encode() + b"\r\n"
 
 
 def test_spec_frame_fields() -> None:
     frame = FrameDecoder().feed(b"$C2 LAMP white=0 uv=100 lease=800*FD0F\n")[0]
-    assert frame == Frame("C", 2, "LAMP", {"white": "0", "uv": "100", "lease": "800"})
+    assert frame == WireFrame("C", 2, "LAMP", {"white": "0", "uv": "100", "lease": "800"})
 
 
 def test_crc_mismatch_is_rejected_and_counted_with_salvaged_seq() -> None:
@@ -76,11 +76,11 @@ def test_parse_body_names_the_problem(body: bytes, fragment: str) -> None:
 
 def test_encode_refuses_bad_values() -> None:
     with pytest.raises(CodecError, match="invalid value"):
-        encode(Frame("C", 1, "LAMP", {"white": "1 0"}))
+        encode(WireFrame("C", 1, "LAMP", {"white": "1 0"}))
     with pytest.raises(CodecError, match="sequence"):
-        encode(Frame("C", 70000, "PING"))
+        encode(WireFrame("C", 70000, "PING"))
     with pytest.raises(CodecError, match="more than"):
-        encode(Frame("C", 1, "PING", {"x": "a" * 300}))
+        encode(WireFrame("C", 1, "PING", {"x": "a" * 300}))
 
 
 # ----------------------------------------------------------------- property-based
@@ -90,7 +90,7 @@ values = st.text(
     max_size=12,
 )
 frames = st.builds(
-    Frame,
+    WireFrame,
     kind=st.sampled_from(["C", "R", "E"]),
     seq=st.integers(0, 65535),
     verb=st.from_regex(re.compile(r"[A-Z]{1,8}"), fullmatch=True),
@@ -102,7 +102,7 @@ frames = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(frames)
-def test_round_trip(frame: Frame) -> None:
+def test_round_trip(frame: WireFrame) -> None:
     wire = encode(frame)
     assert wire.startswith(b"$") and wire.endswith(b"\r\n")
     assert FrameDecoder().feed(wire) == [frame]
@@ -114,16 +114,18 @@ def test_round_trip(frame: Frame) -> None:
     st.lists(st.binary(max_size=40), min_size=1, max_size=6),
     st.integers(1, 7),
 )
-def test_resynchronises_after_garbage(good: list[Frame], garbage: list[bytes], chunk: int) -> None:
+def test_resynchronises_after_garbage(
+    good: list[WireFrame], garbage: list[bytes], chunk: int
+) -> None:
     """Whatever bytes come before a frame, its own '$' restarts the receiver."""
     stream = b""
     for i, frame in enumerate(good):
         stream += garbage[i % len(garbage)] + encode(frame)
     dec = FrameDecoder()
-    got: list[Frame | BadFrame] = []
+    got: list[WireFrame | BadFrame] = []
     for i in range(0, len(stream), chunk):
         got.extend(dec.feed(stream[i : i + chunk]))
-    decoded = [f for f in got if isinstance(f, Frame)]
+    decoded = [f for f in got if isinstance(f, WireFrame)]
     assert decoded == good
 
 
@@ -132,6 +134,6 @@ def test_resynchronises_after_garbage(good: list[Frame], garbage: list[bytes], c
 def test_random_bytes_never_crash_and_every_outcome_is_counted(data: bytes) -> None:
     dec = FrameDecoder()
     out = dec.feed(data)
-    assert all(isinstance(item, Frame | BadFrame) for item in out)
+    assert all(isinstance(item, WireFrame | BadFrame) for item in out)
     assert dec.frames_ok + dec.bad_frames == len(out)
-    assert dec.frames_ok == sum(isinstance(item, Frame) for item in out)
+    assert dec.frames_ok == sum(isinstance(item, WireFrame) for item in out)

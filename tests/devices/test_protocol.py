@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from station.devices.codec import Frame, FrameDecoder, encode
+from station.devices.codec import FrameDecoder, WireFrame, encode
 from station.devices.protocol import (
     PROTOCOL_VERSION,
     BootEvent,
@@ -46,12 +46,12 @@ from station.devices.protocol import (
 SPEC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
 
-def spec_frame(prefix: str) -> Frame:
+def spec_frame(prefix: str) -> WireFrame:
     """The §11 known-good frame that starts with ``prefix``, decoded by the codec."""
     block = SPEC.split("## 11. Known-good frames", 1)[1].split("```", 2)[1]
     line = next(x for x in block.splitlines() if x.startswith(prefix))
     (frame,) = FrameDecoder().feed(line.encode() + b"\r\n")
-    assert isinstance(frame, Frame)
+    assert isinstance(frame, WireFrame)
     return frame
 
 
@@ -106,18 +106,18 @@ def test_spec_events_read_as_typed_events() -> None:
 
 
 def test_lamp_fault_and_unknown_events() -> None:
-    frame = Frame("E", 9, "LAMPFAULT", {"lamp": "uv", "code": "nostrike", "ma": "3"})
+    frame = WireFrame("E", 9, "LAMPFAULT", {"lamp": "uv", "code": "nostrike", "ma": "3"})
     assert decode_event(frame) == LampFaultEvent(9, LampName.UV, LampFaultCode.NOSTRIKE, 3)
-    later = decode_event(Frame("E", 10, "TEMP", {"c": "41"}))
+    later = decode_event(WireFrame("E", 10, "TEMP", {"c": "41"}))
     assert later == OtherEvent(10, "TEMP", {"c": "41"})
 
 
 def test_nak_codes_match_section_6() -> None:
     listed = set(re.findall(r"`([A-Z]+)`\s+\(", spec_section(6).split("NAK codes:", 1)[1]))
     assert listed == {c.value for c in NakCode}
-    odd = Ping().decode_reply(Frame("R", 4, "NAK", {"code": "BUSY", "msg": "try_later"}))
+    odd = Ping().decode_reply(WireFrame("R", 4, "NAK", {"code": "BUSY", "msg": "try_later"}))
     assert odd == Nak(None, "BUSY", "try later")
-    version = Hello("h").decode_reply(Frame("R", 1, "NAK", {"code": "VERSION", "proto": "2.0"}))
+    version = Hello("h").decode_reply(WireFrame("R", 1, "NAK", {"code": "VERSION", "proto": "2.0"}))
     assert version == Nak(NakCode.VERSION, "VERSION", "", "2.0")
 
 
@@ -143,7 +143,7 @@ def test_event_verbs_match_section_9() -> None:
         ("LAMPFAULT", {"lamp": "white", "code": "low", "ma": "100"}),
         ("WATCHDOG", {"reason": "silence"}),
     ]:
-        assert not isinstance(decode_event(Frame("E", 1, verb, args)), OtherEvent)
+        assert not isinstance(decode_event(WireFrame("E", 1, verb, args)), OtherEvent)
 
 
 def test_command_verbs_match_section_6() -> None:
@@ -164,13 +164,13 @@ def test_command_verbs_match_section_6() -> None:
 @pytest.mark.parametrize(
     "frame, fragment",
     [
-        (Frame("R", 3, "OK", {"lid": "ajar"}), "lid='ajar' is not open|closed"),
-        (Frame("R", 3, "OK", {}), "missing field 'lid'"),
-        (Frame("R", 3, "MAYBE", {}), "neither OK nor NAK"),
-        (Frame("E", 3, "OK", {}), "is not a reply"),
+        (WireFrame("R", 3, "OK", {"lid": "ajar"}), "lid='ajar' is not open|closed"),
+        (WireFrame("R", 3, "OK", {}), "missing field 'lid'"),
+        (WireFrame("R", 3, "MAYBE", {}), "neither OK nor NAK"),
+        (WireFrame("E", 3, "OK", {}), "is not a reply"),
     ],
 )
-def test_unreadable_replies_name_the_problem(frame: Frame, fragment: str) -> None:
+def test_unreadable_replies_name_the_problem(frame: WireFrame, fragment: str) -> None:
     with pytest.raises(MessageError, match=re.escape(fragment)):
         Status().decode_reply(frame)
 

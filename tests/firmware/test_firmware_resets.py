@@ -15,7 +15,7 @@ import pytest
 from hw_sim.clock import ManualClock
 from hw_sim.firmware import BUILD_DIR, SteppedFirmware, available
 from hw_sim.world import World
-from station.devices.codec import Frame, encode
+from station.devices.codec import WireFrame, encode
 
 #: the firmware arms its watchdog at 250 ms; simavr's 128 kHz watchdog clock is exact
 WATCHDOG_US = 250_000
@@ -45,7 +45,7 @@ class Host:
     def ask(self, verb: str, **args: str) -> str:
         """Send one command, run 30 ms of simulated time, return the body of its reply."""
         self.seq += 1
-        self.fw.feed(encode(Frame("C", self.seq, verb, args)))
+        self.fw.feed(encode(WireFrame("C", self.seq, verb, args)))
         self.fw.run(0.03)
         replies = [
             line.decode("ascii").strip()
@@ -112,7 +112,7 @@ def test_a_hung_firmware_is_reset_by_the_hardware_watchdog_and_boots_with_lamps_
         first_id = fw.boot_id
         hung_at = fw.sim_us
         host.seq += 1
-        fw.feed(encode(Frame("C", host.seq, "TEST", {"name": "hang"})))
+        fw.feed(encode(WireFrame("C", host.seq, "TEST", {"name": "hang"})))
         fw.run(0.2)
         # hung: no reply, lamps still as they were (the lease is 5 s away)
         assert not any(line.startswith(b"$R") for line in fw.take_output())

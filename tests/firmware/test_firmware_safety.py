@@ -21,7 +21,7 @@ from hw_sim.faults import FaultPlan
 from hw_sim.firmware import SteppedFirmware, available
 from hw_sim.link import FaultyLink
 from hw_sim.world import World
-from station.devices.codec import Frame, encode
+from station.devices.codec import WireFrame, encode
 
 #: the firmware reacts to a lid edge in its pin-change interrupt; allow a generous 1 ms
 REACT_US = 1000
@@ -90,7 +90,7 @@ class Bench:
 
     def send(self, verb: str, **args: str) -> None:
         self.seq = self.seq % 65535 + 1
-        self.last = encode(Frame("C", self.seq, verb, args))
+        self.last = encode(WireFrame("C", self.seq, verb, args))
         self.last_lease = int(args["lease"]) * 1000 if "lease" in args else 0
         self.transmit()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hw_sim.clock import ManualClock
 from hw_sim.controller import SimController
 from hw_sim.world import World
-from station.devices.codec import BadFrame, Frame, FrameDecoder, encode
+from station.devices.codec import BadFrame, FrameDecoder, WireFrame, encode
 
 
 class FirmwareHost:
@@ -19,11 +19,11 @@ class FirmwareHost:
         self.fw = SimController(self.world, seed=seed, **kwargs)  # type: ignore[arg-type]
         self.decoder = FrameDecoder()
         self.seq = 0
-        self.events: list[Frame] = []
+        self.events: list[WireFrame] = []
         self.bad: list[BadFrame] = []
         self.drain()
 
-    def drain(self) -> list[Frame]:
+    def drain(self) -> list[WireFrame]:
         self.fw.poll()
         replies = []
         for unit in self.fw.take_output():
@@ -36,20 +36,20 @@ class FirmwareHost:
                     replies.append(item)
         return replies
 
-    def raw(self, data: bytes) -> list[Frame]:
+    def raw(self, data: bytes) -> list[WireFrame]:
         self.fw.feed(data)
         return self.drain()
 
-    def send(self, verb: str, seq: int | None = None, **args: str) -> Frame:
+    def send(self, verb: str, seq: int | None = None, **args: str) -> WireFrame:
         if seq is None:
             self.seq += 1
             seq = self.seq
-        replies = self.raw(encode(Frame("C", seq, verb, args)))
+        replies = self.raw(encode(WireFrame("C", seq, verb, args)))
         assert len(replies) == 1, replies
         assert replies[0].seq == seq
         return replies[0]
 
-    def hello(self) -> Frame:
+    def hello(self) -> WireFrame:
         return self.send("HELLO", proto="1.0", host="test")
 
     def advance(self, seconds: float, step: float = 0.05) -> None:

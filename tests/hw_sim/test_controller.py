@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hw_sim.controller import crc_ccitt_false
-from station.devices.codec import Frame, encode
+from station.devices.codec import WireFrame, encode
 from tests.helpers.controller_host import FirmwareHost
 
 
@@ -134,7 +134,7 @@ def test_hello_clears_duplicate_cache() -> None:
 def test_corrupted_command_gets_nak_crc_and_no_effect() -> None:
     h = FirmwareHost()
     h.hello()
-    wire = bytearray(encode(Frame("C", 7, "LAMP", {"white": "90", "uv": "0", "lease": "800"})))
+    wire = bytearray(encode(WireFrame("C", 7, "LAMP", {"white": "90", "uv": "0", "lease": "800"})))
     wire[12] ^= 0x01
     (r,) = h.raw(bytes(wire))
     assert (r.seq, r.verb, r.args["code"]) == (7, "NAK", "CRC")

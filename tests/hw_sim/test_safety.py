@@ -22,7 +22,7 @@ from hw_sim.faults import FaultPlan
 from hw_sim.link import FaultyLink
 from hw_sim.runner import SimStation
 from hw_sim.world import World
-from station.devices.codec import Frame, FrameDecoder, encode
+from station.devices.codec import FrameDecoder, WireFrame, encode
 from station.devices.lamp import LampController
 from station.errors import DeviceError
 from tests.helpers.devices import SAFETY_NET_S, device_settings
@@ -88,7 +88,7 @@ class Bench:
 
     def send(self, verb: str, **args: str) -> None:
         self.seq = self.seq % 65535 + 1
-        self.last_frame = encode(Frame("C", self.seq, verb, args))
+        self.last_frame = encode(WireFrame("C", self.seq, verb, args))
         self.last_lease = int(args.get("lease", "0"))
         self.transmit(self.last_frame, self.last_lease)
 

@@ -17,7 +17,7 @@ from hw_sim.runner import serve_forever
 from hw_sim.scenario import ScenarioError, available, load_scenario
 from hw_sim.world import World
 from station.devices.camera import open_camera
-from station.devices.codec import Frame, encode
+from station.devices.codec import WireFrame, encode
 from station.devices.lamp import LampController
 from station.settings import DeviceSettings
 
@@ -70,10 +70,10 @@ def test_script_steps_fire_at_host_frame_numbers() -> None:
         fw, world, FaultPlan(), scenario.script, lambda i: world.place_item(scenario.items[i])
     )
     for seq in range(1, 201):
-        link.from_host(encode(Frame("C", seq, "PING")))
+        link.from_host(encode(WireFrame("C", seq, "PING")))
     assert world.lid_open and world.item is scenario.items[0]
-    link.from_host(encode(Frame("C", 201, "PING")))
-    link.from_host(encode(Frame("C", 202, "PING")))
+    link.from_host(encode(WireFrame("C", 201, "PING")))
+    link.from_host(encode(WireFrame("C", 202, "PING")))
     assert not world.lid_open and world.item is scenario.items[1]
 
 
@@ -106,10 +106,10 @@ def test_after_reply_sends_the_reply_and_its_events_in_one_write(
     world = World(ManualClock())
     fw = SimController(world)
     link = FaultyLink(fw, world, FaultPlan.parse([f"after_reply:at=2,do={action}"]))
-    link.from_host(encode(Frame("C", 1, "HELLO", {"proto": "1.0", "host": "t"})))
+    link.from_host(encode(WireFrame("C", 1, "HELLO", {"proto": "1.0", "host": "t"})))
     link.poll()
     link.due()  # boot banner, BOOT event and the HELLO reply: separate writes
-    link.from_host(encode(Frame("C", 2, "LAMP", {"white": "40", "uv": "0", "lease": "800"})))
+    link.from_host(encode(WireFrame("C", 2, "LAMP", {"white": "40", "uv": "0", "lease": "800"})))
     link.poll()
     chunks = link.due()
     assert len(chunks) == 1, chunks
@@ -118,7 +118,7 @@ def test_after_reply_sends_the_reply_and_its_events_in_one_write(
     for frame, event in zip(frames[1:], events, strict=True):
         assert event in frame
     assert fw.white == 0
-    link.from_host(encode(Frame("C", 3, "PING")))
+    link.from_host(encode(WireFrame("C", 3, "PING")))
     link.poll()
     assert len(link.due()) == 1  # later output is back to one write per frame
 
