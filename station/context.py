@@ -1,27 +1,25 @@
-"""StationContext: the long-lived objects of one process, built from settings, passed explicitly."""
+"""StationContext: the long-lived objects of one process, built from settings, passed explicitly.
+
+Importing this module is cheap (the database layer loads when a context is made), so a
+command can start slow things in the background before it opens the station.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from station.db.engine import Database
-from station.db.migrate import upgrade
-from station.db.models import SelfTest
-from station.records import audit
-from station.records.images import ImageStore
-from station.records.signing import StationKey
-from station.settings import StationSettings
+from station.settings import StationSettings, VisionSettings
 
 if TYPE_CHECKING:
     from station.checks.service import CheckService
     from station.devices.factory import DeviceSet
+    from station.records.signing import StationKey
     from station.register.service import RegisterMatcher
     from station.wiring import SimHandle
 
@@ -35,6 +33,10 @@ class StationContext:
         from station.matcher.jit import configure_cache
 
         configure_cache(settings.data_dir)
+        from station.db.engine import Database
+        from station.db.migrate import upgrade
+        from station.records.images import ImageStore
+
         self.db = Database(settings.database_url)
         if migrate:
             upgrade(self.db)
@@ -44,6 +46,10 @@ class StationContext:
     @property
     def last_self_test(self) -> dict[str, Any]:
         """The newest doctor result of this station, recorded with every check."""
+        from sqlalchemy import select
+
+        from station.db.models import SelfTest
+
         with self.db.session() as s:
             row = s.execute(
                 select(SelfTest)
@@ -63,6 +69,9 @@ class StationContext:
             }
 
     def record_self_test(self, report: dict[str, Any], actor: str = "system") -> None:
+        from station.db.models import SelfTest
+        from station.records import audit
+
         with self.db.writer() as s:
             row = SelfTest(
                 station_id=self.settings.station_id,
@@ -76,6 +85,8 @@ class StationContext:
     @cached_property
     def station_key(self) -> StationKey:
         """This station's signing key (made on first use, owner-only, in data_dir/keys)."""
+        from station.records.signing import StationKey
+
         return StationKey.load_or_create(self.settings.data_dir)
 
     @cached_property
@@ -140,3 +151,35 @@ def hardware(ctx: StationContext, sim: bool) -> Iterator[SimHandle | None]:
         finally:
             ctx.devices.close()
             ctx.devices = None
+
+
+def prepare_reading(settings: VisionSettings) -> list[threading.Thread]:
+    """Start the vision's decoder workers and load the OCR model in each, in the background.
+
+    A scan reads only after it captured; started first, the workers boot and load the model
+    on the other core while this process opens the database, the hardware and captures.
+    Returns the loading threads (join them to wait until reading is ready); a model that
+    cannot load is left to the scan itself to report.
+    """
+    from station.vision.isolation import runner_for
+
+    runner = runner_for(
+        settings.isolate_decoders, settings.decoder_workers, settings.decoder_timeout_s
+    )
+    if not settings.isolate_decoders or not settings.ocr_enabled:
+        return []
+    if settings.ocr_engine != "rapidocr":
+        return []
+
+    def load() -> None:
+        from station.vision.ocr_engines import load_rapidocr
+
+        runner.run("rapidocr", load_rapidocr)
+
+    loaders = [
+        threading.Thread(target=load, name="ocr-load", daemon=True)
+        for _ in range(settings.decoder_workers)
+    ]
+    for thread in loaders:
+        thread.start()
+    return loaders

@@ -7,17 +7,14 @@ given by ``--config`` or ``STATION_CONFIG``, then the defaults below.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DeviceSettings(BaseModel):
@@ -173,14 +170,16 @@ class DeskSettings(BaseModel):
         return self.marking_advice.get(kind) or _marking_advice().get(kind, "")
 
 
-class StationSettings(BaseSettings):
-    """Everything configurable about one station."""
+class StationSettings(BaseModel):
+    """Everything configurable about one station.
 
-    model_config = SettingsConfigDict(
-        env_prefix="STATION_",
-        env_nested_delimiter="__",
-        extra="ignore",
-    )
+    Made directly, it reads ``STATION_*`` variables and ``$STATION_CONFIG`` too (values given
+    as arguments win); :func:`load_settings` also names a TOML file.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+    #: variables that set a field start with this; nested sections are joined by ``__``
+    ENV_PREFIX: ClassVar[str] = "STATION_"
 
     #: SQLAlchemy URL; default is a SQLite file in data_dir
     db_url: str = ""
@@ -197,20 +196,11 @@ class StationSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     desk: DeskSettings = Field(default_factory=DeskSettings)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_path = settings_cls.model_config.get("toml_file") or os.environ.get("STATION_CONFIG")
-        if toml_path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(str(toml_path))))
-        return tuple(sources)
+    def __init__(self, _toml_file: Path | None = None, **values: Any) -> None:
+        toml_path = _toml_file or os.environ.get("STATION_CONFIG")
+        merged: dict[str, Any] = _toml_values(Path(toml_path)) if toml_path else {}
+        merged = _deep_merge(merged, _env_values(type(self), os.environ))
+        super().__init__(**_deep_merge(merged, values))
 
     @property
     def database_url(self) -> str:
@@ -227,14 +217,80 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> StationS
     """Build settings from environment, optional TOML file and explicit overrides."""
     from station.errors import ConfigError
 
-    cls: type[StationSettings] = StationSettings
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(f"config file {config_file} does not exist")
-        config = SettingsConfigDict(**{**StationSettings.model_config, "toml_file": config_file})
-        cls = type("StationSettingsFromFile", (StationSettings,), {"model_config": config})
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return cls(**clean)
-    except Exception as exc:  # pydantic ValidationError or TOML decode error
+        return StationSettings(config_file, **clean)
+    except Exception as exc:  # pydantic ValidationError, bad JSON or TOML
         raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+# -- sources: the TOML file and the environment --------------------------------------------
+# (pydantic-settings does the same, but importing it takes about a tenth of a one-shot
+# command's start-up)
+
+
+def _toml_values(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top; sections (dicts) merge key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _structured(annotation: Any) -> bool:
+    """Whether a variable for a field of this type holds JSON (a list, table or section)."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_structured(a) for a in get_args(annotation) if a is not type(None))
+    if origin in (list, tuple, dict, set, frozenset):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _env_values(model: type[BaseModel], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The fields that ``STATION_*`` variables set (names case-insensitive, ``__`` nests);
+    structured fields take JSON, the rest a string that validation converts."""
+    prefix = StationSettings.ENV_PREFIX
+    out: dict[str, Any] = {}
+    for key, raw in sorted(environ.items()):
+        if not key.upper().startswith(prefix):
+            continue
+        path = key[len(prefix) :].lower().split("__")
+        annotation: Any = model
+        for name in path:
+            fields = annotation.model_fields if _is_model(annotation) else {}
+            annotation = fields[name].annotation if name in fields else None
+            if annotation is None:
+                break
+        if annotation is None:
+            continue  # not a setting (STATION_CONFIG, STATION_OFFICER, ...)
+        value: Any = raw
+        if _structured(annotation):
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                raise ValueError(f"{key} is not valid JSON: {exc}") from None
+        node = out
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        leaf = path[-1]
+        if isinstance(value, Mapping) and isinstance(node.get(leaf), Mapping):
+            value = _deep_merge(node[leaf], value)
+        node[leaf] = value
+    return out
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)

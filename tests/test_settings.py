@@ -36,3 +36,30 @@ def test_bad_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATION_DEVICES__UV_LEVEL", "bright")
     with pytest.raises(ConfigError, match="uv_level"):
         load_settings()
+
+
+def test_structured_values_come_as_json_and_sections_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "station.toml"
+    cfg.write_text('[devices]\nbaudrate = 57600\n[vision]\nocr_engine = "tesseract"\n')
+    monkeypatch.setenv("STATION_SIM_FAULTS", '["corrupt:rate=0.05", "drop"]')
+    monkeypatch.setenv("STATION_DEVICES", '{"lamp_port": "/dev/ttyS1", "uv_level": 60}')
+    monkeypatch.setenv("station_devices__uv_level", "65")  # names are case-insensitive
+    monkeypatch.setenv("STATION_DEVICES__COLOUR_GAINS", "[2.0, 1.5]")
+    monkeypatch.setenv("STATION_OFFICER", "not a setting")
+    s = load_settings(cfg, station_id="desk-9")
+    assert s.sim_faults == ["corrupt:rate=0.05", "drop"]
+    assert (s.devices.lamp_port, s.devices.uv_level, s.devices.baudrate) == (
+        "/dev/ttyS1",
+        65,
+        57600,
+    )
+    assert s.devices.colour_gains == (2.0, 1.5)
+    assert s.vision.ocr_engine == "tesseract" and s.station_id == "desk-9"
+
+
+def test_a_variable_that_is_not_json_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATION_SIM_FAULTS", "corrupt")
+    with pytest.raises(ConfigError, match="STATION_SIM_FAULTS is not valid JSON"):
+        load_settings()

@@ -31,7 +31,7 @@ from station.api.apidocs import api_reference_html
 from station.api.deps import SESSION_COOKIE, AppState, current_principal
 from station.api.guards import BodyLimit, body_limit_for, cross_site_problem
 from station.auth.users import Principal
-from station.context import StationContext, hardware
+from station.context import StationContext, hardware, prepare_reading
 from station.errors import (
     DeviceError,
     InputError,
@@ -85,6 +85,9 @@ def create_app(settings: StationSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scans = settings.sim or bool(settings.devices.lamp_port)
+        # the decoder workers and their OCR model load beside the start-up below
+        readers = prepare_reading(settings.vision) if scans else []
         ctx = StationContext(settings)
         with ExitStack() as stack:
             stack.callback(ctx.close)
@@ -106,6 +109,8 @@ def create_app(settings: StationSettings) -> FastAPI:
                 stack.enter_context(hardware(ctx, sim=True))
             elif settings.devices.lamp_port:
                 stack.enter_context(hardware(ctx, sim=False))
+            for loader in readers:  # reading is ready too before the server says so
+                loader.join(settings.vision.decoder_timeout_s)
             state = AppState(ctx)
             if settings.sim:
                 for username, role, password, token in state.users.seed_demo():

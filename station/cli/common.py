@@ -11,16 +11,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from station.errors import StationError
 from station.settings import StationSettings, load_settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from station.context import StationContext
 
-err = Console(stderr=True)
 T = TypeVar("T")
+
+
+class Stderr:
+    """Rich output on standard error, made on first use: a `--json` command that succeeds
+    prints nothing there and so never imports rich."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        self._console.print(*objects, **kwargs)
+
+
+err = Stderr()
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file", envvar="STATION_CONFIG")

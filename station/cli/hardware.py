@@ -134,10 +134,12 @@ def scan(
     """One full check of the item on the tray: capture, read, match, record."""
 
     def go() -> dict[str, Any]:
-        from station.checks.service import CheckRequest
-        from station.context import hardware
+        from station.context import hardware, prepare_reading
 
         settings = settings_for(config, db_url=db, sim=sim or None)
+        prepare_reading(settings.vision)  # first: the workers boot while the rest loads
+        from station.checks.service import CheckRequest
+
         with opened(settings) as ctx:
             if settings.sim:
                 ctx.matcher.seed_demo_if_empty()

@@ -122,6 +122,12 @@ def _rapid_engine() -> Any:
     return _rapid
 
 
+def load_rapidocr() -> None:
+    """Load this worker's RapidOCR model now (sent to each worker ahead of a scan, so the
+    model loads while the station captures instead of after)."""
+    _rapid_engine()
+
+
 #: the white frame is searched for text at most this many pixels on its longer side
 _PAGE_SIDE = 960
 

@@ -45,3 +45,10 @@ def has_module(name: str) -> bool:
     import sys
 
     return name in sys.modules
+
+
+def rapidocr_loaded() -> bool:
+    """Whether this worker already holds its RapidOCR model (the work a scan then skips)."""
+    from station.vision import ocr_engines
+
+    return ocr_engines._rapid is not None
