@@ -124,6 +124,8 @@ class StationContext:
         if self.devices is not None:
             self.devices.close()
             self.devices = None
+        if "matcher" in self.__dict__:  # made on first use (a cached property)
+            self.matcher.release()
         self.db.dispose()
 
 

@@ -135,6 +135,7 @@ def create_app(settings: StationSettings) -> FastAPI:
             yield
             checkpoints.cancel()
             state.shutdown()
+            del app.state.station  # the app may outlive its lifespan (in tests, in tools)
 
     app = FastAPI(
         title="Check Station",

@@ -47,6 +47,12 @@ class RegisterMatcher:
         self._index: RegisterIndex | None = None
         self._lock = threading.Lock()
 
+    def release(self) -> None:
+        """Drop the index, so its memory-mapped files are unmapped and their descriptors
+        closed when the station shuts down (a process may open many stations: tests, tools)."""
+        with self._lock:
+            self._index = None
+
     # -- versions and the index ----------------------------------------------------------------
 
     def db_version(self, s: Session | None = None) -> int:
