@@ -122,8 +122,8 @@ def compare_speed(baseline: Path, captures: int, rounds: int, ocr: bool) -> None
 
 def main() -> int:
     if len(sys.argv) == 6 and sys.argv[1] == "--speed-child":
-        code, captures, seed, ocr = sys.argv[2:]
-        print(json.dumps(speed_child(Path(code), int(captures), int(seed), ocr == "1")))
+        code, captures, seed, ocr_flag = sys.argv[2:]
+        print(json.dumps(speed_child(Path(code), int(captures), int(seed), ocr_flag == "1")))
         return 0
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter

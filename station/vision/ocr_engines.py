@@ -166,7 +166,7 @@ def rapidocr_page(
         crop = cv2.cvtColor(small[y : y + bh, x : x + bw], cv2.COLOR_GRAY2BGR)
         result, _ = engine(crop, use_cls=False)
         for quad, text, score in result or []:
-            pts = (np.asarray(quad, np.float32) + np.float32([x, y])) / k
+            pts = (np.asarray(quad, np.float32) + np.array([x, y], np.float32)) / k
             x0, y0 = pts.min(axis=0)
             x1, y1 = pts.max(axis=0)
             box = (int(x0), int(y0), max(1, int(x1 - x0)), max(1, int(y1 - y0)))
@@ -200,15 +200,13 @@ def text_regions(
     sy = cv2.convertScaleAbs(cv2.Sobel(small, cv2.CV_16S, 0, 1, ksize=3), alpha=0.25)
     # above the noise: a flat page's typical gradient is noise, strokes stand well above it
     floor = max(10.0, 3.0 * float(np.median(cv2.max(sx, sy)[::4, ::4])))
-    dense_x = cv2.blur(cv2.compare(sx, floor, cv2.CMP_GT), (11, 11))
-    dense_y = cv2.blur(cv2.compare(sy, floor, cv2.CMP_GT), (11, 11))
-    mask = cv2.bitwise_and(
-        cv2.compare(dense_x, 50, cv2.CMP_GT), cv2.compare(dense_y, 50, cv2.CMP_GT)
-    )
+    dense_x = cv2.blur((sx > floor).astype(np.uint8) * 255, (11, 11))
+    dense_y = cv2.blur((sy > floor).astype(np.uint8) * 255, (11, 11))
+    mask = ((dense_x > 50) & (dense_y > 50)).astype(np.uint8)
     for x, y, bw, bh in exclude:
         mask[max(0, y) : max(0, y + bh), max(0, x) : max(0, x + bw)] = 0
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (31, 17)))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (31, 17)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     boxes: list[tuple[int, int, int, int]] = []
     for i in range(1, n):
         x, y, bw, bh = (int(v) for v in stats[i][:4])
