@@ -171,7 +171,7 @@ def page_text(gray: np.ndarray, engine: EngineName, runner: DecoderRunner) -> li
     """Every text line an engine reads in a photograph, however it finds them: PP-OCR with
     its own detector; Tesseract on the station's line crops plus the whole photograph."""
     if engine == "rapidocr":
-        outcome = runner.run("ocr", rapidocr_page, gray)
+        outcome = runner.run("ocr", rapidocr_page, gray, 1.0, False)  # the engine alone
         return [text for _, text, _ in outcome.value_or([])]
     crops = crops_from_white(gray, text_line_boxes(gray))
     h, w = gray.shape[:2]

@@ -328,7 +328,7 @@ def _read_text_rapid(
 ) -> list[Identifier]:
     """PP-OCR finds and reads the white frame's lines itself; pen marks are read as crops."""
     run = runner if runner is not None else InProcess()
-    outcome = page() if page is not None else read_page(gray_white, run)
+    outcome = page() if page is not None else read_page(gray_white, run, exclude)
     if outcome.failure is not None or outcome.value is None:
         reason = outcome.failure.reason if outcome.failure else "no answer"
         raise OcrUnavailable(f"rapidocr failed ({reason})")
@@ -345,10 +345,12 @@ def _read_text_rapid(
     return identifiers_from_lines(lines)
 
 
-def read_page(gray_white: np.ndarray, runner: DecoderRunner) -> Outcome[Any]:
-    """RapidOCR's detection and recognition of the whole white frame, in a decoder worker.
+def read_page(
+    gray_white: np.ndarray, runner: DecoderRunner, codes: Sequence[BBox] = ()
+) -> Outcome[Any]:
+    """RapidOCR's detection and recognition of the white frame's text, in a decoder worker.
 
-    Needs nothing but the frame, so the pipeline starts it first, beside the barcode
-    decoders, instead of after them."""
+    Needs nothing but the frame and the boxes of codes already decoded (``codes``: no text
+    to look for there), so the pipeline starts it as soon as zxing-cpp has answered."""
     small, scale = page_image(gray_white)
-    return runner.run("ocr", rapidocr_page, small, scale)
+    return runner.run("ocr", rapidocr_page, small, scale, True, list(codes))

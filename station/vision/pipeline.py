@@ -126,17 +126,23 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
     names = [n for n in WHITE_DECODERS if n == "zxing" or cfg.combine_decoders]
     with ThreadPoolExecutor(max_workers=len(names) + 2) as pool:
         # the decoders run in worker processes; these threads only wait on them. RapidOCR's
-        # page reading needs only the frame: it starts first and takes one worker for itself
-        # while the barcode decoders and the UV-code search share the other
-        page_job = (
-            pool.submit(_timed, timings, "ocr_page", lambda: read_page(gray, runner))
-            if cfg.ocr_enabled and cfg.ocr_engine == "rapidocr"
-            else None
-        )
+        # page reading needs only the frame and where zxing-cpp found codes (no text to look
+        # for there): it starts as soon as zxing-cpp answers, while zbar and the UV-code
+        # search share the other worker
         decoder_jobs = {
             n: pool.submit(_timed, timings, n, lambda n=n: runner.run(n, WHITE_DECODERS[n], dec))
             for n in names
         }
+
+        def page() -> Outcome[Any]:
+            codes = [_scaled(r, factor).bbox for r in decoder_jobs["zxing"].result().value_or([])]
+            return read_page(gray, runner, codes)
+
+        page_job = (
+            pool.submit(_timed, timings, "ocr_page", page)
+            if cfg.ocr_enabled and cfg.ocr_engine == "rapidocr"
+            else None
+        )
         if frames.uv is not None:
             short = frames.uv
             level = _timed(
