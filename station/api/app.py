@@ -135,7 +135,8 @@ def create_app(settings: StationSettings) -> FastAPI:
             yield
             checkpoints.cancel()
             state.shutdown()
-            del app.state.station  # the app may outlive its lifespan (in tests, in tools)
+            if getattr(app.state, "station", None) is state:  # the app may outlive it
+                del app.state.station
 
     app = FastAPI(
         title="Check Station",
