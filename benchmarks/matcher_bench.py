@@ -13,9 +13,10 @@ Each phase runs in its own process so peak RSS is the phase's own:
     python benchmarks/matcher_bench.py --entries 10000000 --queries 100000
     python benchmarks/matcher_bench.py --entries 1000000 --only-realistic   (that table alone)
 
-The realistic phase builds a second register shaped like real ones (half IMEIs drawn from a few
-hundred type allocation codes, so the first 8 digits are shared by thousands of handsets; half
-6-8 character mostly-digit serials) and times single look-ups there, with the candidate list
+The realistic phase builds a second register shaped like real ones (40 % IMEIs drawn from a few
+hundred type allocation codes, so the first 8 digits are shared by thousands of handsets; 30 %
+6-8 character mostly-digit serials; 30 % 12-character serials laid out as big makers do, a
+factory prefix and a model code each shared by a large share of the register) and times single look-ups there, with the candidate list
 lengths and how often a non-member gets a match or possible_match verdict.
 
 Needs the ``bench`` extra (symspellpy) for the comparison.
@@ -502,15 +503,44 @@ def _short_serials(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nda
     return mat, lengths
 
 
-def realistic_register(n: int, tacs: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
+def _maker_serials(
+    rng: np.random.Generator, n: int, vocabulary: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """12 characters laid out as big makers lay them out: a 4-character factory prefix, 4
+    characters of date and unit, a 4-character model code, the prefixes and model codes drawn
+    Zipf-like from a few dozen and a few hundred (so the first and last segments are each
+    shared by a large share of the register)."""
+    vocab = np.random.default_rng(vocabulary)  # the same makers and models in every draw
+    prefixes = ALNUM[vocab.integers(0, 36, size=(40, 4))]
+    models = ALNUM[vocab.integers(0, 36, size=(300, 4))]
+
+    def zipf(k: int) -> np.ndarray:
+        w = 1.0 / np.arange(1, k + 1)
+        return rng.choice(k, size=n, p=w / w.sum())
+
+    middle = ALNUM[rng.integers(0, 36, size=(n, 4))]
+    mat = np.concatenate([prefixes[zipf(40)], middle, models[zipf(300)]], axis=1)
+    return mat, np.full(n, 12, np.int64)
+
+
+def realistic_register(
+    n: int, tacs: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """40 % IMEIs, 30 % short serials, 30 % maker-laid-out serials; value, offsets, kind code
+    (0 IMEI, 1 serial) and class (0 IMEI, 1 short serial, 2 maker serial)."""
     rng = np.random.default_rng(seed)
-    a = n // 2
+    a = n * 4 // 10
+    b = n * 3 // 10
     imeis = _tac_imeis(rng, a, tacs)
-    serials, slen = _short_serials(rng, n - a)
+    serials, slen = _short_serials(rng, b)
+    makers, mlen = _maker_serials(rng, n - a - b)
     order = rng.permutation(n)
-    value, voff = _pack([imeis, serials], [np.full(a, 15, np.int64), slen], order)
-    kind = np.concatenate([np.zeros(a, np.uint8), np.ones(n - a, np.uint8)])[order]
-    return value, voff, kind
+    value, voff = _pack([imeis, serials, makers], [np.full(a, 15, np.int64), slen, mlen], order)
+    cls = np.concatenate(
+        [np.zeros(a, np.uint8), np.ones(b, np.uint8), np.full(n - a - b, 2, np.uint8)]
+    )[order]
+    kind = np.minimum(cls, 1)
+    return value, voff, kind, cls
 
 
 def phase_realistic(args: argparse.Namespace) -> dict[str, Any]:
@@ -523,7 +553,7 @@ def phase_realistic(args: argparse.Namespace) -> dict[str, Any]:
     tacs = rng.integers(0, 10, size=(args.tacs, 8), dtype=np.int64)
     tacs[:, 0:2] = [3, 5]  # real TACs mostly start 35 or 86
     tacs[args.tacs // 3 :, 0:2] = [8, 6]
-    value, voff, kind = realistic_register(n, tacs, args.seed + 8)
+    value, voff, kind, classes = realistic_register(n, tacs, args.seed + 8)
     t0 = time.perf_counter()
     base = ArrayIndex.from_buffers(
         value,
@@ -553,12 +583,17 @@ def phase_realistic(args: argparse.Namespace) -> dict[str, Any]:
         e = int(qrng.choice([0, 1, 2], p=[0.5, 0.375, 0.125]))
         for _ in range(e):
             s = _edit(qrng, s)
-        cls = "imei" if kind[slot] == 0 else "serial"
+        cls = ("imei", "serial", "maker")[int(classes[slot])]
         groups.setdefault(f"{cls}_d{e}", []).append((s, slot + 1))
     # strangers: the same shapes, not in the register (a handset of a common model, a serial)
-    strangers: dict[str, list[tuple[str, int]]] = {"stranger_imei": [], "stranger_serial": []}
+    strangers: dict[str, list[tuple[str, int]]] = {
+        "stranger_imei": [],
+        "stranger_serial": [],
+        "stranger_maker": [],
+    }
     fresh_imeis = _tac_imeis(qrng, 4 * m, tacs)
     fresh_serials, flen = _short_serials(qrng, 4 * m)
+    fresh_makers, _mlen = _maker_serials(qrng, 4 * m)
     for i in range(4 * m):
         im = fresh_imeis[i].tobytes()
         if im not in members and len(strangers["stranger_imei"]) < m:
@@ -566,6 +601,9 @@ def phase_realistic(args: argparse.Namespace) -> dict[str, Any]:
         se = fresh_serials[i, : flen[i]].tobytes()
         if se not in members and len(strangers["stranger_serial"]) < m:
             strangers["stranger_serial"].append((se.decode(), 0))
+        mk = fresh_makers[i].tobytes()
+        if mk not in members and len(strangers["stranger_maker"]) < m:
+            strangers["stranger_maker"].append((mk.decode(), 0))
     groups.update(strangers)
     out: dict[str, Any] = {"realistic_entries": n, "realistic_tacs": args.tacs}
     out["realistic_build_s"] = build_s
@@ -779,10 +817,11 @@ def print_realistic(r: dict[str, Any]) -> None:
 
     if "realistic_entries" in r:
         print(
-            f"\n  realistic register, {r['realistic_entries']:,} entries: half IMEIs from "
+            f"\n  realistic register, {r['realistic_entries']:,} entries: 40 % IMEIs from "
             f"{r['realistic_tacs']} TACs (first 8 digits shared),"
         )
-        print("  half 6-8 character mostly-digit serials; single look-ups, explained results")
+        print("  30 % 6-8 character mostly-digit serials, 30 % maker serials (shared 4-character")
+        print("  factory prefix and model code); single look-ups, explained results")
         print("  (numpy path, as a one-shot command; found = the true entry is a candidate;")
         print("  wrong = a 'match' verdict whose best candidate is another entry)")
         print("  (p99 cpu: the look-up's own CPU time, which a loaded machine does not inflate)")

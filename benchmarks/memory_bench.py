@@ -151,7 +151,7 @@ def main() -> None:
             print("  ".join(rows[-1]), "MiB", file=sys.stderr, flush=True)
         subprocess.run(
             [*STATION, "user", "add", "bench", "--role", "custody", "--password-stdin"],
-            input=b"bench-password-123\n",
+            input=b"lamp-store-2718-quiet\n",
             env=env,
             check=True,
             capture_output=True,

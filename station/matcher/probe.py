@@ -99,8 +99,13 @@ def fuzzy(
     keep = (tags >> np.uint64(48)) == (hashes[owner] & np.uint64(0xFFFF))
     keep &= (voff[cand + 1] - voff[cand]) == totals[owner]
     keep &= dead[cand] == 0
+    owner, cand = owner[keep], cand[keep]
+    if cand.size > _SCREEN_FROM:
+        ks = np.array([k for _t, k, *_ in plan], dtype=np.int64)[owner]
+        passed = screen(q, cand, ks, value, voff, fold)
+        owner, cand = owner[passed], cand[passed]
     slots: dict[int, int] = {}
-    for p, s in zip(owner[keep].tolist(), cand[keep].tolist(), strict=True):
+    for p, s in zip(owner.tolist(), cand.tolist(), strict=True):
         if s in slots:
             continue
         entry = value[int(voff[s]) : int(voff[s + 1])].tobytes().translate(table)
@@ -112,6 +117,49 @@ def fuzzy(
             return (*_arrays(slots), True)
         slots[s] = int(d)
     return (*_arrays(slots), False)
+
+
+#: below this many candidates the loop alone is quicker than screening them first
+_SCREEN_FROM = 48
+#: candidates screened at a time (bounds the temporary arrays: a few bytes per character)
+_SCREEN_CHUNK = 1 << 16
+
+
+def screen(
+    q: bytes, cand: np.ndarray, ks: np.ndarray, value: np.ndarray, voff: np.ndarray,
+    fold: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Which candidates may lie within their ``ks`` edits of the folded query ``q``.
+
+    A segment shared by a large share of the register (a maker's serial prefix, a run of
+    consecutive numbers) puts thousands of entries behind one probe, and checking each in
+    Python would cost seconds. This necessary condition is checked for all at once: in an
+    alignment with at most k edits every character of the entry is either one of the k edits
+    or equal to a query character at most k places away (the shift so far is at most the
+    number of insertions and deletions), so more than k characters of the entry with no equal
+    within k places of their own position rule the entry out. Survivors get the exact
+    distance."""
+    qa = np.frombuffer(q, dtype=np.uint8)
+    n = qa.size
+    keep = np.zeros(cand.size, dtype=bool)
+    for lo in range(0, cand.size, _SCREEN_CHUNK):
+        c = cand[lo : lo + _SCREEN_CHUNK]
+        k = ks[lo : lo + _SCREEN_CHUNK]
+        starts = voff[c].astype(np.int64)
+        lens = voff[c + 1].astype(np.int64) - starts
+        width = int(lens.max())
+        pos = np.arange(width)
+        inside = pos[None, :] < lens[:, None]
+        chars = fold[value[np.where(inside, starts[:, None] + pos[None, :], 0)]]
+        near = np.zeros(chars.shape, dtype=bool)
+        reach = int(k.max())
+        for shift in range(-reach, reach + 1):
+            j = pos + shift
+            valid = (j >= 0) & (j < n)
+            near |= (chars == qa[np.clip(j, 0, max(n - 1, 0))][None, :]) & valid[None, :]
+        misses = np.count_nonzero(inside & ~near, axis=1)
+        keep[lo : lo + _SCREEN_CHUNK] = misses <= k
+    return keep
 
 
 def _arrays(slots: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
