@@ -180,14 +180,20 @@ def serve(
 
     settings = settings_for(config)
     data_dir = settings.data_dir / "central"
+    if matcher:
+        from station.matcher.jit import configure_cache
+
+        configure_cache(settings.data_dir)
 
     def start() -> CentralThread:
         database = _central_db(db, config)
         look_ups = None
         if matcher:
+            from station.fleet.matcher_service import prepare_matcher
             from station.register.service import RegisterMatcher
 
             look_ups = RegisterMatcher(database, settings.matcher)
+            prepare_matcher(look_ups)
         service = CentralService(
             database,
             _nats_url(nats, settings.data_dir),
@@ -225,17 +231,21 @@ def matcher_replica(
     """Run one more central matcher in the queue group (more replicas carry more load)."""
     import nats as nats_client
 
-    from station.fleet.matcher_service import serve_matcher
+    from station.fleet.matcher_service import prepare_matcher, serve_matcher
+    from station.matcher.jit import configure_cache
     from station.register.service import RegisterMatcher
 
     settings = settings_for(config)
+    configure_cache(settings.data_dir)
 
     async def main() -> None:
         database = _central_db(db, config)
         nc = await nats_client.connect(
             _nats_url(nats, settings.data_dir), name="matcher", max_reconnect_attempts=-1
         )
-        await serve_matcher(nc, RegisterMatcher(database, settings.matcher))
+        look_ups = RegisterMatcher(database, settings.matcher)
+        await asyncio.to_thread(prepare_matcher, look_ups)
+        await serve_matcher(nc, look_ups)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()

@@ -22,6 +22,18 @@ from station.fleet import messages as m
 MAX_VALUES = 500
 
 
+def prepare_matcher(matcher: Any) -> None:
+    """Load the kernels' machine code and build the index before the first request.
+
+    A replica that answered before would spend its first requests compiling and building
+    (minutes on a large register) while stations wait, and would answer every later one
+    with the uncompiled probe meant for one-shot commands."""
+    from station.matcher.jit import warm
+
+    warm()
+    matcher.index()
+
+
 async def serve_matcher(nc: Client, matcher: Any, replica: str = "") -> Subscription:
     """Answer ``{"values": [{"value", "kind"}, ...]}`` with the register's match documents;
     ``replica`` names this replica in every answer (default: host and process id)."""
