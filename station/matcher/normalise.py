@@ -15,7 +15,7 @@ from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
 from station.domain import IdentifierKind
-from station.identifiers import MAX_IDENTIFIER_LENGTH, classify, compact, imei_from
+from station.identifiers import MAX_IDENTIFIER_LENGTH, classify, compact, imei_from, luhn_ok
 from station.matcher.budget import partition_edits
 
 #: reading confusions of DESIGN.md 3.4: each letter folds onto the digit it is mistaken for
@@ -62,17 +62,6 @@ def normal_value(kind: str, value: str) -> str:
     return flat
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = sum(_LUHN_PLAIN[c] for c in digits[-1::-2]) + sum(
-        _LUHN_DOUBLE[c] for c in digits[-2::-2]
-    )
-    return total % 10 == 0
-
-
-_LUHN_PLAIN = {str(d): d for d in range(10)}
-_LUHN_DOUBLE = {str(d): (2 * d) // 10 + (2 * d) % 10 for d in range(10)}
-
-
 def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
     """Classify and normalise one query; raises IdentifierRejected for unusable input.
 
@@ -84,7 +73,7 @@ def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
         v = raw.upper()
         if v.isdigit():
             if len(v) == 15:
-                return Normalised("imei", v, v, _luhn_ok(v))
+                return Normalised("imei", v, v, luhn_ok(v))
             if len(v) != 16:
                 return Normalised("serial", v, v, len(v) >= 4)
         elif not (11 <= len(v) <= 13 and v[:2].isalpha()):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from station.errors import InputError, RegisterImportError
-from station.identifiers import Classified, classify
+from station.identifiers import Classified, classify, luhn_ok
 from station.matcher.normalise import normal_value
 from station.matcher.ranges import parse_range
 
@@ -460,11 +460,14 @@ def _parse_block(block: _Block) -> RowChunk:
     rows: list[StageRow] = []
     problems: list[tuple[int, str]] = []
     owners: list[tuple[int, OwnerRow]] = []
+    today = dt.date.today()
+    # a file without owner columns (most registers) skips the owner look at every row
+    has_owners = block.fmt != "csv" or any(f in OWNER_FIELDS for f in block.fields)
     try:
         for line, raw in _block_rows(block):
             try:
-                row = _validate(line, raw)
-                owner = _owner(raw, row)
+                row = _validate(line, raw, today)
+                owner = _owner(raw, row) if has_owners else None
             except _RowProblem as exc:
                 problems.append((line, str(exc)))
                 continue
@@ -673,7 +676,8 @@ def _fields(raw: Mapping[str, str]) -> dict[str, str]:
     for name, value in raw.items():
         if not value:
             continue
-        if not value.isprintable() or value != value.strip():
+        # printable text has no whitespace but the space, so this is value != value.strip()
+        if not value.isprintable() or value[0] == " " or value[-1] == " ":
             value = " ".join(value.split())  # line breaks and tabs inside a field become spaces
             if not value.isprintable():
                 raise _RowProblem(f"{name} contains a non-printable character")
@@ -692,7 +696,7 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text[:10])
 
 
-def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
+def _validate(line: int, raw: Mapping[str, str], today: dt.date | None = None) -> RegisterRow:
     if "__error__" in raw:
         raise _RowProblem(raw["__error__"])
     f = _fields(raw)
@@ -708,6 +712,8 @@ def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
     try:
         if kind_text == "serial" and ident.isascii() and ident.isalnum() and len(ident) <= 64:
             cls = Classified("serial", ident.upper(), len(ident) >= 4)  # classify's result, fast
+        elif kind_text == "imei" and len(ident) == 15 and ident.isascii() and ident.isdigit():
+            cls = Classified("imei", ident, luhn_ok(ident))  # the same, for a plain IMEI
         else:
             cls = classify(ident, kind_text)  # type: ignore[arg-type]
     except InputError as exc:
@@ -737,7 +743,7 @@ def _validate(line: int, raw: Mapping[str, str]) -> RegisterRow:
             reported_on = _date(reported)
         except ValueError:
             raise _RowProblem(f"reported_on {reported!r} is not a date (YYYY-MM-DD)") from None
-        if reported_on > dt.date.today():
+        if reported_on > (today or dt.date.today()):
             raise _RowProblem(f"reported_on {reported} is in the future")
     range_end = f.get("range_end")
     if range_end is not None:

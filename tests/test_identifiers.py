@@ -1,0 +1,30 @@
+"""Identifier rules checked against an independent implementation of the same standard."""
+
+from __future__ import annotations
+
+import random
+
+from stdnum import luhn
+
+from station.identifiers import imei_valid, luhn_ok
+
+
+def test_luhn_agrees_with_the_standard_library_of_numbers() -> None:
+    rng = random.Random(4)
+    valid = 0
+    for n in range(20_000):
+        body = "".join(rng.choice("0123456789") for _ in range(14))
+        digits = body + (luhn.calc_check_digit(body) if n % 2 else rng.choice("0123456789"))
+        expected = luhn.is_valid(digits)
+        assert luhn_ok(digits) == expected, digits
+        assert imei_valid(digits) == expected, digits
+        valid += expected
+    assert 10_000 <= valid < 12_000  # every valid one and about a tenth of the guesses
+
+
+def test_an_imei_is_fifteen_ascii_digits() -> None:
+    assert imei_valid("356938035643809")
+    assert not imei_valid("35693803564380")  # 14 digits
+    assert not imei_valid("3569380356438090")  # 16 digits
+    assert not imei_valid("35693803564380X")
+    assert not imei_valid("３５６９３８０３５６４３８０９")  # full-width digits are not ASCII
