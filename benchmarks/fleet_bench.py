@@ -236,10 +236,14 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
         force.start_server()
         force.start_central()
         central_import(force, register_file(tmp / "r0.csv", [f"BASE{i:06d}" for i in range(100)]))
-        central_import(force, register_file(tmp / "r1.csv", ["BASE9999999"]))  # the delta: odd
+        first = central_import(force, register_file(tmp / "r1.csv", ["BASE9999999"]))  # odd
         for st in stations:
             force.enrol(st)
             force.link(st, status_every=5.0)
+        for st in stations:  # each station holds the register and its index before timing, so
+            assert st.link is not None  # the online checks are not its first-check costs
+            st.link.wait_for(lambda st=st: st.register_version() >= first, WAIT)
+            st.ctx.matcher.index()
         online: list[float] = []
         offline: list[float] = []
         t_start = time.perf_counter()

@@ -18,13 +18,14 @@ import asyncio
 import base64
 import datetime as dt
 import gzip
-import io
+import hashlib
 import json
 import logging
 import shutil
 import tarfile
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,10 @@ from station.db.models import RegisterEntry, RegisterImport
 from station.errors import StationError
 from station.fleet import messages as m
 from station.matcher.index import RegisterIndex
-from station.matcher.records import RegisterRecord
 from station.records import audit
 from station.records.signing import StationKey, verify_signature
 from station.register.importer import RegisterRow
+from station.register.pgsource import IndexBuilder
 from station.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
@@ -61,47 +62,82 @@ def bucket(js: JetStreamContext, name: str) -> ObjectStore:
     return ObjectStore(name=name, stream=m.object_stream(name), js=js)
 
 
-def _row_doc(e: Any) -> dict[str, Any]:
-    doc = {"id": e.id, **{f: getattr(e, f) for f in FIELDS}}
-    doc["reported_on"] = e.reported_on.isoformat() if e.reported_on else None
-    return doc
+_COLUMNS = (
+    RegisterEntry.id,
+    *(getattr(RegisterEntry, f) for f in FIELDS),
+    RegisterEntry.reported_on,
+)
+_NAMES = ("id", *FIELDS, "reported_on")
 
 
-def encode_rows(rows: list[dict[str, Any]]) -> bytes:
-    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows)
-    return gzip.compress(text.encode(), compresslevel=5, mtime=0)
+def _row_docs(s: Any, *where: Any) -> Iterator[dict[str, Any]]:
+    """Entries as the feed carries them, streamed from the database (no ORM object each)."""
+    query = (
+        select(*_COLUMNS)
+        .where(*where)
+        .order_by(RegisterEntry.id)
+        .execution_options(yield_per=20_000)
+    )
+    for row in s.execute(query):
+        doc = dict(zip(_NAMES, row, strict=True))
+        doc["reported_on"] = doc["reported_on"].isoformat() if doc["reported_on"] else None
+        yield doc
 
 
-def decode_rows(blob: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in gzip.decompress(blob).decode().splitlines() if line]
+def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Rows as gzip-compressed JSON Lines, written as they come; how many."""
+    count = 0
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=5, mtime=0) as gz,
+    ):
+        lines: list[str] = []
+        for r in rows:
+            lines.append(json.dumps(r, sort_keys=True, separators=(",", ":")))
+            count += 1
+            if len(lines) == 10_000:
+                gz.write(("\n".join(lines) + "\n").encode())
+                lines.clear()
+        if lines:
+            gz.write(("\n".join(lines) + "\n").encode())
+    return count
 
 
-def pack_index(index: RegisterIndex) -> bytes:
+def read_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a file :func:`write_rows` wrote, one at a time."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pack_index(index: RegisterIndex, path: Path) -> None:
     """The index as saved on disk, in one uncompressed tar (its arrays hardly compress)."""
-    with tempfile.TemporaryDirectory(prefix="register-index-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="register-index-", dir=path.parent) as tmp:
         index.save(Path(tmp) / "index")
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode="w") as tar:
-            for path in sorted((Path(tmp) / "index").rglob("*")):
-                tar.add(path, arcname=str(path.relative_to(Path(tmp) / "index")), recursive=False)
-        return out.getvalue()
+        with tarfile.open(path, mode="w") as tar:
+            for item in sorted((Path(tmp) / "index").rglob("*")):
+                tar.add(item, arcname=str(item.relative_to(Path(tmp) / "index")), recursive=False)
 
 
-def unpack_index(blob: bytes, target: Path) -> None:
+def unpack_index(packed: Path, target: Path) -> None:
     """Extract a packed index into ``target`` (replaced); members outside it are refused."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     try:
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
+        with tarfile.open(packed, mode="r:") as tar:
             tar.extractall(target, filter="data")
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise FeedError(f"the register index in the snapshot cannot be unpacked: {exc}") from exc
-
-
-def _index_record(doc: dict[str, Any]) -> RegisterRecord:
-    return RegisterRecord(doc["id"], doc["identifier"], doc["kind"], doc["status"],
-                          doc["crime_ref"], doc["source"], doc["range_end"])  # fmt: skip
 
 
 # -- the centre ------------------------------------------------------------------------------------
@@ -119,66 +155,70 @@ def unpublished_versions(db: Database) -> list[int]:
 
 
 def build_version(
-    db: Database, version: int, snapshot: bool, matcher: MatcherSettings | None = None
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The manifest (unsigned) and the objects of one version.
+    db: Database,
+    version: int,
+    snapshot: bool,
+    workdir: Path,
+    matcher: MatcherSettings | None = None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The manifest (unsigned) and the objects of one version, as files in ``workdir``.
 
     A snapshot holds the live entries as of ``version`` (an entry changed by a later import is
-    left to that version's delta) and the index built from exactly those rows."""
+    left to that version's delta) and the index built from exactly those rows. Rows stream
+    from the database to the files and the index builder, so a register of tens of millions
+    never sits in memory as objects."""
+    objects: dict[str, Path] = {}
     with db.session() as s:
         parent = s.execute(
             select(func.coalesce(func.max(FleetRegisterVersion.version), 0)).where(
                 FleetRegisterVersion.version < version
             )
         ).scalar_one()
-        delta = [
-            _row_doc(e)
-            for e in s.execute(
-                select(RegisterEntry).where(RegisterEntry.version == version)
-            ).scalars()
-        ]
         count = s.execute(
             select(func.count())
             .select_from(RegisterEntry)
             .where(RegisterEntry.withdrawn.is_(False))
         ).scalar_one()
-        objects = {f"delta-{version}": encode_rows(delta)}
+        name = f"delta-{version}"
+        objects[name] = workdir / name
+        delta_rows = write_rows(objects[name], _row_docs(s, RegisterEntry.version == version))
         manifest: dict[str, Any] = {
             "version": version,
             "parent": int(parent),
             "row_count": int(count),
-            "delta": {
-                "object": f"delta-{version}",
-                "sha256": m.sha256_hex(objects[f"delta-{version}"]),
-                "rows": len(delta),
-            },
+            "delta": {"object": name, "sha256": file_sha256(objects[name]), "rows": delta_rows},
             "snapshot": None,
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
         }
         if snapshot:
-            rows = [
-                _row_doc(e)
-                for e in s.execute(
-                    select(RegisterEntry)
-                    .where(RegisterEntry.withdrawn.is_(False), RegisterEntry.version <= version)
-                    .order_by(RegisterEntry.id)
-                    .execution_options(yield_per=50_000)
-                ).scalars()
-            ]
+            builder = IndexBuilder()
+
+            def indexed(docs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+                for d in docs:
+                    builder.add(d["id"], d["identifier"], d["kind"], d["status"],
+                                d["crime_ref"], d["source"], d["range_end"])  # fmt: skip
+                    yield d
+
             name = f"snapshot-{version}"
-            objects[name] = encode_rows(rows)
+            objects[name] = workdir / name
+            docs = _row_docs(
+                s, RegisterEntry.withdrawn.is_(False), RegisterEntry.version <= version
+            )
+            rows = write_rows(objects[name], indexed(docs))
             manifest["snapshot"] = {
                 "object": name,
-                "sha256": m.sha256_hex(objects[name]),
-                "rows": len(rows),
+                "sha256": file_sha256(objects[name]),
+                "rows": rows,
             }
             settings = matcher or MatcherSettings()
-            index = RegisterIndex.build(map(_index_record, rows), settings, version=version)
-            del rows
-            objects[f"index-{version}"] = pack_index(index)
+            index = builder.finish(settings, version)
+            del builder
+            name = f"index-{version}"
+            objects[name] = workdir / name
+            pack_index(index, objects[name])
             manifest["index"] = {
-                "object": f"index-{version}",
-                "sha256": m.sha256_hex(objects[f"index-{version}"]),
+                "object": name,
+                "sha256": file_sha256(objects[name]),
                 "entries": len(index),
                 "max_edits": settings.max_edits,
             }
@@ -202,11 +242,13 @@ async def publish_pending(
             first = (
                 s.execute(select(func.count()).select_from(FleetRegisterVersion)).scalar_one() == 0
             )
-        manifest, objects = await asyncio.to_thread(  # the centre's loop keeps serving meanwhile
-            build_version, db, version, first or version % every == 0, matcher
-        )
-        for name, blob in objects.items():
-            await store.put(name, blob)
+        with tempfile.TemporaryDirectory(prefix="register-version-") as tmp:
+            manifest, objects = await asyncio.to_thread(  # the centre's loop keeps serving
+                build_version, db, version, first or version % every == 0, Path(tmp), matcher
+            )
+            for name, path in objects.items():
+                with open(path, "rb") as fh:  # read in chunks as they are sent
+                    await store.put(name, fh)
         data = m.canonical(manifest)
         signature = m.b64(key.sign(data))
         headers = {m.MSG_ID: f"register-{version}", m.SIGNATURE: signature, m.KEY_ID: key.key_id}
@@ -319,46 +361,60 @@ class RegisterFollower:
         doc: dict[str, Any] = json.loads(data)
         return doc
 
-    async def _object(self, js: JetStreamContext, ref: dict[str, Any]) -> bytes:
-        out = io.BytesIO()  # written chunk by chunk: nats-py's own buffer grows quadratically
+    def _scratch(self) -> tempfile.TemporaryDirectory[str]:
+        """A folder for one version's downloads, on the station's data disk when it has one
+        (a snapshot of a large register is hundreds of MB; /tmp may be memory)."""
+        home = self.matcher.index_dir.parent if self.matcher.index_dir is not None else None
+        if home is not None:
+            home.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=".register-feed-", dir=home)
+
+    async def _object(self, js: JetStreamContext, ref: dict[str, Any], folder: Path) -> Path:
+        """The object downloaded into ``folder`` chunk by chunk, its digest checked."""
+        path = folder / ref["object"]
         try:
-            await bucket(js, m.REGISTER_BUCKET).get(ref["object"], writeinto=out)
+            with open(path, "wb") as fh:
+                await bucket(js, m.REGISTER_BUCKET).get(ref["object"], writeinto=fh)
         except NotFoundError as exc:  # pruned meanwhile: the next round finds a newer path
             raise FeedError(f"register object {ref['object']} is no longer kept") from exc
-        blob = out.getvalue()
-        if m.sha256_hex(blob) != ref["sha256"]:
+        if await asyncio.to_thread(file_sha256, path) != ref["sha256"]:
             raise FeedError(f"register object {ref['object']} does not match its manifest's digest")
-        return blob
+        return path
 
     async def _apply_delta(self, js: JetStreamContext, manifest: dict[str, Any]) -> None:
-        rows = decode_rows(await self._object(js, manifest["delta"]))
+        with self._scratch() as tmp:
+            rows = list(read_rows(await self._object(js, manifest["delta"], Path(tmp))))
         apply_rows(self.db, manifest, rows, replace=False)
         self.matcher.index()  # catches up from the database, as after a local import
 
     async def _bootstrap(self, js: JetStreamContext, manifest: dict[str, Any]) -> None:
         """The register replaced from the snapshot and the index shipped with it swapped in
-        (both digest-checked first); without a usable index the station builds its own."""
-        rows = await asyncio.to_thread(decode_rows, await self._object(js, manifest["snapshot"]))
-        staged = await self._staged_index(js, manifest)
-        await asyncio.to_thread(
-            self.matcher.replace_register,
-            lambda: apply_rows(self.db, manifest, rows, replace=True),
-            staged,
-        )
+        (both digest-checked first); without a usable index the station builds its own. The
+        rows stream from the downloaded file into the database."""
+        with self._scratch() as tmp:
+            path = await self._object(js, manifest["snapshot"], Path(tmp))
+            staged = await self._staged_index(js, manifest, Path(tmp))
+            await asyncio.to_thread(
+                self.matcher.replace_register,
+                lambda: apply_rows(self.db, manifest, read_rows(path), replace=True),
+                staged,
+            )
         await asyncio.to_thread(self.matcher.index)
 
-    async def _staged_index(self, js: JetStreamContext, manifest: dict[str, Any]) -> Path | None:
+    async def _staged_index(
+        self, js: JetStreamContext, manifest: dict[str, Any], folder: Path
+    ) -> Path | None:
         """The snapshot's index, verified and unpacked beside the station's own; None when the
         snapshot has none or it was built for other matcher settings."""
         ref = manifest.get("index")
         if not ref or ref.get("max_edits") != self.matcher.settings.max_edits:
             log.info("snapshot %s: no index for these settings; building one", manifest["version"])
             return None
-        blob = await self._object(js, ref)
+        packed = await self._object(js, ref, folder)
         home = self.matcher.index_dir or Path(tempfile.gettempdir()) / "station-register-index"
         staged = home.with_name(f".{home.name}.snapshot-{manifest['version']}")
-        unpack_index(blob, staged)
-        del blob
+        unpack_index(packed, staged)
+        packed.unlink()
         try:
             index = RegisterIndex.load(staged, self.matcher.settings)
             if index.version != manifest["version"] or len(index) != ref["entries"]:
@@ -373,7 +429,7 @@ class RegisterFollower:
 
 
 def apply_rows(
-    db: Database, manifest: dict[str, Any], rows: list[dict[str, Any]], replace: bool
+    db: Database, manifest: dict[str, Any], rows: Iterable[dict[str, Any]], replace: bool
 ) -> None:
     """One transaction: the rows, the version row and the audit entry, or nothing."""
     from station.register.store import apply_rows as apply_register_rows
@@ -385,8 +441,7 @@ def apply_rows(
     with db.writer() as s:
         if replace:  # the centre's entry ids too: the shipped index refers to them
             s.execute(delete(RegisterEntry))
-            _insert_snapshot(s, rows, version)
-            totals["added"] = len(rows)
+            totals["added"] = _insert_snapshot(s, rows, version)
         else:
             for source, source_rows in _by_source(rows).items():
                 for k, v in apply_register_rows(s, source_rows, source, version).items():
@@ -405,7 +460,7 @@ def apply_rows(
                      {"from": "central", "object": ref["object"], "sha256": ref["sha256"], **totals})  # fmt: skip
 
 
-def _by_source(rows: list[dict[str, Any]]) -> dict[str, list[RegisterRow]]:
+def _by_source(rows: Iterable[dict[str, Any]]) -> dict[str, list[RegisterRow]]:
     by_source: dict[str, list[RegisterRow]] = defaultdict(list)
     for n, r in enumerate(rows, start=1):
         by_source[r["source"]].append(
@@ -430,19 +485,24 @@ def _by_source(rows: list[dict[str, Any]]) -> dict[str, list[RegisterRow]]:
     return by_source
 
 
-def _insert_snapshot(s: Any, rows: list[dict[str, Any]], version: int) -> None:
-    """The snapshot's entries under the centre's ids, a chunk at a time."""
+def _insert_snapshot(s: Any, rows: Iterable[dict[str, Any]], version: int) -> int:
+    """The snapshot's entries under the centre's ids, a chunk at a time; how many."""
     now = dt.datetime.now(dt.UTC)
-    for i in range(0, len(rows), 5000):
-        chunk = []
-        for r in rows[i : i + 5000]:
-            doc = {**r, "version": version, "updated_at": now, "withdrawn": False}
-            doc["status"] = doc["status"] or "stolen"
-            doc["reported_on"] = (
-                dt.date.fromisoformat(r["reported_on"]) if r["reported_on"] else None
-            )
-            chunk.append(doc)
+    count = 0
+    chunk: list[dict[str, Any]] = []
+    for r in rows:
+        doc = {**r, "version": version, "updated_at": now, "withdrawn": False}
+        doc["status"] = doc["status"] or "stolen"
+        doc["reported_on"] = dt.date.fromisoformat(r["reported_on"]) if r["reported_on"] else None
+        chunk.append(doc)
+        if len(chunk) == 5000:
+            s.execute(insert(RegisterEntry), chunk)
+            count += len(chunk)
+            chunk = []
+    if chunk:
         s.execute(insert(RegisterEntry), chunk)
+        count += len(chunk)
     if s.get_bind().dialect.name == "postgresql":  # explicit ids leave the sequence behind
         s.execute(text("SELECT setval(pg_get_serial_sequence('register_entries', 'id'), "
                        "(SELECT coalesce(max(id), 1) FROM register_entries))"))  # fmt: skip
+    return count

@@ -109,8 +109,7 @@ def build_from_db(
         .where(sa.not_(c[columns.withdrawn]))
         .order_by(c[columns.entry_id])
     )
-    packed = _Packer()
-    ranges: list[RegisterRecord] = []
+    builder = IndexBuilder()
     newest = 0
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
     for rows in result.partitions(batch):
@@ -118,15 +117,39 @@ def build_from_db(
             eid, ident, kind, status, crime, source, rend, version, _withdrawn = tuple(row)
             if version > newest:
                 newest = int(version)
-            if rend:
-                ranges.append(RegisterRecord(int(eid), ident, kind, status, crime, source, rend))
-            else:
-                packed.add(int(eid), ident, kind, status, crime, source)
-    base = packed.build(s.max_edits)
-    index = RegisterIndex.from_arrays(base, s, version=newest)
-    if ranges:
-        index.apply_delta(added=ranges, version=newest)
-    return index
+            builder.add(int(eid), ident, kind, status, crime, source, rend)
+    return builder.finish(s, newest)
+
+
+class IndexBuilder:
+    """An index built from entries as they stream by (a database cursor, a snapshot being
+    written): packed columns, never an object per entry; ranges go to the overlay."""
+
+    def __init__(self) -> None:
+        self._packed = _Packer()
+        self._ranges: list[RegisterRecord] = []
+
+    def add(
+        self,
+        eid: int,
+        ident: str,
+        kind: str,
+        status: str,
+        crime: str | None,
+        source: str | None,
+        range_end: str | None,
+    ) -> None:
+        if range_end:
+            self._ranges.append(RegisterRecord(eid, ident, kind, status, crime, source, range_end))
+        else:
+            self._packed.add(eid, ident, kind, status, crime, source)
+
+    def finish(self, settings: MatcherSettings, version: int) -> RegisterIndex:
+        base = self._packed.build(settings.max_edits)
+        index = RegisterIndex.from_arrays(base, settings, version=version)
+        if self._ranges:
+            index.apply_delta(added=self._ranges, version=version)
+        return index
 
 
 class _Packer:
