@@ -162,7 +162,7 @@ def _snapshot_phase(force: Force, tmp: Path, size: int, rows: list[tuple[str, st
     loaded, hit1 = _bootstrap(force, "new-loads-index", top, serials[size // 2])
     real = RegisterFollower._staged_index
 
-    async def no_index(self: RegisterFollower, js: object, manifest: dict) -> None:  # baseline
+    async def no_index(self: RegisterFollower, js: object, manifest: dict, folder: Path) -> None:
         return None
 
     RegisterFollower._staged_index = no_index  # type: ignore[method-assign]
