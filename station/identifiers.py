@@ -10,7 +10,6 @@ import unicodedata
 from dataclasses import dataclass
 
 from stdnum import luhn
-from stdnum.iso7064 import mod_37_36
 
 from station.domain import IdentifierKind
 from station.errors import IdentifierRejected
@@ -94,8 +93,21 @@ def imei_from(digits: str) -> str | None:
 
 
 def mark_code_check_char(prefix_and_body: str) -> str:
-    """ISO/IEC 7064 MOD 37-36 check character over scheme prefix and body."""
-    return str(mod_37_36.calc_check_digit(prefix_and_body.upper()))
+    """ISO/IEC 7064 MOD 37-36 check character over scheme prefix and body (the hybrid
+    system: M = 36; a bulk check asks it for every query shaped like a mark code).
+
+    ValueError for a character outside 0-9 and A-Z."""
+    p = 36
+    for ch in prefix_and_body.upper():
+        value = _MOD36_VALUE.get(ch)
+        if value is None:
+            raise ValueError(f"{ch!r} is not a MOD 37-36 character")
+        p = (2 * ((p + value) % 36 or 36)) % 37
+    return _MOD36[(1 - p) % 36]
+
+
+_MOD36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MOD36_VALUE = {c: v for v, c in enumerate(_MOD36)}
 
 
 def parse_mark_code(text: str) -> tuple[str, bool] | None:

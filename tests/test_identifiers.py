@@ -28,3 +28,16 @@ def test_an_imei_is_fifteen_ascii_digits() -> None:
     assert not imei_valid("3569380356438090")  # 16 digits
     assert not imei_valid("35693803564380X")
     assert not imei_valid("３５６９３８０３５６４３８０９")  # full-width digits are not ASCII
+
+
+def test_mark_code_check_character_agrees_with_the_standard_library_of_numbers() -> None:
+    from stdnum.iso7064 import mod_37_36
+
+    from station.identifiers import mark_code_check_char
+
+    rng = random.Random(9)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for _ in range(5000):
+        data = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+        assert mark_code_check_char(data) == mod_37_36.calc_check_digit(data), data
+    assert mark_code_check_char("a12425gabc1234002") == "M"  # the standard's worked example

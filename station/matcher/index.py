@@ -455,6 +455,12 @@ class RegisterIndex:
         assumed: list[int] = []
         owners: list[int] = []
         for i, q in enumerate(prepared):
+            if not q.alternates and len(q.canonical) < 14:  # what search_forms gives it
+                forms.append(q.canonical)
+                budgets.append(edits)
+                assumed.append(0)
+                owners.append(i)
+                continue
             for f in search_forms(q, edits):
                 forms.append(f.text)
                 budgets.append(f.edits)

@@ -15,7 +15,14 @@ from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
 from station.domain import IdentifierKind
-from station.identifiers import MAX_IDENTIFIER_LENGTH, classify, compact, imei_from, luhn_ok
+from station.identifiers import (
+    MAX_IDENTIFIER_LENGTH,
+    classify,
+    compact,
+    imei_from,
+    luhn_ok,
+    parse_mark_code,
+)
 from station.matcher.budget import partition_edits
 
 #: reading confusions of DESIGN.md 3.4: each letter folds onto the digit it is mistaken for
@@ -76,13 +83,19 @@ def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
                 return Normalised("imei", v, v, luhn_ok(v))
             if len(v) != 16:
                 return Normalised("serial", v, v, len(v) >= 4)
-        elif not (11 <= len(v) <= 13 and v[:2].isalpha()):
+        elif not (11 <= len(v) <= 13 and v[:2].isalpha()) or not _valid_mark_code(v):
+            # a mark code typed without hyphens counts only when its check character holds
             return Normalised("serial", v, v.translate(_FOLD), len(v) >= 4)
     cls = classify(raw, kind_hint)
     value = normal_value(cls.kind, cls.value)
     flat = compact(raw)
     alternates = (flat,) if flat != value and cls.kind in ("imei", "barcode") else ()
     return Normalised(cls.kind, value, canonical(value), cls.valid, alternates)
+
+
+def _valid_mark_code(plain: str) -> bool:
+    mark = parse_mark_code(plain)
+    return mark is not None and mark[1]
 
 
 def allowed_edits(length: int, max_edits: int) -> int:
