@@ -17,12 +17,13 @@ from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify
 from station.settings import VisionSettings
 from station.vision import gs1
-from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing
+from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing_seen
 from station.vision.frames import CaptureFrames
 from station.vision.isolation import DecoderFailed, DecoderRunner, Outcome, runner_for
 from station.vision.marks import GlowSource, MarkParams, find_marks
 from station.vision.ocr import read_page, read_text
 from station.vision.reference import measure_reference_patch, patch_box
+from station.vision.second_look import second_look
 from station.vision.uvcodes import read_uv_codes
 
 T = TypeVar("T")
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 #: the white-frame decoders, each run in its own worker call (tests add a failing one here)
 WHITE_DECODERS: dict[str, Callable[[np.ndarray], list[BarcodeRead]]] = {
-    "zxing": read_zxing,
+    "zxing": read_zxing_seen,
     "zbar": read_zbar,
 }
 
@@ -219,6 +220,14 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
         voted = _timed(
             timings, "barcode_vote", lambda: combine(every, dec, runner=runner, failures=failures)
         )
+        if cfg.barcode_second_look > 0 and cfg.combine_decoders:
+            voted += _timed(
+                timings,
+                "barcode_second_look",
+                lambda: second_look(
+                    dec, every, voted, runner, failures, limit=cfg.barcode_second_look
+                ),
+            )
         reads = [_scaled(r, factor) for r in voted]
         ocr_ids = ocr_job.result() if ocr_job is not None else []
     warnings.extend(f.note() for f in dict.fromkeys(failures))
