@@ -171,22 +171,20 @@ def _join_collinear(pieces: list[_Piece], k: int) -> list[_Piece]:
 def _region(piece: _Piece, kind: str, k: int, scale: float, pixels: int) -> Region | None:
     """The region a patch outlines, in frame pixels; None when it has no code's shape."""
     pts = piece.pts
-    (rcx, rcy), (rw, rh), _ = cv2.minAreaRect(pts)
     sxx, syy, sxy = piece.sums
     theta = piece.theta
     coh = math.hypot(sxx - syy, 2 * sxy) / max(sxx + syy, 1e-3)
     # the region's extent along and across that direction
     u = np.array([math.cos(theta), math.sin(theta)], np.float32)
     v = np.array([-u[1], u[0]], np.float32)
-    rel = pts - np.array([rcx, rcy], np.float32)
-    pu, pv = rel @ u, rel @ v
-    length = float(pu.max() - pu.min()) + k
-    height = float(pv.max() - pv.min()) + k
-    cx = rcx + float(pu.max() + pu.min()) / 2 * u[0] + float(pv.max() + pv.min()) / 2 * v[0]
-    cy = rcy + float(pu.max() + pu.min()) / 2 * u[1] + float(pv.max() + pv.min()) / 2 * v[1]
+    pu, pv = pts @ u, pts @ v
+    lo_u, hi_u, lo_v, hi_v = float(pu.min()), float(pu.max()), float(pv.min()), float(pv.max())
+    length = hi_u - lo_u + k
+    height = hi_v - lo_v + k
+    mu, mv = (hi_u + lo_u) / 2, (hi_v + lo_v) / 2
+    cx, cy = mu * u[0] + mv * v[0], mu * u[1] + mv * v[1]
     if kind == "matrix":
-        side = max(rw, rh)
-        if min(rw, rh) < 0.5 * side or len(pts) < 0.5 * rw * rh:
+        if min(length, height) < 0.5 * max(length, height) or len(pts) < 0.4 * length * height:
             return None  # a matrix code is a filled square-ish patch, not a text line
     elif length < 3 * k / 2 or height < 4:
         return None
