@@ -211,11 +211,6 @@ def read_zxing(
     return reads
 
 
-def read_zxing_seen(gray: np.ndarray) -> list[BarcodeRead]:
-    """zxing-cpp's reads plus the symbols it located but could not check (``failed``)."""
-    return read_zxing(gray, errors=True)
-
-
 def read_zbar(gray: np.ndarray) -> list[BarcodeRead]:
     """All symbols zbar finds; bytes decoded as UTF-8 (others are dropped, not guessed)."""
     return _zbar_symbols(gray, _ZBAR_SYMBOLS)
@@ -627,12 +622,8 @@ def _vote_eanupc(
         return None  # the majority text was never read in the frame itself
     best = first[key]
     backers = tuple(d for d in ("zxing", "zbar") if insisted[d] == key)
-    if (
-        best.symbology in ("EAN8", "UPCE")
-        and per_decoder["zxing"].get(key, 0) == 0
-        and _longer_symbol_seen(crop, runner)
-    ):
-        return None  # zbar read a short symbol inside a longer one (a UPC-E within a UPC-A)
+    if best.symbology in _SHORT_EANUPC and _longer_symbol_seen(crop, runner):
+        return None  # a short symbol read inside a longer one (a UPC-E within a UPC-A)
     if not _plausible_alone(best):
         return None
     rivals = sum(n for c in per_decoder.values() for k, n in c.items() if k != key)
@@ -661,7 +652,7 @@ def read_barcodes(
 
     gray = as_gray(image)
     run = runner if runner is not None else InProcess()
-    jobs: list[Job] = [("zxing", read_zxing_seen, (gray,))]
+    jobs: list[Job] = [("zxing", read_zxing, (gray,))]
     if use_zbar:
         jobs.append(("zbar", read_zbar, (gray,)))
     reads: list[BarcodeRead] = []

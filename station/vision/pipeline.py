@@ -17,7 +17,7 @@ from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify
 from station.settings import VisionSettings
 from station.vision import gs1
-from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing_seen
+from station.vision.barcodes import BarcodeRead, as_gray, combine, read_zbar, read_zxing
 from station.vision.frames import CaptureFrames
 from station.vision.isolation import DecoderFailed, DecoderRunner, Outcome, runner_for
 from station.vision.marks import GlowSource, MarkParams, find_marks
@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 #: the white-frame decoders, each run in its own worker call (tests add a failing one here)
 WHITE_DECODERS: dict[str, Callable[[np.ndarray], list[BarcodeRead]]] = {
-    "zxing": read_zxing_seen,
+    "zxing": read_zxing,
     "zbar": read_zbar,
 }
 
