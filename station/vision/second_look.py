@@ -12,7 +12,8 @@ codes were read costs just the localiser.
 
 A read found only by the second look must be confirmed by it: the same text in at least
 two looks and no other text of its kind at that place; both decoders for the
-weakly checked symbologies (Code 39, Codabar, ITF, which also need quiet zones); the usual
+weakly checked symbologies (Code 39, Codabar; an ITF, which needs quiet zones in every look,
+may instead be read by zxing-cpp alone in three looks); the usual
 per-symbology lengths and check digits; and never a UPC-E or EAN-8 where a longer EAN/UPC
 symbol was seen.
 """
@@ -266,11 +267,14 @@ def confirm(seen: Sequence[Seen], place: Place) -> list[BarcodeRead]:
             continue
         if len(marks) < 2 or rival > 0:
             continue  # no second look confirms it, or another text at the place
-        if best.symbology in _WEAK and len(decoders) < 2:
+        # zbar reads no short or damaged ITF; zxing-cpp's own quiet-zone rule, ours in every
+        # look, its even length and three agreeing looks stand in for the second decoder
+        itf_alone = best.symbology == "ITF" and decoders == ("zxing",) and len(marks) >= 3
+        if best.symbology in _WEAK and len(decoders) < 2 and not itf_alone:
             continue
         if best.symbology in _SHORT_EANUPC and long_seen:
             continue  # a UPC-E or EAN-8 inside a longer EAN/UPC symbol
-        if not _plausible_alone(best):
+        if not itf_alone and not _plausible_alone(best):
             continue
         out.append(replace(best, confidence=0.95 if len(decoders) == 2 else 0.85))
     return out

@@ -108,3 +108,11 @@ def test_a_short_symbol_inside_a_longer_one_is_dropped() -> None:
     assert [r.text for r in confirm(upce, _PLACE)] == ["01234565"]
     # zxing-cpp saw a UPC-A there whose check digit failed: the UPC-E is a piece of it
     assert confirm([*upce, _seen("UPCA", "012345000065", "zxing", 0, failed=True)], _PLACE) == []
+
+
+def test_an_itf_read_by_zxing_alone_needs_three_looks() -> None:
+    two = [_seen("ITF", "1515", "zxing", v) for v in (0, 1)]
+    assert confirm(two, _PLACE) == []
+    three = [*two, _seen("ITF", "1515", "zxing", 3)]
+    assert [r.text for r in confirm(three, _PLACE)] == ["1515"]
+    assert confirm([*three, _seen("ITF", "151", "zxing", 2)], _PLACE) == []  # odd: a fragment
