@@ -73,6 +73,9 @@ class VisionSettings(BaseModel):
     max_image_pixels: int = 40_000_000
     #: read barcodes with both decoders and combine (False: zxing-cpp only, faster)
     combine_decoders: bool = True
+    #: places per frame where a code probably is but none was read that get a second look
+    #: (cut out, turned upright, enlarged; see station/vision/second_look.py); 0: none
+    barcode_second_look: int = Field(default=3, ge=0, le=8)
     #: run native decoders in worker processes, so a crash costs one reading, not the check
     isolate_decoders: bool = True
     #: decoder worker processes (started once, reused; a dead one is replaced)

@@ -110,6 +110,9 @@ class BarcodeRead:
     gs1: bool = False
     #: zxing-cpp's variant name, e.g. Code39Ext, when it reinterpreted the raw symbol
     variant: str = ""
+    #: a symbol zxing-cpp located but whose check failed: never reported, only a sign that a
+    #: code is there (a place for a second look, a longer symbol around a shorter read)
+    failed: bool = False
 
     @property
     def family(self) -> str:
@@ -171,13 +174,16 @@ def read_zxing(
     gray: np.ndarray,
     formats: str = DEFAULT_ZXING_FORMATS,
     binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage,
+    errors: bool = False,
 ) -> list[BarcodeRead]:
-    """All symbols zxing-cpp finds, text as encoded (GS1 separators kept as GS)."""
+    """All symbols zxing-cpp finds, text as encoded (GS1 separators kept as GS); with
+    ``errors`` also those failing their check, marked ``failed``."""
     found = zxingcpp.read_barcodes(
         gray,
         formats=zxingcpp.barcode_formats_from_str(formats),
         text_mode=zxingcpp.TextMode.Plain,
         binarizer=binarizer,
+        return_errors=errors,
     )
     reads: list[BarcodeRead] = []
     for r in found:
@@ -199,6 +205,7 @@ def read_zxing(
                 confidence=0.9,
                 gs1=r.content_type == zxingcpp.ContentType.GS1,
                 variant=name if name in ("Code39Ext", "Code32", "PZN") else "",
+                failed=r.error is not None,
             )
         )
     return reads
@@ -289,6 +296,8 @@ def _plausible_alone(read: BarcodeRead) -> bool:
         if not digits.isdigit():
             return False
         if read.symbology in ("EAN13", "UPCA", "EAN8") and not ean.is_valid(digits):
+            return False
+        if read.symbology == "UPCE" and not ean.is_valid(read.key):
             return False
     if read.symbology == "ITF" and len(read.text) < _ITF_SINGLE_MIN and len(read.decoders) < 2:
         return False  # a short ITF seen by one decoder alone may be a piece of a longer one
@@ -393,7 +402,8 @@ def combine(
     run = runner if runner is not None else InProcess()
     out: list[BarcodeRead] = []
     groups: list[list[BarcodeRead]] = []
-    for group in _group([r for r in reads if long_enough(r)]):
+    longer = [r.bbox for r in reads if r.symbology in _LONG_EANUPC]
+    for group in _group([r for r in reads if not r.failed and long_enough(r)]):
         groups.extend(_split_agreed(group))
     for group in groups:
         if group[0].symbology in _ERROR_CORRECTED:
@@ -404,9 +414,69 @@ def combine(
             merged = _vote_eanupc(gray, group, run, failures)
         else:
             merged = _merge(group)
-        if merged is not None:
-            out.append(merged)
+        if merged is None:
+            continue
+        if merged.symbology in _SHORT_EANUPC and any(_near(merged.bbox, b) for b in longer):
+            continue  # a UPC-E or EAN-8 "found" inside an EAN-13/UPC-A some decoder saw
+        if merged.symbology == "ITF" and gray is not None and not quiet_zones(gray, merged):
+            continue  # bars run on beyond it: a piece of a longer symbol
+        out.append(merged)
     return out
+
+
+#: EAN/UPC symbols that fit inside a longer one, and the longer ones
+_SHORT_EANUPC = frozenset({"EAN8", "UPCE"})
+_LONG_EANUPC = frozenset({"EAN13", "UPCA"})
+
+
+def _modules(read: BarcodeRead) -> int:
+    """Roughly how many narrow-bar widths a 1D symbol of this text spans."""
+    n = len(read.text)
+    if read.symbology == "ITF":
+        return 8 * n + 8  # a digit is 2 wide and 3 narrow bars (wide 2-3 x narrow), plus guards
+    if read.symbology == "CODABAR":
+        return 11 * n
+    return 13 * n + 26  # Code 39 (characters of 12-16 modules)
+
+
+def quiet_zones(gray: np.ndarray, read: BarcodeRead, modules: float = 5.0) -> bool:
+    """Whether the ends of a 1D read have quiet zones: no bar within ``modules`` narrow-bar
+    widths on either side along its axis. A piece of a longer symbol fails (its neighbours'
+    bars run on); the frame's edge counts as quiet, since nothing can be seen beyond it."""
+    x, y, w, h = read.bbox
+    img = gray
+    inner = gray[max(0, y) : y + h, max(0, x) : x + w].astype(np.int16)
+    if inner.size == 0:
+        return True
+    across_x = int(np.abs(np.diff(inner, axis=1)).sum())
+    across_y = int(np.abs(np.diff(inner, axis=0)).sum())
+    if across_y > across_x:  # the bars lie across the y axis: the symbol stands on its side
+        img = gray.T
+        x, y, w, h = y, x, h, w
+    rows, cols = img.shape[:2]
+    module = w / max(1, _modules(read))
+    band = img[max(0, y + h // 2 - max(1, h // 4)) : min(rows, y + h // 2 + max(1, h // 4) + 1)]
+    if band.size == 0:
+        return True
+    profile = band.astype(np.float32).mean(axis=0)
+    inside = profile[max(0, x) : min(cols, x + w)]
+    if inside.size < 4:
+        return True
+    contrast = float(np.percentile(inside, 95) - np.percentile(inside, 5))
+    if contrast < 10:
+        return True  # too flat to tell; the decoders' own checks stand
+    gap = max(1, round(module))
+    reach = max(3, round(modules * module))
+    zones = (
+        profile[max(0, x - gap - reach) : max(0, x - gap)],
+        profile[min(cols, x + w + gap) : min(cols, x + w + gap + reach)],
+    )
+    for zone in zones:
+        if zone.size < 2:
+            continue
+        if float(zone.max() - zone.min()) > 0.5 * contrast:
+            return False
+    return True
 
 
 #: (scale, blur sigma) variants an EAN/UPC symbol is re-read at
@@ -552,12 +622,8 @@ def _vote_eanupc(
         return None  # the majority text was never read in the frame itself
     best = first[key]
     backers = tuple(d for d in ("zxing", "zbar") if insisted[d] == key)
-    if (
-        best.symbology in ("EAN8", "UPCE")
-        and per_decoder["zxing"].get(key, 0) == 0
-        and _longer_symbol_seen(crop, runner)
-    ):
-        return None  # zbar read a short symbol inside a longer one (a UPC-E within a UPC-A)
+    if best.symbology in _SHORT_EANUPC and _longer_symbol_seen(crop, runner):
+        return None  # a short symbol read inside a longer one (a UPC-E within a UPC-A)
     if not _plausible_alone(best):
         return None
     rivals = sum(n for c in per_decoder.values() for k, n in c.items() if k != key)
@@ -573,12 +639,17 @@ def read_barcodes(
     use_zbar: bool = True,
     runner: DecoderRunner | None = None,
     failures: list[DecoderFailed] | None = None,
+    second_look: int = 3,
 ) -> list[BarcodeRead]:
     """Decode every barcode in a white-light frame (BGR or grey).
 
     Each decoder runs through ``runner`` (in-process when None); one that fails is noted in
-    ``failures`` and the other's reads are still combined.
+    ``failures`` and the other's reads are still combined. Then up to ``second_look`` places
+    where a code probably is but nothing was read get a second look
+    (``station.vision.second_look``; 0 turns it off).
     """
+    from station.vision.second_look import second_look as look_again
+
     gray = as_gray(image)
     run = runner if runner is not None else InProcess()
     jobs: list[Job] = [("zxing", read_zxing, (gray,))]
@@ -589,4 +660,7 @@ def read_barcodes(
         if outcome.failure is not None and failures is not None:
             failures.append(outcome.failure)
         reads += outcome.value_or([])
-    return combine(reads, gray, run, failures)
+    trusted = combine(reads, gray, run, failures)
+    if second_look > 0 and use_zbar:
+        trusted += look_again(gray, reads, trusted, run, failures, limit=second_look)
+    return trusted

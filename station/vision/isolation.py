@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 #: modules every worker imports when it starts, before its first job
-PRELOAD = ("numpy", "cv2", "zxingcpp", "station.vision.barcodes")
+PRELOAD = ("numpy", "cv2", "zxingcpp", "station.vision.barcodes", "station.vision.second_look")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from station.vision.isolation import DecoderFailed, DecoderRunner, Outcome, runn
 from station.vision.marks import GlowSource, MarkParams, find_marks
 from station.vision.ocr import read_page, read_text
 from station.vision.reference import measure_reference_patch, patch_box
+from station.vision.second_look import second_look
 from station.vision.uvcodes import read_uv_codes
 
 T = TypeVar("T")
@@ -219,6 +220,14 @@ def read_item(frames: CaptureFrames, settings: VisionSettings | None = None) -> 
         voted = _timed(
             timings, "barcode_vote", lambda: combine(every, dec, runner=runner, failures=failures)
         )
+        if cfg.barcode_second_look > 0 and cfg.combine_decoders:
+            voted += _timed(
+                timings,
+                "barcode_second_look",
+                lambda: second_look(
+                    dec, every, voted, runner, failures, limit=cfg.barcode_second_look
+                ),
+            )
         reads = [_scaled(r, factor) for r in voted]
         ocr_ids = ocr_job.result() if ocr_job is not None else []
     warnings.extend(f.note() for f in dict.fromkeys(failures))

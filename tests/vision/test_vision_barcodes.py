@@ -189,3 +189,40 @@ def test_a_short_itf_seen_by_one_decoder_alone_is_not_reported() -> None:
     assert combine([alone]) == []
     long_alone = BarcodeRead("ITF", "00123456", (10, 10, 200, 60), ("zxing",), 0.9)
     assert [r.text for r in combine([long_alone])] == ["00123456"]
+
+
+def test_a_upce_inside_a_upca_is_not_reported() -> None:
+    """Both decoders "agree" on a UPC-E, but a decoder saw a UPC-A around it (its check digit
+    failing): the UPC-E is a piece of the longer symbol, a class of wrong read."""
+    upce = [_read("UPCE", "01234565", d, (60, 20, 120, 50)) for d in ("zxing", "zbar")]
+    assert [r.text for r in combine(upce)] == ["01234565"]
+    longer = BarcodeRead("UPCA", "036000291453", (10, 10, 220, 70), ("zbar",), 0.8)
+    assert combine([*upce, longer]) == []
+    failed = BarcodeRead("UPCA", "036000291453", (10, 10, 220, 70), ("zxing",), 0.9, failed=True)
+    assert combine([*upce, failed]) == []
+
+
+def test_a_failed_check_is_never_reported() -> None:
+    failed = BarcodeRead("QRCODE", "HELLO", (10, 10, 100, 100), ("zxing",), 0.9, failed=True)
+    assert combine([failed]) == []
+
+
+def _itf_frame() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 14-digit ITF on white, and its box (x, y, w, h)."""
+    code = zxingcpp.create_barcode("12345678901231", zxingcpp.BarcodeFormat.ITF)
+    sym = np.asarray(code.to_image(scale=3, add_quiet_zones=False))
+    frame = np.full((sym.shape[0] + 80, sym.shape[1] + 200), 255, np.uint8)
+    frame[40 : 40 + sym.shape[0], 100 : 100 + sym.shape[1]] = sym
+    return frame, (100, 40, sym.shape[1], sym.shape[0])
+
+
+def test_an_itf_without_quiet_zones_is_a_fragment() -> None:
+    gray, (x, y, w, h) = _itf_frame()
+    whole = [
+        BarcodeRead("ITF", "12345678901231", (x, y, w, h), (d,), 0.9) for d in ("zxing", "zbar")
+    ]
+    assert [r.text for r in combine(whole, gray)] == ["12345678901231"]
+    # six digits read by both decoders from the middle of the symbol: bars run on either side
+    piece = (x + w // 3, y, w // 3, h)
+    fragment = [BarcodeRead("ITF", "567890", piece, (d,), 0.9) for d in ("zxing", "zbar")]
+    assert combine(fragment, gray) == []
