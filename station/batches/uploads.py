@@ -21,7 +21,7 @@ from station.errors import (
     UploadRejected,
     UploadTooLarge,
 )
-from station.identifiers import classify
+from station.identifiers import MAX_IDENTIFIER_LENGTH, classify
 from station.records.imagelimits import HEAD_BYTES, dimensions
 from station.vision.io import IMAGE_SUFFIXES
 
@@ -95,11 +95,13 @@ def read_serial_rows(path: Path, filename: str | None = None) -> list[SerialRow]
             problems.append((line, f"has {len(cells)} fields, the header has {width}"))
             continue
         raw = cells[col].strip() if col < len(cells) else ""
-        try:
-            classify(raw)
-        except IdentifierRejected as exc:
-            problems.append((line, str(exc)))
-            continue
+        # plain letters and digits of a sane length pass every rule classify applies
+        if not (raw.isascii() and raw.isalnum() and len(raw) <= MAX_IDENTIFIER_LENGTH):
+            try:
+                classify(raw)
+            except IdentifierRejected as exc:
+                problems.append((line, str(exc)))
+                continue
         others = {
             (names[j] or f"column {j + 1}"): cells[j].strip()
             for j in range(min(len(cells), len(names)))
