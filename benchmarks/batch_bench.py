@@ -101,9 +101,9 @@ def child(work: Path, url: str) -> dict[str, Any]:
     out: dict[str, Any] = {"package": str(Path(station.__file__).parent)}
     t0, c0 = time.perf_counter(), _cpu()
     batch_id = service.create(sheet, sheet.name, officer="bench")
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu()
     doc = service.run(batch_id)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), _cpu()
     report = service.report_csv(batch_id)
     t3, c3 = time.perf_counter(), _cpu()
     ctx.close()
@@ -112,6 +112,9 @@ def child(work: Path, url: str) -> dict[str, Any]:
         run=t2 - t1,
         report=t3 - t2,
         total=t3 - t0,
+        create_cpu=c1 - c0,
+        run_cpu=c2 - c1,
+        report_cpu=c3 - c2,
         cpu=c3 - c0,
         hits=doc["hits"],
         lines=report.count("\n") - 1,
@@ -206,8 +209,11 @@ def main() -> None:
 
     for name, key in (
         ("validate the file (create) s", "create"),
+        ("  CPU user+sys s", "create_cpu"),
         ("check + store every row (run) s", "run"),
+        ("  CPU user+sys s", "run_cpu"),
         ("report + CSV s", "report"),
+        ("  CPU user+sys s", "report_cpu"),
         ("whole bulk check s", "total"),
         ("  CPU user+sys s", "cpu"),
     ):

@@ -15,7 +15,13 @@ from rapidfuzz.distance import Levenshtein
 from stdnum import luhn
 
 from station.domain import IdentifierKind
-from station.identifiers import MAX_IDENTIFIER_LENGTH, classify, compact, imei_from
+from station.identifiers import (
+    MAX_IDENTIFIER_LENGTH,
+    classify,
+    compact,
+    imei_from,
+    mark_code_valid,
+)
 from station.matcher.budget import partition_edits
 
 #: reading confusions of DESIGN.md 3.4: each letter folds onto the digit it is mistaken for
@@ -87,7 +93,8 @@ def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
                 return Normalised("imei", v, v, _luhn_ok(v))
             if len(v) != 16:
                 return Normalised("serial", v, v, len(v) >= 4)
-        elif not (11 <= len(v) <= 13 and v[:2].isalpha()):
+        elif not (11 <= len(v) <= 13 and v[: len(v) - 9].isalpha()) or not mark_code_valid(v):
+            # a mark code is 2-4 letters, 8 characters and a check character that holds
             return Normalised("serial", v, v.translate(_FOLD), len(v) >= 4)
     cls = classify(raw, kind_hint)
     value = normal_value(cls.kind, cls.value)
