@@ -109,6 +109,23 @@ def mark_code_check_char(prefix_and_body: str) -> str:
 _MOD36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MOD36_VALUE = {c: v for v, c in enumerate(_MOD36)}
 
+#: the hybrid system's carry from one character to the next: (p or 36) * 2 mod 37
+_MOD36_CARRY = [((p or 36) * 2) % 37 for p in range(36)]
+
+
+def mark_code_valid(compact_code: str) -> bool:
+    """Whether an upper-case code without hyphens ends in the MOD 37-36 check character of
+    the rest (ISO/IEC 7064 hybrid system: the running sum over the whole code ends at 1),
+    the rule :func:`parse_mark_code` applies, in one table-driven pass for bulk checks."""
+    carry, value = _MOD36_CARRY, _MOD36_VALUE
+    total = 18
+    for c in compact_code:
+        v = value.get(c)
+        if v is None:
+            return False
+        total = (carry[total] + v) % 36
+    return total == 1
+
 
 def parse_mark_code(text: str) -> tuple[str, bool] | None:
     """Canonical ``PREFIX-XXXX-XXXX-C`` and check validity, or None if not mark-code shaped."""

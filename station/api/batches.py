@@ -69,6 +69,8 @@ def get_batch(
     report = state.batches.report(batch_id) if finished else None
     doc["hits_detail"] = report.hits if report else []
     doc["unreadable"] = report.unreadable if report else []
+    if report is not None:
+        doc.update(report.summary())
     return doc
 
 

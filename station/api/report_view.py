@@ -9,7 +9,7 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 from station.api.templating import templates
-from station.batches.service import BatchReport
+from station.batches.service import BatchReport, no_match_text
 
 
 def hit_rows(report: BatchReport) -> Markup:
@@ -39,4 +39,6 @@ def render_batch_report(report: BatchReport) -> str:
         hit_rows=hit_rows(report),
         columns=report.columns,
         unreadable=report.unreadable,
+        counts=report.counts,
+        no_match_lines=no_match_text(report.no_match),
     )

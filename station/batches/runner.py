@@ -26,7 +26,8 @@ def run_batch(
 ) -> dict[str, Any]:
     """Check a CSV/XLSX of serials or a folder of photographs; write the reports asked for.
 
-    Returns the batch summary with every hit. Bad files raise (storing nothing) with the
+    Returns the batch summary with every hit, the counts by outcome and the lines without a
+    hit (as runs). Bad files raise (storing nothing) with the
     rows named, like the HTTP upload.
     """
     service = BatchService(ctx.db, ctx.matcher, ctx.settings)
@@ -53,4 +54,5 @@ def run_batch(
     summary = dict(full.batch)
     summary["hits_detail"] = full.hits
     summary["unreadable"] = full.unreadable
+    summary.update(full.summary())
     return summary

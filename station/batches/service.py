@@ -10,18 +10,21 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, func, insert, or_, select, update
+from sqlalchemy import Table, Text, func, or_, select, update
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.orm import Session
 
 from station.batches.uploads import extract_images, read_serial_rows
 from station.checks.service import Matcher, overall_verdict
+from station.db.bulk import insert_rows
 from station.db.engine import Database
 from station.db.service_models import Batch, BatchItem
 from station.domain import MatchResult
@@ -30,10 +33,16 @@ from station.records import audit
 from station.settings import StationSettings
 
 CHUNK = 500
-#: the items table for Core inserts (no ORM object per row)
+#: the items table, written in bulk (no ORM object per row)
 _ITEMS = cast(Table, BatchItem.__table__)
+_ITEM_COLUMNS = ("batch_id", "seq", "line", "label", "verdict", "result")
 #: rows of a list of serials checked and committed together (a resume restarts a chunk)
 SERIAL_CHUNK = 5000
+#: what a clean no-match stores as its result: nothing beyond its compact row
+NO_RESULT = "{}"
+
+#: one item as written: (seq, line, label, verdict, result as JSON text)
+ItemRow = tuple[int, int, str, str, str]
 
 
 Progress = Callable[[int, int, int], None]
@@ -42,11 +51,19 @@ Progress = Callable[[int, int, int], None]
 class BatchService:
     """Creates, runs and reports batches."""
 
-    def __init__(self, db: Database, matcher: Matcher, settings: StationSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        matcher: Matcher,
+        settings: StationSettings,
+        serial_chunk: int = SERIAL_CHUNK,
+    ) -> None:
         self.db = db
         self.matcher = matcher
         self.settings = settings
         self.root = settings.data_dir / "uploads"
+        #: rows of a list of serials checked and committed together
+        self.serial_chunk = serial_chunk
 
     def create(
         self,
@@ -154,19 +171,21 @@ class BatchService:
             batch.state = "running"
             inputs, kind, start, hits = list(batch.inputs), batch.kind, batch.done, batch.hits
         try:
-            step = SERIAL_CHUNK if kind == "serials" else CHUNK
+            step = self.serial_chunk if kind == "serials" else CHUNK
             for lo in range(start, len(inputs), step):
                 chunk = inputs[lo : lo + step]
                 if kind == "serials":
-                    rows = self._serial_items(batch_id, lo, chunk)
+                    rows = self._serial_items(lo, chunk)
                 else:
                     rows = [
-                        _row(self._process(batch_id, kind, lo + i, entry))
+                        _item_row(self._process(batch_id, kind, lo + i, entry))
                         for i, entry in enumerate(chunk)
                     ]
-                hits += sum(1 for r in rows if r["verdict"] != "no_match")
+                hits += sum(1 for r in rows if r[3] != "no_match")
+                # the chunk's rows and the batch's progress commit together: a crash before
+                # the commit leaves neither, and the resume starts this chunk again
                 with self.db.writer() as s:
-                    s.execute(insert(_ITEMS), rows)
+                    _write_items(s, batch_id, rows)
                     s.execute(
                         update(Batch)
                         .where(Batch.id == batch_id)
@@ -208,23 +227,19 @@ class BatchService:
         shutil.rmtree(self.root / batch_id, ignore_errors=True)
         return doc
 
-    def _serial_items(self, batch_id: str, lo: int, chunk: list[Any]) -> list[dict[str, Any]]:
-        """One bulk look-up per chunk; full results only for the rows something was found for."""
-        values = [str(entry[2]) for entry in chunk]
-        hits = self._explain(values)
-        rows = []
-        for i, entry in enumerate(chunk):
-            result = hits.get(i)
-            rows.append(
-                {
-                    "batch_id": batch_id,
-                    "seq": lo + i,
-                    "line": int(entry[0]),
-                    "label": str(entry[1])[:300],
-                    "verdict": result.verdict if result else "no_match",
-                    "result": _stored(result, entry[3] if len(entry) > 3 else {}) if result else {},
-                }
-            )
+    def _serial_items(self, lo: int, chunk: list[Any]) -> list[ItemRow]:
+        """One bulk look-up per chunk: the bare search over every row, an explained result
+        only for the rows something was found for, a compact row for each of the rest."""
+        found = self._explain([str(entry[2]) for entry in chunk])
+        rows: list[ItemRow] = [
+            (lo + i, int(entry[0]), str(entry[1])[:300], "no_match", NO_RESULT)
+            for i, entry in enumerate(chunk)
+        ]
+        for i, result in found.items():
+            entry = chunk[i]
+            columns = entry[3] if len(entry) > 3 else {}
+            stored = _stored_json(result, columns)
+            rows[i] = (lo + i, int(entry[0]), str(entry[1])[:300], result.verdict, stored)
         return rows
 
     def _explain(self, values: list[str]) -> dict[int, MatchResult]:
@@ -311,7 +326,7 @@ class BatchService:
                 )
             )
         with self.db.writer() as s:
-            s.execute(insert(BatchItem), [_row(it) for it in items])
+            _write_items(s, batch_id, [_item_row(it) for it in items])
             s.execute(
                 update(Batch)
                 .where(Batch.id == batch_id)
@@ -403,38 +418,73 @@ class BatchService:
             return [batch_doc(b) for b in rows.scalars()]
 
     def report(self, batch_id: str) -> BatchReport:
-        """The batch, every hit with its spreadsheet columns, and every unreadable item.
+        """The batch, every hit with its spreadsheet columns, every unreadable item, and the
+        clean no-matches as runs of lines: every item checked is accounted for.
 
-        One statement reads only the rows the report lists (hits, and no-matches that carry
-        a stored error), as plain tuples: a 20,000-row batch never builds an object per row.
+        One statement reads only the rows the report lists in full (hits, and no-matches that
+        carry a stored error or reading), as plain tuples; a second counts the compact
+        no-match rows into runs of consecutive items in the database, so a 100,000-row batch
+        never builds an object per row.
         """
         batch = self.get(batch_id)
         hits: list[dict[str, Any]] = []
         unreadable: list[dict[str, Any]] = []
+        # (first seq, last seq, first line, last line, items) of each run of no-matches
+        runs: list[tuple[int, int, int, int, int]] = []
+        counts = {"match": 0, "possible_match": 0, "no_match": 0, "unreadable": 0}
+        compact = func.length(sql_cast(BatchItem.result, Text)) <= 2
         with self.db.session() as s:
             rows = s.execute(
-                select(BatchItem.line, BatchItem.label, BatchItem.verdict, BatchItem.result)
+                select(
+                    BatchItem.seq,
+                    BatchItem.line,
+                    BatchItem.label,
+                    BatchItem.verdict,
+                    BatchItem.result,
+                )
                 .where(
                     BatchItem.batch_id == batch_id,
-                    or_(
-                        BatchItem.verdict != "no_match",
-                        # a clean no-match stores "{}": anything longer may hold an error
-                        func.length(sql_cast(BatchItem.result, Text)) > 2,
-                    ),
+                    # a clean no-match stores "{}": anything longer may hold an error
+                    or_(BatchItem.verdict != "no_match", ~compact),
                 )
                 .order_by(BatchItem.seq)
             ).all()
+            # gaps and islands: consecutive positions share seq - row_number()
+            island = (BatchItem.seq - func.row_number().over(order_by=BatchItem.seq)).label("g")
+            misses = (
+                select(BatchItem.seq, BatchItem.line, island)
+                .where(BatchItem.batch_id == batch_id, BatchItem.verdict == "no_match", compact)
+                .subquery()
+            )
+            runs = [
+                (int(a), int(b), int(c), int(d), int(n))
+                for a, b, c, d, n in s.execute(
+                    select(
+                        func.min(misses.c.seq),
+                        func.max(misses.c.seq),
+                        func.min(misses.c.line),
+                        func.max(misses.c.line),
+                        func.count(),
+                    )
+                    .group_by(misses.c.g)
+                    .order_by(func.min(misses.c.seq))
+                ).all()
+            ]
             columns: dict[int, dict[str, Any]] = {}
-            if any(v != "no_match" and "columns" not in (r or {}) for _, _, v, r in rows):
+            if any(v != "no_match" and "columns" not in (r or {}) for _, _, _, v, r in rows):
                 # hits stored before items kept their columns: read them from the inputs
                 inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar()
                 columns = {i[0]: i[3] for i in inputs or [] if len(i) > 3 and i[3]}
-        for line, label, verdict, result in rows:
+        for seq, line, label, verdict, result in rows:
             result = result or {}
             if verdict == "no_match":
                 if result.get("error"):
                     unreadable.append({"line": line, "label": label, "error": result["error"]})
+                    counts["unreadable"] += 1
+                else:  # a photograph read and checked without a hit keeps its reading
+                    runs.append((seq, seq, line, line, 1))
                 continue
+            counts[verdict] = counts.get(verdict, 0) + 1
             sheet = result.get("columns") or columns.get(line, {})
             for m in result.get("matches", []):
                 for c in m.get("candidates", []):
@@ -455,7 +505,9 @@ class BatchService:
                             "columns": sheet,
                         }
                     )
-        return BatchReport(batch, hits, extra_columns(hits), unreadable)
+        no_match = _merge_runs(runs)
+        counts["no_match"] = sum(n for _, _, n in no_match)
+        return BatchReport(batch, hits, extra_columns(hits), unreadable, counts, no_match)
 
     def hits(self, batch_id: str) -> list[dict[str, Any]]:
         """One row per register candidate of every item that was not a clean no-match."""
@@ -499,6 +551,18 @@ class BatchReport:
     hits: list[dict[str, Any]]
     columns: list[str]
     unreadable: list[dict[str, Any]]
+    #: items by outcome (match, possible_match, no_match, unreadable); they add up to "done"
+    counts: dict[str, int] = field(default_factory=dict)
+    #: the items without a hit, compactly: (first line, last line, items) of each run of
+    #: consecutive items that had no register candidate
+    no_match: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and no-match runs as a JSON document (the API's and the CLI's)."""
+        return {
+            "counts": dict(self.counts),
+            "no_match_lines": [list(run) for run in self.no_match],
+        }
 
 
 def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 5000) -> Iterator[str]:
@@ -519,16 +583,43 @@ def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 500
         yield buf.getvalue()
 
 
-def _stored(result: MatchResult, columns: dict[str, Any]) -> dict[str, Any]:
-    """What an item keeps: the explained result and sheet columns of a hit; nothing for a miss.
+def _stored_json(result: MatchResult, columns: dict[str, Any]) -> str:
+    """What an item keeps, as JSON text: the explained result and sheet columns of a hit;
+    nothing for a miss.
 
     The report lists hits only, and a no-match's row still holds its line, label and verdict,
     so a 100,000-row batch stores full documents only for the few rows that hit. A hit keeps
     its spreadsheet columns so the report never has to parse every row's input again.
     """
     if result.verdict == "no_match" and not result.candidates:
-        return {}
-    return {"matches": [result.model_dump(mode="json")], "columns": columns or {}}
+        return NO_RESULT
+    return (
+        '{"matches":['
+        + result.model_dump_json()
+        + '],"columns":'
+        + json.dumps(columns or {}, separators=(",", ":"))
+        + "}"
+    )
+
+
+def _merge_runs(runs: list[tuple[int, int, int, int, int]]) -> list[tuple[int, int, int]]:
+    """(first line, last line, items) of runs of consecutive positions, joined where one run
+    ends right before the next begins."""
+    out: list[list[int]] = []
+    last_seq = -2
+    for first_seq, end_seq, first_line, last_line, n in sorted(runs):
+        if out and first_seq == last_seq + 1:
+            out[-1][1] = last_line
+            out[-1][2] += n
+        else:
+            out.append([first_line, last_line, n])
+        last_seq = end_seq
+    return [(a, b, n) for a, b, n in out]
+
+
+def no_match_text(runs: list[tuple[int, int, int]]) -> str:
+    """Runs of lines as a reader writes them: "2-101, 103, 105-110"."""
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b, _ in runs)
 
 
 def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
@@ -540,15 +631,14 @@ def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _row(item: BatchItem) -> dict[str, Any]:
-    return {
-        "batch_id": item.batch_id,
-        "seq": item.seq,
-        "line": item.line,
-        "label": item.label,
-        "verdict": item.verdict,
-        "result": item.result,
-    }
+def _item_row(item: BatchItem) -> ItemRow:
+    result = json.dumps(item.result, separators=(",", ":")) if item.result else NO_RESULT
+    return (item.seq, item.line, item.label, item.verdict, result)
+
+
+def _write_items(s: Session, batch_id: str, rows: list[ItemRow]) -> None:
+    """A chunk's items in one bulk write, in the session's transaction."""
+    insert_rows(s.connection(), _ITEMS.name, _ITEM_COLUMNS, [(batch_id, *row) for row in rows])
 
 
 def _csv_safe(value: Any) -> Any:

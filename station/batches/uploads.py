@@ -12,8 +12,8 @@ import itertools
 import shutil
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from station.errors import (
     IdentifierRejected,
@@ -21,7 +21,7 @@ from station.errors import (
     UploadRejected,
     UploadTooLarge,
 )
-from station.identifiers import classify
+from station.identifiers import MAX_IDENTIFIER_LENGTH, classify
 from station.records.imagelimits import HEAD_BYTES, dimensions
 from station.vision.io import IMAGE_SUFFIXES
 
@@ -31,12 +31,11 @@ MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_RATIO = 200
 
 
-@dataclass(frozen=True)
-class SerialRow:
+class SerialRow(NamedTuple):
     line: int
     raw: str
     #: the row's other columns by their header names, kept beside each hit in the report
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str]
 
 
 async def save_stream(chunks: AsyncIterator[bytes], dest: Path, limit_bytes: int) -> int:
@@ -86,25 +85,25 @@ def read_serial_rows(path: Path, filename: str | None = None) -> list[SerialRow]
         col = 0
     rows: list[SerialRow] = []
     names = [c.strip() for c in table[0][1]] if body is not table else []
+    # the other columns, by position and header name
+    others_at = [(j, name or f"column {j + 1}") for j, name in enumerate(names) if j != col]
     problems: list[tuple[int | str, str]] = []
     width = len(table[0][1])
     for line, cells in body:
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue
         if len(cells) != width and col is not None and len(header) > 1:
             problems.append((line, f"has {len(cells)} fields, the header has {width}"))
             continue
         raw = cells[col].strip() if col < len(cells) else ""
-        try:
-            classify(raw)
-        except IdentifierRejected as exc:
-            problems.append((line, str(exc)))
-            continue
-        others = {
-            (names[j] or f"column {j + 1}"): cells[j].strip()
-            for j in range(min(len(cells), len(names)))
-            if j != col
-        }
+        # plain letters and digits of a sane length pass every rule classify applies
+        if not (raw.isascii() and raw.isalnum() and len(raw) <= MAX_IDENTIFIER_LENGTH):
+            try:
+                classify(raw)
+            except IdentifierRejected as exc:
+                problems.append((line, str(exc)))
+                continue
+        others = {name: cells[j].strip() for j, name in others_at if j < len(cells)}
         rows.append(SerialRow(line, raw, others))
     if problems:
         raise UploadRejected(

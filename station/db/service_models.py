@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from station.db.models import Base, utcnow
@@ -104,12 +104,19 @@ class Batch(Base):
 
 
 class BatchItem(Base):
-    """The result for one row or one photograph of a batch."""
+    """The result for one row or one photograph of a batch.
+
+    A row with a register candidate keeps its explained result (and its spreadsheet columns);
+    a clean no-match is a compact row: position, line, the identifier as given, its verdict
+    and an empty result. One row per position (``seq``), enforced: a resumed batch can never
+    store a row twice.
+    """
 
     __tablename__ = "batch_items"
+    __table_args__ = (Index("ix_batch_items_batch_seq", "batch_id", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
     seq: Mapped[int] = mapped_column(Integer)
     line: Mapped[int] = mapped_column(Integer)
     label: Mapped[str] = mapped_column(String(300))

@@ -173,10 +173,13 @@ def imei_erasure(canonical: str) -> str | None:
     return None
 
 
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
+
+
 def letters_and_digits(canonical: str) -> tuple[int, int]:
     """(characters that are not digits, digits) of a canonical identifier."""
-    digits = sum(c.isdigit() for c in canonical)
-    return len(canonical) - digits, digits
+    letters = len(canonical.translate(_DROP_DIGITS))
+    return letters, len(canonical) - letters
 
 
 def may_be_truncated(canonical: str, min_length: int) -> bool:

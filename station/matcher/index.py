@@ -338,16 +338,19 @@ class RegisterIndex:
     ) -> dict[int, MatchResult]:
         state = self._state
         qidx, slots, _dists = self._fuzzy_many(state, prepared)
-        maybe = self._maybe_partial(state, prepared)
+        truncated = self._maybe_partial(state, prepared)
+        maybe = truncated.copy()
         maybe[qidx] = True
         if len(state.overlay):
-            maybe[:] = True
+            self._screen_overlay(state, prepared, maybe)
         per_query: dict[int, list[int]] = {}
         for qi, slot in zip(qidx.tolist(), slots.tolist(), strict=True):
             per_query.setdefault(qi, []).append(slot)
         out: dict[int, MatchResult] = {}
         for i in np.flatnonzero(maybe).tolist():
-            result = self._result(state, prepared[i], queries[i], per_query.get(i, []))
+            result = self._result(
+                state, prepared[i], queries[i], per_query.get(i, []), bool(truncated[i])
+            )
             if result.candidates or result.verdict != "no_match":
                 out[i] = result
         return out
@@ -366,23 +369,25 @@ class RegisterIndex:
         maybe = self._maybe_partial(state, prepared)
         maybe[qidx] = True
         if len(state.overlay):
-            ov = state.overlay
-            for i, q in enumerate(prepared):
-                if maybe[i]:
-                    continue
-                maybe[i] = bool(
-                    any(ov.fuzzy(f.text, f.edits) for f in search_forms(q, self.settings.max_edits))
-                    or ov.ranges(q.canonical)
-                    or (
-                        may_be_truncated(q.canonical, self.settings.min_partial_length)
-                        and ov.partial(q.canonical, 1)
-                    )
-                )
+            self._screen_overlay(state, prepared, maybe)
         return maybe
 
+    def _screen_overlay(self, state: _State, prepared: list[Normalised], maybe: np.ndarray) -> None:
+        """Mark the queries the overlay (recent deltas, ranges) may hold a candidate for."""
+        ov = state.overlay
+        edits, shortest = self.settings.max_edits, self.settings.min_partial_length
+        for i, q in enumerate(prepared):
+            if maybe[i]:
+                continue
+            maybe[i] = bool(
+                any(ov.fuzzy(f.text, f.edits) for f in search_forms(q, edits))
+                or ov.ranges(q.canonical)
+                or (may_be_truncated(q.canonical, shortest) and ov.partial(q.canonical, 1))
+            )
+
     def _maybe_partial(self, state: _State, prepared: list[Normalised]) -> np.ndarray:
-        """Queries informative enough to be a truncated label with some entry sharing its
-        key range."""
+        """Queries informative enough to be a truncated label, with a longer base entry
+        sharing the key of their start or end (only those can have a partial candidate)."""
         out = np.zeros(len(prepared), dtype=bool)
         longest = [
             i
@@ -393,9 +398,10 @@ class RegisterIndex:
             return out
         qbuf, qoff = pack_strings([prepared[i].canonical for i in longest])
         rows = np.asarray(longest, dtype=np.int64)
-        for which in ("pre", "suf"):
-            lo, hi = state.base.key_ranges(qbuf, qoff, from_end=which == "suf")
-            out[rows[hi > lo]] = True
+        lengths = np.diff(qoff).astype(np.int64)
+        for from_end in (False, True):
+            lo, hi = state.base.key_ranges(qbuf, qoff, from_end=from_end)
+            out[rows[state.base.longer_in_ranges(lo, hi, lengths, from_end)]] = True
         return out
 
     def search_many(
@@ -455,7 +461,8 @@ class RegisterIndex:
         assumed: list[int] = []
         owners: list[int] = []
         for i, q in enumerate(prepared):
-            if not q.alternates and len(q.canonical) < 14:  # what search_forms gives it
+            if not q.alternates and not 14 <= len(q.canonical) <= 16:
+                # no IMEI reading and no second form: the one form search_forms would give
                 forms.append(q.canonical)
                 budgets.append(edits)
                 assumed.append(0)
@@ -484,7 +491,16 @@ class RegisterIndex:
             d_parts.append(more_d.astype(np.int64) + extra[row])
         return np.concatenate(q_parts), np.concatenate(s_parts), np.concatenate(d_parts)
 
-    def _result(self, state: _State, q: Normalised, raw: str, base_slots: list[int]) -> MatchResult:
+    def _result(
+        self,
+        state: _State,
+        q: Normalised,
+        raw: str,
+        base_slots: list[int],
+        base_partial: bool = True,
+    ) -> MatchResult:
+        """Explain and rank what was found for one query; ``base_partial=False`` when the
+        bulk pass has shown no base entry can have the query as a truncated label."""
         s = self.settings
         found: list[Candidate] = []
         base, ov = state.base, state.overlay
@@ -496,7 +512,8 @@ class RegisterIndex:
                 found.append(_best(q, _view(ov.items[slot]), s))
         if may_be_truncated(q.canonical, s.min_partial_length):
             limit = s.max_candidates * 4
-            for slot, where in base.partial(q.canonical.encode(), state.dead, limit):
+            partial = base.partial(q.canonical.encode(), state.dead, limit) if base_partial else []
+            for slot, where in partial:
                 found.append(partial_candidate(q.value, base.view(slot), where, s))
             if len(ov):
                 for slot, where in ov.partial(q.canonical, limit):

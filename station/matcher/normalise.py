@@ -21,7 +21,7 @@ from station.identifiers import (
     compact,
     imei_from,
     luhn_ok,
-    parse_mark_code,
+    mark_code_valid,
 )
 from station.matcher.budget import partition_edits
 
@@ -83,19 +83,14 @@ def normalise(raw: str, kind_hint: IdentifierKind | None = None) -> Normalised:
                 return Normalised("imei", v, v, luhn_ok(v))
             if len(v) != 16:
                 return Normalised("serial", v, v, len(v) >= 4)
-        elif not (11 <= len(v) <= 13 and v[:2].isalpha()) or not _valid_mark_code(v):
-            # a mark code typed without hyphens counts only when its check character holds
+        elif not (11 <= len(v) <= 13 and v[: len(v) - 9].isalpha()) or not mark_code_valid(v):
+            # a mark code is 2-4 letters, 8 characters and a check character that holds
             return Normalised("serial", v, v.translate(_FOLD), len(v) >= 4)
     cls = classify(raw, kind_hint)
     value = normal_value(cls.kind, cls.value)
     flat = compact(raw)
     alternates = (flat,) if flat != value and cls.kind in ("imei", "barcode") else ()
     return Normalised(cls.kind, value, canonical(value), cls.valid, alternates)
-
-
-def _valid_mark_code(plain: str) -> bool:
-    mark = parse_mark_code(plain)
-    return mark is not None and mark[1]
 
 
 def allowed_edits(length: int, max_edits: int) -> int:

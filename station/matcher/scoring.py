@@ -29,6 +29,8 @@ def fuzzy_candidate(query: str, entry: EntryView, settings: MatcherSettings) -> 
     which has no letters): on a short serial "O" and "0" may be two real items, so a
     confusion there costs ``short_confusion_penalty`` and leaves a possible match.
     """
+    if query == entry.identifier:  # read as registered: nothing to align or correct
+        return _candidate(entry, 0, [], 1.0)
     al = align(query, entry.identifier)
     edits = list(al.edits)
     per_edit = settings.edit_penalty * min(1.0, 12.0 / max(len(entry.identifier), 1))

@@ -48,3 +48,47 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
         assert mode == "wal"
     finally:
         db.dispose()
+
+
+def test_batch_items_keep_one_row_per_position_after_the_upgrade(db_url: str) -> None:
+    """A database from before positions were unique migrates: a position stored twice keeps
+    its first row, every other row stays, and a second copy is refused from then on."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    db = Database(db_url)
+    try:
+        upgrade(db, "0004")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO batches (id, kind, filename, sha256, size_bytes, state, total, "
+                    "done, hits, officer, purpose, station_id, register_version, created_at, "
+                    "inputs) VALUES ('b1', 'serials', 'a.csv', '', 1, 'complete', 3, 3, 0, "
+                    "'pc', 'property_office', 's1', 1, CURRENT_TIMESTAMP, '[]')"
+                )
+            )
+            for seq, label in [(0, "A"), (1, "B"), (1, "B-again"), (2, "C")]:
+                conn.execute(
+                    text(
+                        "INSERT INTO batch_items (batch_id, seq, line, label, verdict, result) "
+                        "VALUES ('b1', :seq, :line, :label, 'no_match', '{}')"
+                    ),
+                    {"seq": seq, "line": seq + 2, "label": label},
+                )
+        upgrade(db)
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT seq, label FROM batch_items WHERE batch_id = 'b1' ORDER BY seq")
+            ).all()
+        assert [tuple(r) for r in rows] == [(0, "A"), (1, "B"), (2, "C")]
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO batch_items (batch_id, seq, line, label, verdict, result) "
+                    "VALUES ('b1', 2, 4, 'C-again', 'no_match', '{}')"
+                )
+            )
+    finally:
+        db.dispose()

@@ -111,7 +111,7 @@ def test_probe_plan_never_misses_a_pair_within_two_edits() -> None:
 
 def test_short_path_agrees_with_the_identifier_rules() -> None:
     """Plain alphanumeric input takes a fast path; it must classify exactly like classify()."""
-    from station.identifiers import classify
+    from station.identifiers import classify, mark_code_check_char
 
     rng = random.Random(3)
     samples = [
@@ -128,8 +128,34 @@ def test_short_path_agrees_with_the_identifier_rules() -> None:
     for _ in range(3000):
         alphabet = rng.choice(["0123456789", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh"])
         samples.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20))))
+    # mark-code shaped: 2-4 letters and 8 characters, with the right check character or not
+    letters, chars = "ABCDEFGHJKSWXZabsw", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for n in range(600):
+        body = "".join(rng.choice(letters) for _ in range(2 + n % 3))
+        body += "".join(rng.choice(chars) for _ in range(8))
+        check = mark_code_check_char(body)
+        samples += [body + check, body + rng.choice(chars), (body + check).lower()]
     for raw in samples:
         c = classify(raw)
         n = normalise(raw)
         assert (n.kind, n.value, n.valid) == (c.kind, normal_value(c.kind, c.value), c.valid), raw
         assert n.canonical == canonical(n.value)
+    assert sum(normalise(raw).kind == "mark_code" for raw in samples) > 300
+
+
+def test_the_bulk_mark_code_check_agrees_with_the_check_character_rule() -> None:
+    """mark_code_valid (one table-driven pass) says valid exactly when the last character is
+    the MOD 37-36 check character of the rest."""
+    from station.identifiers import mark_code_check_char, mark_code_valid
+
+    rng = random.Random(12)
+    chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    valid = 0
+    for n in range(20_000):
+        body = "".join(rng.choice(chars) for _ in range(rng.randint(1, 14)))
+        code = body + (mark_code_check_char(body) if n % 3 == 0 else rng.choice(chars))
+        expected = mark_code_check_char(body) == code[-1]
+        assert mark_code_valid(code) == expected, code
+        valid += expected
+    assert valid > 6000
+    assert not mark_code_valid("AB1234567*") and not mark_code_valid("ab12345678c")
