@@ -32,22 +32,24 @@ def serve(
     """Run the API and the desk web UI (applies database migrations first)."""
 
     def go() -> None:
-        import uvicorn
+        import threading
 
         from station.api.app import create_app
+        from station.api.server import run
 
         settings = settings_for(config, db_url=db, sim=sim or None)
         if host:
             settings.api.host = host
         if port:
             settings.api.port = port
-        application = create_app(settings)
+        stopping = threading.Event()  # SIGTERM or Ctrl-C, even while the station starts
+        application = create_app(settings, stopping)
         err.print(
             f"Check Station on http://{settings.api.host}:{settings.api.port}"
             f"{'  (simulator)' if settings.sim else ''}  database: {settings.database_url}",
             highlight=False,
         )
-        uvicorn.run(application, **server_options(settings))
+        run(application, stopping, **server_options(settings))
 
     guarded(go)
 

@@ -11,7 +11,8 @@ import pytest
 
 from tests.helpers.ui import assert_accessible
 
-pytestmark = pytest.mark.browser
+#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-desk")]
 
 
 def login(browser: Any, base: str, username: str, password: str) -> Any:

@@ -12,7 +12,8 @@ import pytest
 from station.settings import DeskSettings
 from tests.helpers.ui import VIEWPORTS, assert_accessible, focus_ring_missing, login
 
-pytestmark = pytest.mark.browser
+#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-result-card")]
 DESK = DeskSettings()
 SIZES = list(VIEWPORTS)
 
