@@ -11,8 +11,7 @@ import pytest
 
 from tests.helpers.ui import assert_accessible
 
-#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-desk")]
+pytestmark = pytest.mark.browser
 
 
 def login(browser: Any, base: str, username: str, password: str) -> Any:

@@ -15,8 +15,7 @@ from station.settings import DeskSettings
 from tests.helpers.servers import free_port, spawn_server, stop_server, wait_for_port
 from tests.helpers.ui import VIEWPORTS, assert_accessible, login
 
-#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-faults")]
+pytestmark = pytest.mark.browser
 DESK = DeskSettings()
 BLANK_ITEM = {"labels": [], "splashes": [], "truth": {}}
 

@@ -10,8 +10,7 @@ import pytest
 from tests.helpers.cli import run_station
 from tests.helpers.servers import free_port, start_server, stop_server
 
-#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-kiosk")]
+pytestmark = pytest.mark.browser
 
 #: the two touch displays the desk is laid out for (official 7" and 10" panels)
 DISPLAYS = [(800, 480), (1280, 800)]

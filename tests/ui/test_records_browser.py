@@ -12,8 +12,7 @@ import pytest
 
 from tests.helpers.ui import assert_accessible, focus_ring_missing, login, new_page
 
-#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-records")]
+pytestmark = pytest.mark.browser
 
 
 def api(base: str, token: str, method: str, path: str, doc: Any = None) -> Any:

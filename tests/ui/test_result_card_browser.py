@@ -12,8 +12,7 @@ import pytest
 from station.settings import DeskSettings
 from tests.helpers.ui import VIEWPORTS, assert_accessible, focus_ring_missing, login
 
-#: the module's tests share its server(s): all on one pytest-xdist worker, so it starts once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("ui-result-card")]
+pytestmark = pytest.mark.browser
 DESK = DeskSettings()
 SIZES = list(VIEWPORTS)
 
