@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from station.api.app import create_app
 from station.db.engine import Database
 from station.db.migrate import upgrade
 from station.settings import StationSettings
-from tests.helpers.servers import free_port, server_log, spawn_server, stop_server
+from tests.helpers.servers import (
+    free_port,
+    server_log,
+    spawn_server,
+    start_server,
+    stop_server,
+)
 
 LOCK_WAITS_ON_CHECKS = """
 SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
@@ -110,3 +117,25 @@ def test_a_station_asked_to_stop_before_its_start_opens_nothing(tmp_path: Path) 
     with TestClient(app):
         assert not hasattr(app.state, "station")
     assert not (tmp_path / "s.db").exists()  # not even the database was opened
+
+
+def test_sigterm_stops_a_server_whose_desk_has_its_event_stream_open(tmp_path: Path) -> None:
+    """A kiosk's desk page keeps the station's event stream open for an hour: SIGTERM must
+    still stop the server by itself (a clean stop), not leave it for systemd to kill."""
+    port = free_port()
+    data = tmp_path / "data"
+    proc = start_server(data, port, "--sim", env={"STATION_VISION__PRELOAD_OCR": "false"})
+    try:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/station/events",
+            headers={"Authorization": "Bearer demo-custody-token"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as stream:
+            assert stream.readline().startswith(b"event: status")
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=120)  # a safety net: the stream itself would last an hour
+    finally:
+        stop_server(proc)
+    out = server_log(data, port).read_text()
+    assert proc.returncode == -signal.SIGTERM, out
+    assert "Application shutdown complete" in out  # the station closed what it had opened
