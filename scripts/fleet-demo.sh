@@ -13,6 +13,9 @@ PY=${PYTHON:-.venv/bin/python}
 PG_ADMIN=${PG_ADMIN:-postgresql://postgres@127.0.0.1:5432/postgres}
 TIMEOUT=${TIMEOUT:-600}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-demo.XXXXXX")
+# the matcher's compiled kernels: the cache the caller names (`station warm` fills one; the
+# test suite fills its own before its tests run), else one the demo compiles into
+KERNELS=${NUMBA_CACHE_DIR:-$WORK/kernels}
 DB_NAME="fleet_demo_$(basename "$WORK" | tr -cd 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
 PG_URL="${PG_ADMIN%/*}/$DB_NAME"
 PIDS=()
@@ -24,7 +27,7 @@ centre() { STATION_DATA_DIR="$WORK/centre" STATION_DB_URL="$PG_URL" station "$@"
 at() { # at STATION ARGS...: the station command as that station
     local id=$1; shift
     STATION_DATA_DIR="$WORK/$id" STATION_DB_URL="sqlite:///$WORK/$id/station.db" \
-        STATION_STATION_ID="$id" STATION_OFFICER=pc-demo NUMBA_CACHE_DIR="$WORK/kernels" \
+        STATION_STATION_ID="$id" STATION_OFFICER=pc-demo NUMBA_CACHE_DIR="$KERNELS" \
         station "$@"
 }
 pg() { "$PY" -c 'import sys, psycopg; c = psycopg.connect(sys.argv[1], autocommit=True); c.execute(sys.argv[2])' "$PG_ADMIN" "$1"; }
@@ -90,11 +93,15 @@ for id in desk-a desk-b; do
     json_get 'd["nats_password"]' <"$WORK/$id.login.json" |
         at "$id" enrol --station-id "$id" --nats "$NATS_URL" --password-stdin
 done
-at desk-a serve --sim --port "$A_PORT" >"$WORK/desk-a.log" 2>&1 &
-PIDS+=($!)
+serve() { # serve STATION PORT: the station's server in the background, logging to its file
+    # the demo's checks are typed: a station need not load the OCR model before it serves
+    # (a scan from its desk loads it then)
+    STATION_VISION__PRELOAD_OCR=false at "$1" serve --sim --port "$2" >"$WORK/$1.log" 2>&1 &
+    PIDS+=($!)
+}
+serve desk-a "$A_PORT"
 wait_until "desk-a serving" curl -s -o /dev/null "http://127.0.0.1:$A_PORT/"
-at desk-b serve --sim --port "$B_PORT" >"$WORK/desk-b.log" 2>&1 & # the matcher's kernels
-PIDS+=($!)                                                           # compiled once, shared
+serve desk-b "$B_PORT" # after desk-a: the matcher's kernels are compiled once, then shared
 wait_until "desk-b serving" curl -s -o /dev/null "http://127.0.0.1:$B_PORT/"
 
 say "a register imported at the centre"

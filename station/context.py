@@ -161,8 +161,11 @@ def prepare_reading(settings: VisionSettings) -> list[threading.Thread]:
     A scan reads only after it captured; started first, the workers boot and load the model
     on the other core while this process opens the database, the hardware and captures.
     Returns the loading threads (join them to wait until reading is ready); a model that
-    cannot load is left to the scan itself to report.
+    cannot load is left to the scan itself to report. With ``preload_ocr`` off it starts
+    nothing: the first reading starts the workers and loads the model.
     """
+    if not settings.preload_ocr:
+        return []
     from station.vision.isolation import runner_for
 
     runner = runner_for(

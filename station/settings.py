@@ -82,6 +82,11 @@ class VisionSettings(BaseModel):
     decoder_workers: int = Field(default=2, ge=1, le=8)
     #: a decoder call that takes longer than this is stopped and noted as failed
     decoder_timeout_s: float = Field(default=20.0, gt=0)
+    #: start the decoder workers and load the OCR model in each before the first reading:
+    #: `station serve` says it is ready only once they have, `station scan` starts them first.
+    #: Off, they start at the first reading, which takes that much longer (for servers that
+    #: never read images: demos, tests of other parts)
+    preload_ocr: bool = True
 
 
 class MatcherSettings(BaseModel):

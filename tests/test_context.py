@@ -26,3 +26,4 @@ def test_prepare_reading_starts_nothing_without_isolated_ocr() -> None:
     assert prepare_reading(VisionSettings(ocr_enabled=False)) == []
     assert prepare_reading(VisionSettings(isolate_decoders=False)) == []
     assert prepare_reading(VisionSettings(ocr_engine="tesseract")) == []
+    assert prepare_reading(VisionSettings(preload_ocr=False)) == []

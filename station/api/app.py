@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
@@ -80,61 +81,113 @@ def warm() -> dict[str, Any]:
     return warm_kernels()
 
 
-def create_app(settings: StationSettings) -> FastAPI:
-    """Build the service for ``settings``; nothing is opened until the app starts."""
+class _StoppedWhileStarting(Exception):
+    """A stop was asked for during start-up; carries the step that was not started."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+def _start(
+    settings: StationSettings, stack: ExitStack, stopping: threading.Event
+) -> tuple[StationContext, AppState]:
+    """Open the station step by step (everything opened is closed by ``stack``); a stop
+    asked for meanwhile ends the start-up at the next step with _StoppedWhileStarting."""
+
+    def step(name: str) -> None:
+        if stopping.is_set():
+            raise _StoppedWhileStarting(name)
+
+    scans = settings.sim or bool(settings.devices.lamp_port)
+    # the decoder workers and their OCR model load beside the start-up below
+    readers = prepare_reading(settings.vision) if scans else []
+    step("the database")
+    ctx = StationContext(settings)
+    stack.callback(ctx.close)
+    step("recovering interrupted checks")
+    recovered = ctx.check_service().recover_interrupted()
+    if recovered:
+        log.warning("%d interrupted check(s) marked incomplete", recovered)
+    step("the register")
+    if settings.sim and Enrolment.load(settings.data_dir) is None:  # else the force's
+        ctx.matcher.seed_demo_if_empty()
+    # the register index and the matcher's machine code are ready before the server says
+    # so, so the first check is as fast as the hundredth
+    step("the matcher")
+    warmed = warm()
+    ctx.matcher.index()
+    log.info("matcher kernels ready in %.2f s (%d compiled)", warmed["warm_s"], warmed["compiled"])
+    step("the hardware")
+    if settings.sim:
+        stack.enter_context(hardware(ctx, sim=True))
+    elif settings.devices.lamp_port:
+        stack.enter_context(hardware(ctx, sim=False))
+    # reading is ready too before the server says so (each loader gives up with its worker
+    # after the decoder time-out; the scan then reports the model that would not load)
+    for loader in readers:
+        deadline = time.monotonic() + settings.vision.decoder_timeout_s
+        while loader.is_alive() and time.monotonic() < deadline:
+            step("reading (the decoder workers were loading the OCR model)")
+            loader.join(0.1)
+    step("the service")  # the last step: what follows is quick
+    state = AppState(ctx)
+    try:
+        _open_service(settings, ctx, state, stack)
+    except BaseException:
+        state.shutdown()
+        raise
+    stack.callback(state.shutdown)  # first at the end: checks running finish, then the rest
+    return ctx, state
+
+
+def _open_service(
+    settings: StationSettings, ctx: StationContext, state: AppState, stack: ExitStack
+) -> None:
+    """Demo users, batches resumed, the force link: the service's last start-up steps."""
+    if settings.sim:
+        for username, role, password, token in state.users.seed_demo():
+            log.warning(
+                "demo user %s (%s): password %s, API token %s", username, role, password, token
+            )
+    elif state.users.count() == 0:
+        log.warning(
+            "no users yet: create an admin with "
+            "`station user add NAME --role admin`, then `station user token NAME`"
+        )
+    for batch_id in state.batches.resume_unfinished():
+        log.warning("resuming interrupted batch %s", batch_id)
+        state.submit_batch(batch_id)
+    stack.enter_context(fleet_link(ctx))
+
+
+def create_app(settings: StationSettings, stopping: threading.Event | None = None) -> FastAPI:
+    """Build the service for ``settings``; nothing is opened until the app starts.
+
+    ``stopping`` is set by the server when it is asked to stop (SIGTERM, Ctrl-C): during
+    start-up the station then stops at its next step instead of finishing its start first,
+    and serves nothing (see station.api.server)."""
+    stop = stopping or threading.Event()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        scans = settings.sim or bool(settings.devices.lamp_port)
-        # the decoder workers and their OCR model load beside the start-up below
-        readers = prepare_reading(settings.vision) if scans else []
-        ctx = StationContext(settings)
         with ExitStack() as stack:
-            stack.callback(ctx.close)
-            recovered = ctx.check_service().recover_interrupted()
-            if recovered:
-                log.warning("%d interrupted check(s) marked incomplete", recovered)
-            if settings.sim and Enrolment.load(settings.data_dir) is None:  # else the force's
-                ctx.matcher.seed_demo_if_empty()
-            # the register index and the matcher's machine code are ready before the server
-            # says so, so the first check is as fast as the hundredth
-            warmed = warm()
-            ctx.matcher.index()
-            log.info(
-                "matcher kernels ready in %.2f s (%d compiled)",
-                warmed["warm_s"],
-                warmed["compiled"],
-            )
-            if settings.sim:
-                stack.enter_context(hardware(ctx, sim=True))
-            elif settings.devices.lamp_port:
-                stack.enter_context(hardware(ctx, sim=False))
-            for loader in readers:  # reading is ready too before the server says so
-                loader.join(settings.vision.decoder_timeout_s)
-            state = AppState(ctx)
-            if settings.sim:
-                for username, role, password, token in state.users.seed_demo():
-                    log.warning(
-                        "demo user %s (%s): password %s, API token %s",
-                        username,
-                        role,
-                        password,
-                        token,
-                    )
-            elif state.users.count() == 0:
-                log.warning(
-                    "no users yet: create an admin with "
-                    "`station user add NAME --role admin`, then `station user token NAME`"
-                )
-            for batch_id in state.batches.resume_unfinished():
-                log.warning("resuming interrupted batch %s", batch_id)
-                state.submit_batch(batch_id)
+            try:
+                ctx, state = _start(settings, stack, stop)
+            except _StoppedWhileStarting as exc:
+                log.warning("asked to stop while starting: stopped before %s", exc.step)
+                stopped = True
+            else:
+                stopped = False
+            if stopped:  # what was opened is closed; the server then exits without serving
+                stack.close()
+                yield
+                return
             app.state.station = state
-            stack.enter_context(fleet_link(ctx))
             checkpoints = asyncio.create_task(_checkpoint_periodically(ctx))
             yield
             checkpoints.cancel()
-            state.shutdown()
+            stack.close()  # checks running finish, then the force link, hardware, database
             if getattr(app.state, "station", None) is state:  # the app may outlive it
                 del app.state.station
 

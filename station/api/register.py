@@ -37,10 +37,15 @@ async def import_register(
     if suffix not in (".csv", ".jsonl", ".xlsx", ".json"):
         raise InputError(f"{filename}: register files are .csv, .jsonl or .xlsx")
     named = await receive_upload(request, state, suffix)
+    matcher = state.ctx.matcher
+
+    def import_and_index() -> dict[str, Any]:
+        summary = matcher.import_file(named, source, who.username, False)
+        matcher.index()  # caught up (and saved) now, not by the next check
+        return summary
+
     try:
-        result: dict[str, Any] = await run_in_threadpool(
-            state.ctx.matcher.import_file, named, source, who.username, False
-        )
+        result: dict[str, Any] = await run_in_threadpool(import_and_index)
     finally:
         named.unlink(missing_ok=True)
     return result

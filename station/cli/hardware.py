@@ -32,35 +32,44 @@ def serve(
     """Run the API and the desk web UI (applies database migrations first)."""
 
     def go() -> None:
-        import uvicorn
+        import threading
 
         from station.api.app import create_app
+        from station.api.server import run
 
         settings = settings_for(config, db_url=db, sim=sim or None)
         if host:
             settings.api.host = host
         if port:
             settings.api.port = port
-        application = create_app(settings)
+        stopping = threading.Event()  # SIGTERM or Ctrl-C, even while the station starts
+        application = create_app(settings, stopping)
         err.print(
             f"Check Station on http://{settings.api.host}:{settings.api.port}"
             f"{'  (simulator)' if settings.sim else ''}  database: {settings.database_url}",
             highlight=False,
         )
-        uvicorn.run(application, **server_options(settings))
+        run(application, stopping, **server_options(settings))
 
     guarded(go)
 
 
+#: seconds a stopping server lets open responses finish: a desk's event stream lasts an hour,
+#: so without a limit SIGTERM waits for it (systemd then kills the station after its own wait)
+GRACEFUL_STOP_S = 5
+
+
 def server_options(settings: Any) -> dict[str, Any]:
     """uvicorn options: its own proxy-header rewriting is off, because it believes
-    X-Forwarded-For from 127.0.0.1 by default; the app trusts only configured proxies."""
+    X-Forwarded-For from 127.0.0.1 by default; the app trusts only configured proxies. A stop
+    ends streams still open after GRACEFUL_STOP_S (checks running finish in the shutdown)."""
     return {
         "host": settings.api.host,
         "port": settings.api.port,
         "log_level": "info",
         "proxy_headers": False,
         "server_header": False,
+        "timeout_graceful_shutdown": GRACEFUL_STOP_S,
     }
 
 

@@ -34,9 +34,12 @@ def register_import(
     def go() -> dict[str, Any]:
 
         with opened(settings_for(config, db_url=db)) as ctx:
-            return ctx.matcher.import_file(
+            summary = ctx.matcher.import_file(
                 file, source=source, actor=current_officer(), progress=True
             )
+            # the index built (or caught up) and saved now: the next check loads it
+            ctx.matcher.index()
+            return summary
 
     summary = guarded(go)
     if json_out:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from station.cli import app
 from station.context import StationContext
 from station.db.models import AuditEntry, Check
 from station.db.service_models import Batch, BatchItem
+from station.register import service
 from station.settings import StationSettings
 from tests.helpers.cli import run_station
 
@@ -110,3 +116,40 @@ def test_a_bad_line_in_a_long_list_is_named_and_the_rest_are_answered(tmp_path: 
     assert doc["results"][700]["error"].startswith("line 701")
     (batch,) = _batches(tmp_path)
     assert batch.total == 1200 and batch.state == "complete"
+
+
+def test_the_check_after_an_import_loads_the_index_the_import_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`register import` builds the index and saves it, so the first check after it loads
+    it; a later import catches the saved index up instead of rebuilding it. Each command
+    opens its own station, as in its own process."""
+    builds: list[int] = []
+    real = service.build_from_db
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        index = real(*args, **kwargs)
+        builds.append(len(index))
+        return index
+
+    monkeypatch.setattr(service, "build_from_db", counting)
+    monkeypatch.setenv("STATION_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STATION_DB_URL", "")
+    runner = CliRunner()
+
+    def station_cli(*args: str) -> Any:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result
+
+    station_cli("register", "import", str(DEMO), "--json")
+    assert len(builds) == 1  # by the import, before any check
+    doc = json.loads(station_cli("check", "C02XK1ABJGH5", "--json").stdout)
+    assert doc["results"][0]["verdict"] == "match"
+    delta = tmp_path / "delta.csv"
+    delta.write_text("identifier,kind,status\nNEWSERIAL0042,serial,stolen\n")
+    station_cli("register", "import", str(delta), "--json")
+    doc = json.loads(station_cli("check", "NEWSERIAL0O42", "--json").stdout)  # O read for 0
+    assert doc["results"][0]["verdict"] == "match"
+    assert doc["results"][0]["candidates"][0]["identifier"] == "NEWSERIAL0042"
+    assert len(builds) == 1  # neither the checks nor the second import built it again

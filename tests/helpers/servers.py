@@ -27,7 +27,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -40,15 +40,19 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
     raise RuntimeError(f"station serve did not listen on {port} within {timeout} s")
 
 
-def start_server(
+def server_log(data_dir: Path, port: int) -> Path:
+    """Where :func:`spawn_server` writes the server's output."""
+    return data_dir.parent / f"serve-{port}.log"
+
+
+def spawn_server(
     data_dir: Path,
     port: int,
     *extra: str,
     db_url: str = "",
     env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`station serve` on ``port`` (SQLite in ``data_dir`` unless ``db_url`` is given);
-    ``env`` adds settings, e.g. ``STATION_SIM_SCENARIO`` or ``STATION_SIM_FAULTS``."""
+    """`station serve` on ``port``, not waited for (see :func:`start_server`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -56,13 +60,25 @@ def start_server(
         "STATION_DB_URL": db_url,
         **(env or {}),
     }
-    log = open(data_dir.parent / f"serve-{port}.log", "ab")  # noqa: SIM115 - lives with proc
-    proc = subprocess.Popen(
+    log = open(server_log(data_dir, port), "ab")  # noqa: SIM115 - lives with proc
+    return subprocess.Popen(
         [sys.executable, "-m", "station", "serve", "--port", str(port), *extra],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def start_server(
+    data_dir: Path,
+    port: int,
+    *extra: str,
+    db_url: str = "",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`station serve` on ``port`` (SQLite in ``data_dir`` unless ``db_url`` is given),
+    once it listens; ``env`` adds settings, e.g. ``STATION_SIM_SCENARIO``."""
+    proc = spawn_server(data_dir, port, *extra, db_url=db_url, env=env)
     wait_for_port(port, proc)
     return proc
 

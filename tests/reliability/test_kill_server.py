@@ -18,6 +18,8 @@ from tests.helpers.servers import free_port, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 TOKEN = "demo-admin-token"
+#: for a server that never reads an image (killed before it would, or checking typed lists)
+NO_READING = {"STATION_VISION__PRELOAD_OCR": "false"}
 
 
 def call(
@@ -54,7 +56,7 @@ def test_power_cut_mid_check_leaves_an_incomplete_record(
     monkeypatch.setenv("STATION_SIM_FAULTS", json.dumps(["latency:ms=300"]))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim", db_url=server_db)
+    proc = start_server(data_dir, port, "--sim", db_url=server_db, env=NO_READING)
     try:
         started = call(base, "POST", "/api/checks", json.dumps({"purpose": "forensic"}).encode())
         assert started["state"] == "started"
@@ -92,7 +94,7 @@ def test_power_cut_mid_batch_resumes_without_losing_or_repeating_rows(data_dir: 
     body = ("identifier\n" + "\n".join(rows) + "\n").encode()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim")
+    proc = start_server(data_dir, port, "--sim", env=NO_READING)
     try:
         batch = call(base, "POST", "/api/batches?filename=bulk.csv", body, "text/csv")
         for _ in range(400):
@@ -107,7 +109,7 @@ def test_power_cut_mid_batch_resumes_without_losing_or_repeating_rows(data_dir: 
         stop_server(proc)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(data_dir, port, "--sim")
+    proc = start_server(data_dir, port, "--sim", env=NO_READING)
     try:
         for _ in range(600):
             doc = call(base, "GET", batch["href"])

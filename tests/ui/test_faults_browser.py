@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from station.settings import DeskSettings
-from tests.helpers.servers import free_port, start_server, stop_server
+from tests.helpers.servers import free_port, spawn_server, stop_server, wait_for_port
 from tests.helpers.ui import VIEWPORTS, assert_accessible, login
 
 pytestmark = pytest.mark.browser
@@ -32,21 +32,30 @@ def stations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     """Three simulated stations: an item with nothing on it; an empty tray whose UV lamp does
     not strike; an open lid whose controller falls silent after a few status requests."""
     tmp = tmp_path_factory.mktemp("faults")
+    #: the stations whose checks never get as far as reading need no OCR model loaded first
+    no_reading = {"STATION_VISION__PRELOAD_OCR": "false"}
     plans = {
         "blank": {"STATION_SIM_SCENARIO": scenario(tmp, "blank", "closed", [BLANK_ITEM])},
-        "no-uv": {"STATION_SIM_SCENARIO": "empty", "STATION_SIM_FAULTS": '["nostrike:lamp=uv"]'},
+        "no-uv": {
+            "STATION_SIM_SCENARIO": "empty",
+            "STATION_SIM_FAULTS": '["nostrike:lamp=uv"]',
+            **no_reading,
+        },
         "lid-then-silent": {
             "STATION_SIM_SCENARIO": scenario(tmp, "lid", "open", [BLANK_ITEM]),
             # the inbound frame count only grows while a desk asks for the status, so the
             # controller answers for the first few seconds of the page, then falls silent
             "STATION_SIM_FAULTS": '["silent:from=16"]',
+            **no_reading,
         },
     }
     procs = {}
     try:
-        for name, env in plans.items():
+        for name, env in plans.items():  # all three start at once
             port = free_port()
-            procs[name] = (start_server(tmp / name, port, "--sim", env=env), port)
+            procs[name] = (spawn_server(tmp / name, port, "--sim", env=env), port)
+        for proc, port in procs.values():
+            wait_for_port(port, proc)
         yield {name: f"http://127.0.0.1:{port}" for name, (_, port) in procs.items()}
     finally:
         for proc, _ in procs.values():
