@@ -22,7 +22,9 @@ PIDS=()
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 say() { printf '\n== %s\n' "$*"; }
-station() { "$PY" -m station "$@"; }
+# in the background (EXEC=1), the subshell becomes the station process, so the PID kept in
+# PIDS is the server itself and the clean-up's kill reaches it
+station() { if [[ ${EXEC:-0} == 1 ]]; then exec "$PY" -m station "$@"; else "$PY" -m station "$@"; fi; }
 centre() { STATION_DATA_DIR="$WORK/centre" STATION_DB_URL="$PG_URL" station "$@"; }
 at() { # at STATION ARGS...: the station command as that station
     local id=$1; shift
@@ -79,7 +81,7 @@ PIDS+=($!)
 wait_until "nats-server ready" grep -q "Server is ready" "$WORK/nats/server.log"
 
 say "station central serve (page on $CENTRE_PORT)"
-centre central serve --nats "$NATS_URL" --port "$CENTRE_PORT" --snapshot-every 5 \
+EXEC=1 centre central serve --nats "$NATS_URL" --port "$CENTRE_PORT" --snapshot-every 5 \
     >"$WORK/centre.log" 2>&1 &
 PIDS+=($!)
 wait_until "central page up" curl -sf "http://127.0.0.1:$CENTRE_PORT/central/login"
@@ -96,7 +98,7 @@ done
 serve() { # serve STATION PORT: the station's server in the background, logging to its file
     # the demo's checks are typed: a station need not load the OCR model before it serves
     # (a scan from its desk loads it then)
-    STATION_VISION__PRELOAD_OCR=false at "$1" serve --sim --port "$2" >"$WORK/$1.log" 2>&1 &
+    EXEC=1 STATION_VISION__PRELOAD_OCR=false at "$1" serve --sim --port "$2" >"$WORK/$1.log" 2>&1 &
     PIDS+=($!)
 }
 serve desk-a "$A_PORT"

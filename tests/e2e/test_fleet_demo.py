@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,23 @@ def test_the_fleet_demo_shows_the_register_down_and_both_stations_checks_up(
     assert "alerts: 0" in out
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith("fleet-demo.")]
     assert leftovers == []  # it removed what it made
+    # and stopped what it started: no process left whose environment names its folder (the
+    # servers, their decoder workers, nats-server); a stopping process gets a little while
+    deadline = time.monotonic() + 60
+    while (running := _processes_naming(str(tmp_path))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert running == [], running
+
+
+def _processes_naming(folder: str) -> list[str]:
+    """Command lines of the processes whose environment mentions ``folder``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if folder.encode() in (proc / "environ").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
