@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 COLUMNS = RegisterColumns(table="register_entries", version="version")
 DEMO_REGISTER = Path(__file__).parents[1] / "data" / "demo_register.csv"
 DEMO_OWNERS = Path(__file__).parents[1] / "data" / "demo_owners.csv"
+#: changed rows from which the index is rebuilt rather than caught up in the overlay
+REBUILD_FROM = 50_000
 
 
 class RegisterMatcher:
@@ -74,6 +76,12 @@ class RegisterMatcher:
                 dirty = False
                 if self._index is None:
                     self._index, dirty = self._load_or_build(conn, current)
+                if self._index.version < current and self._large_change(conn, self._index):
+                    # a change of a good share of the register (a bulk import) is rebuilt
+                    # packed: caught up entry by entry it would sit in the overlay as
+                    # objects, gigabytes for a million rows
+                    self._index = None
+                    self._index, dirty = self._build(conn)
                 if self._index.version < current:
                     sync_from_db(self._index, conn, COLUMNS)
                     if self._index.version < current:  # an import that changed no rows
@@ -139,6 +147,23 @@ class RegisterMatcher:
                 log.warning("index at %s is newer than the database; rebuilding", self.index_dir)
             except StationError as exc:
                 log.warning("index at %s cannot be used (%s); rebuilding", self.index_dir, exc)
+        return self._build(conn)
+
+    def _large_change(self, conn: Connection, index: RegisterIndex) -> bool:
+        """More rows changed since the index's version than the overlay should hold."""
+        limit = REBUILD_FROM  # the overlay holds an object per entry: about 3 KB each
+        changed = conn.execute(
+            select(func.count()).select_from(
+                select(RegisterEntry.id)
+                .where(RegisterEntry.version > index.version)
+                .limit(limit + 1)
+                .subquery()
+            )
+        ).scalar_one()
+        return int(changed) > limit
+
+    def _build(self, conn: Connection) -> tuple[RegisterIndex, bool]:
+        """A fresh index from the database, saved and served from its mapped files."""
         built = build_from_db(conn, COLUMNS, self.settings)
         if self.index_dir is None:
             return built, True

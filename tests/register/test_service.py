@@ -118,3 +118,30 @@ def test_verdicts_on_a_register_of_one_phone_model_and_short_serials(
     assert m.lookup("481516").verdict == "match"
     many = m.lookup_many([phones[7], neighbour, misread, "481517"])
     assert [x.verdict for x in many] == ["match", "no_match", "possible_match", "no_match"]
+
+
+def test_a_large_import_rebuilds_the_index_and_a_small_one_catches_it_up(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk import is rebuilt packed (caught up entry by entry it would sit in the overlay as
+    objects: gigabytes for a million rows); a few changes are caught up in the overlay."""
+    monkeypatch.setattr(registry, "REBUILD_FROM", 40)
+    m = RegisterMatcher(db, MatcherSettings(), tmp_path / "index")
+
+    def register(name: str, serials: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text(
+            "identifier,kind,status\n" + "".join(f"{s},serial,stolen\n" for s in serials)
+        )
+        return path
+
+    m.import_file(register("a.csv", [f"AAQ{i:07d}" for i in range(100)]), source="a")
+    assert m.lookup("AAQ0000007").verdict == "match"
+    m.import_file(register("b.csv", [f"BBQ{i:07d}" for i in range(10)]), source="b")
+    assert m.lookup("BBQ0000003").verdict == "match"
+    assert len(m.index()._state.overlay) == 10  # ten changes: caught up
+    m.import_file(register("c.csv", [f"CCQ{i:07d}" for i in range(60)]), source="c")
+    assert m.lookup("CCQ0000059").verdict == "match"
+    assert m.lookup("BBQ0000003").verdict == "match"
+    index = m.index()
+    assert len(index._state.overlay) == 0 and len(index) == 170  # sixty: rebuilt, all packed
