@@ -18,7 +18,6 @@ import asyncio
 import base64
 import datetime as dt
 import gzip
-import hashlib
 import json
 import logging
 import shutil
@@ -44,6 +43,7 @@ from station.records import audit
 from station.records.signing import StationKey, verify_signature
 from station.register.importer import RegisterRow
 from station.register.pgsource import IndexBuilder
+from station.register.store import file_sha256
 from station.settings import MatcherSettings
 
 log = logging.getLogger(__name__)
@@ -109,14 +109,6 @@ def read_rows(path: Path) -> Iterator[dict[str, Any]]:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pack_index(index: RegisterIndex, path: Path) -> None:

@@ -43,7 +43,7 @@ DIFF_COLUMNS = (
 
 def import_register(db: Database, reader: RegisterReader, actor: str) -> dict[str, Any]:
     """Stage, check and apply one register file in one write transaction (all rows or none)."""
-    digest = _sha256(reader.path)
+    digest = file_sha256(reader.path)
     pg = db.dialect == "postgresql"
     with db.engine.connect() as conn:
         try:
@@ -120,7 +120,8 @@ def apply_rows(
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file read a megabyte at a time (register files, feed objects)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
