@@ -372,21 +372,29 @@ class RegisterIndex:
         return maybe
 
     def _screen_overlay(self, state: _State, prepared: QueryBatch, maybe: np.ndarray) -> None:
-        """Mark the queries the overlay (recent deltas, ranges) may hold a candidate for."""
+        """Mark the queries the overlay (recent deltas, ranges) may hold a candidate for.
+
+        The overlay's single identifiers are searched as an array index by the compiled bulk
+        kernel (whole identifiers, and truncated labels by their sort keys, as for the base);
+        only its ranges are looked at query by query.
+        """
         ov = state.overlay
-        edits, shortest = self.settings.max_edits, self.settings.min_partial_length
-        for i, q in enumerate(prepared):
-            if maybe[i]:
-                continue
-            maybe[i] = bool(
-                any(ov.fuzzy(f.text, f.edits) for f in search_forms(q, edits))
-                or ov.ranges(q.canonical)
-                or (may_be_truncated(q.canonical, shortest) and ov.partial(q.canonical, 1))
-            )
+        arrays = ov.as_arrays()
+        if arrays is not None:
+            base, dead, _slots = arrays
+            qidx, _found, _d = self._fuzzy_many_on(base, dead, prepared)
+            maybe[qidx] = True
+            maybe |= self._maybe_partial_on(base, prepared)
+        if ov.has_ranges:
+            for i in np.flatnonzero(~maybe).tolist():
+                maybe[i] = bool(ov.ranges(prepared[i].canonical))
 
     def _maybe_partial(self, state: _State, prepared: QueryBatch) -> np.ndarray:
         """Queries informative enough to be a truncated label, with a longer base entry
         sharing the key of their start or end (only those can have a partial candidate)."""
+        return self._maybe_partial_on(state.base, prepared)
+
+    def _maybe_partial_on(self, base: ArrayIndex, prepared: QueryBatch) -> np.ndarray:
         out = np.zeros(len(prepared), dtype=bool)
         shortest = self.settings.min_partial_length
         # plain queries: may_be_truncated on the batch's counts (never IMEI-shaped)
@@ -412,8 +420,8 @@ class RegisterIndex:
         qbuf, qoff = frozen(qbuf), frozen(qoff)
         lengths = np.diff(qoff).astype(np.int64)
         for from_end in (False, True):
-            lo, hi = state.base.key_ranges(qbuf, qoff, from_end=from_end)
-            out[rows[state.base.longer_in_ranges(lo, hi, lengths, from_end)]] = True
+            lo, hi = base.key_ranges(qbuf, qoff, from_end=from_end)
+            out[rows[base.longer_in_ranges(lo, hi, lengths, from_end)]] = True
         return out
 
     def search_many(
@@ -454,6 +462,11 @@ class RegisterIndex:
     def _fuzzy_many(
         self, state: _State, prepared: QueryBatch
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._fuzzy_many_on(state.base, state.dead, prepared)
+
+    def _fuzzy_many_on(
+        self, base: ArrayIndex, dead: np.ndarray, prepared: QueryBatch
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Flat (query index, slot, distance) of the base hits of every form of every query.
 
         Plain queries are searched as the packed canonical bytes the batch holds (their one
@@ -488,16 +501,14 @@ class RegisterIndex:
         else:
             qbuf, qoff = fast_buf, fast_off
         qbuf, qoff = frozen(qbuf), frozen(qoff)
-        slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, qk, state.dead, BULK_ROW)
+        slots, dists, counts = base.fuzzy_many(qbuf, qoff, qk, dead, BULK_ROW)
         mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
         rows = np.nonzero(mask)[0]
         q_parts, s_parts = [owner[rows]], [slots[mask]]
         d_parts = [dists[mask].astype(np.int64) + extra[rows]]
         for row in np.flatnonzero(counts < 0):
             form = qbuf[int(qoff[row]) : int(qoff[row + 1])].tobytes()
-            more, more_d, _overflow = state.base.fuzzy_compiled(
-                form, int(qk[row]), state.dead, FUZZY_CAP
-            )
+            more, more_d, _overflow = base.fuzzy_compiled(form, int(qk[row]), dead, FUZZY_CAP)
             q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
             s_parts.append(more)
             d_parts.append(more_d.astype(np.int64) + extra[row])

@@ -7,9 +7,12 @@ reference, so readers on other threads never see a half-updated structure.
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from station.matcher.budget import edit_budget, reach
@@ -17,6 +20,9 @@ from station.matcher.normalise import allowed_edits
 from station.matcher.partition import probe_plan, segments
 from station.matcher.ranges import SerialRange
 from station.matcher.records import RegisterRecord
+
+if TYPE_CHECKING:
+    from station.matcher.arrays import ArrayIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +60,43 @@ class OverlayIndex:
         self._sorted = sorted(singles)
         self._sorted_rev = sorted((c[::-1], s) for c, s in singles)
         self._range_shapes = sorted(self._ranges)
+        self._arrays: tuple[ArrayIndex, np.ndarray, np.ndarray] | None = None
+        self._arrays_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def has_ranges(self) -> bool:
+        return bool(self._ranges)
+
+    def as_arrays(self) -> tuple[ArrayIndex, np.ndarray, np.ndarray] | None:
+        """The single identifiers as an array index (built on first use), with no slot dead,
+        and the overlay slot of each of its slots; None when there are none.
+
+        A bulk screen of 100,000 queries searches them with the compiled kernel instead of
+        this class's Python look-ups (about 9 us a query even for a 1,000-entry overlay).
+        """
+        with self._arrays_lock:
+            if self._arrays is None:
+                from station.matcher.arrays import ArrayIndex
+
+                slots = [s for s, it in enumerate(self.items) if it.span is None]
+                if not slots:
+                    return None
+                singles = [self.items[s] for s in slots]
+                arrays = ArrayIndex.from_columns(
+                    [it.value for it in singles],
+                    np.arange(len(singles), dtype=np.int64),
+                    [it.record.kind for it in singles],
+                    [it.record.status for it in singles],
+                    [None] * len(singles),
+                    [None] * len(singles),
+                    self.max_edits,
+                )
+                dead = np.zeros(len(singles), dtype=np.uint8)
+                self._arrays = (arrays, dead, np.asarray(slots, dtype=np.int64))
+            return self._arrays
 
     def fuzzy(self, query: str, kq: int) -> list[tuple[int, int]]:
         """(slot, canonical edit distance) of every entry within its own budget and within

@@ -158,3 +158,27 @@ def test_with_deltas_in_the_overlay_the_bulk_pass_still_explains_only_what_it_fo
     assert {"PAL1500", "DELTA7Q2284", "DELTA7Q228", "DELTAQ2284"} <= {queries[i] for i in hits}
     # explained: the hits and a few the first pass could not rule out, not all 404
     assert len(explained) < len(hits) + 40
+
+
+def test_bulk_answers_equal_single_look_ups_with_a_delta_of_single_identifiers() -> None:
+    """The overlay's own identifiers (a recent import) are screened by the compiled kernel:
+    nothing a single look-up finds there may be screened out."""
+    rng = random.Random(12)
+    register = _register(rng, 2000)
+    index = RegisterIndex.build(register)
+    delta = [
+        RegisterRecord(50_000 + r.entry_id, r.identifier, r.kind, r.status)
+        for r in _register(rng, 300)
+    ]
+    index.apply_delta(added=delta, withdrawn=[register[0].entry_id, register[1].entry_id])
+    queries = [*_queries(rng, delta, 400), *_queries(rng, register, 200)]
+    many = index.lookup_many(queries)
+    single = [index.lookup(q) for q in queries]
+    assert [m.model_dump() for m in many] == [s.model_dump() for s in single]
+    from_delta = [
+        i for i, s in enumerate(single) if any(c.entry_id >= 50_000 for c in s.candidates)
+    ]
+    assert len(from_delta) > 200, "the delta's identifiers were not found"
+    screened = index.screen_many(queries)
+    assert all(screened[i] for i in from_delta)
+    assert int(screened.sum()) < len(queries)
