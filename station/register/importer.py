@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -207,6 +208,8 @@ class _Block:
     width: int
     columns: tuple[tuple[str, str], ...]
     copy_text: bool
+    #: SQLite: the folder where workers stage their rows themselves (see stage_file)
+    stage_dir: str | None = None
 
 
 @dataclass(slots=True)
@@ -310,24 +313,26 @@ class RegisterReader:
         if self.format == "xlsx":
             yield from _xlsx_rows(self.path, self.columns, self.progress)
             return
-        for block in self._blocks(copy_text=False):
+        for block in self._blocks(copy_text=False, stage_dir=None):
             try:
                 yield from _block_rows(block)
             except _Fatal as exc:
                 self._fatal(*exc.args)
 
-    def chunks(self, copy_text: bool = False) -> Iterator[RowChunk]:
+    def chunks(self, copy_text: bool = False, stage_dir: Path | None = None) -> Iterator[RowChunk]:
         """Validated chunks in file order, parsed across cores when the file is large.
 
+        With ``stage_dir``, the rows of a CSV or JSON Lines file are not returned but written
+        to SQLite files there by whichever process parsed them (see :func:`stage_file`).
         Stops early once ``max_problems`` problems are known; the caller then calls
         :meth:`raise_if_bad`.
         """
         if self.format == "xlsx":
             results: Iterator[RowChunk] = _xlsx_chunks(self, copy_text)
         elif self.workers > 1 and self.path.stat().st_size >= PARALLEL_BYTES:
-            results = _in_workers(self._blocks(copy_text), self.workers)
+            results = _in_workers(self._blocks(copy_text, stage_dir), self.workers)
         else:
-            results = map(_parse_block, self._blocks(copy_text))
+            results = map(_parse_block, self._blocks(copy_text, stage_dir))
         for chunk in results:
             if chunk.fatal is not None:
                 self._fatal(*chunk.fatal)
@@ -346,7 +351,7 @@ class RegisterReader:
     def _fatal(self, message: str, line: int, why: str) -> None:
         raise RegisterImportError(f"{self.path.name}: {message}", [(line, why)])
 
-    def _blocks(self, copy_text: bool) -> Iterator[_Block]:
+    def _blocks(self, copy_text: bool, stage_dir: Path | None) -> Iterator[_Block]:
         total = self.path.stat().st_size
         done = 0
         size = max(64 << 10, min(BLOCK_BYTES, total // 16))  # a small file still shows progress
@@ -374,7 +379,16 @@ class RegisterReader:
                 cut = cut or len(buf)
                 block, carry = buf[:cut], buf[cut:]
                 if block:
-                    yield _Block(self.format, block, line, fields, width, columns, copy_text)
+                    yield _Block(
+                        self.format,
+                        block,
+                        line,
+                        fields,
+                        width,
+                        columns,
+                        copy_text,
+                        None if stage_dir is None else str(stage_dir),
+                    )
                     line += block.count(b"\n")
                     done += len(block)
                     if self.progress is not None:
@@ -470,9 +484,40 @@ def _parse_block(block: _Block) -> RowChunk:
             _general_block(block, today, has_owners, rows, problems, owners)
         except _Fatal as exc:
             return RowChunk([], b"", len(rows), problems, owners, exc.args)
+    if block.stage_dir is not None:
+        stage_file(Path(block.stage_dir) / f"stage-{os.getpid()}.db", rows)
+        return RowChunk([], b"", len(rows), problems, owners)
     if block.copy_text:
         return RowChunk([], copy_text(rows), len(rows), problems, owners)
     return RowChunk(rows, b"", len(rows), problems, owners)
+
+
+def stage_columns(pg: bool) -> str:
+    """The staging table's columns (SQL)."""
+    types = {"line": "INTEGER", "reported_on": "DATE" if pg else "TEXT"}
+    return ", ".join(f"{name} {types.get(name, 'TEXT')}" for name in STAGE_FIELDS)
+
+
+def stage_file(path: Path, rows: list[StageRow]) -> None:
+    """Append staged rows to the ``stage`` table of a scratch SQLite file (created if need be).
+
+    A worker stages its own blocks so, on SQLite, the rows never travel back to the
+    importing process: it attaches the files and sorts them into its staging table. One file
+    per process, so no two writers meet; a scratch file needs no journal.
+    """
+    if not rows:
+        return
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute(f"CREATE TABLE IF NOT EXISTS stage ({stage_columns(False)})")
+        marks = ", ".join("?" for _ in STAGE_FIELDS)
+        con.execute("BEGIN")
+        con.executemany(f"INSERT INTO stage VALUES ({marks})", rows)
+        con.execute("COMMIT")
+    finally:
+        con.close()
 
 
 def _general_block(
