@@ -1,12 +1,15 @@
 """A register import applied set-based: stage every validated row, then one ordered diff.
 
-The file streams through :class:`RegisterReader` into a temporary staging table (SQLite
-``executemany``, PostgreSQL ``COPY``) outside the write transaction, so memory stays flat
-however long the file. Problems only the whole file shows (an identifier repeated far apart)
-are found in the staging table; a bad file raises before anything is written. The write
-transaction then withdraws, updates and inserts with three statements that walk the
-staging table in key order, so a re-import that changes nothing writes nothing but its
-version row and audit entry.
+The file streams through :class:`RegisterReader` into a temporary staging table outside the
+write transaction, so memory stays flat however long the file. On SQLite the parse workers
+write their rows to scratch files of their own, which the import attaches and sorts into
+a staging table keyed (kind, identifier, line); on PostgreSQL the rows arrive by ``COPY``.
+Problems only the whole file shows (an identifier repeated far apart) are found in the
+staging table; a bad file raises before anything is written. The write transaction then
+withdraws, updates and inserts with three statements that walk the staging table in key
+order (a source's first import and a file without withdrawals skip the joins they do not
+need), so a re-import that changes nothing writes nothing but its version row and audit
+entry.
 """
 
 from __future__ import annotations
