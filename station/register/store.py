@@ -103,8 +103,8 @@ def import_register(db: Database, reader: RegisterReader, actor: str) -> dict[st
                 conn.rollback()
             _detach(conn, attached)
             with conn.begin():
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}_raw")
+                for table in (STAGE, f"{STAGE}_raw", f"{STAGE}_todo"):
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     return {
         "version": version,
         "source": reader.source,
@@ -133,8 +133,8 @@ def apply_rows(
         _index_stage(conn, pg, [])
         return _apply(conn, source, version, pg)
     finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}_raw")
+        for table in (STAGE, f"{STAGE}_raw", f"{STAGE}_todo"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
 def file_sha256(path: Path) -> str:
@@ -262,10 +262,11 @@ def _apply(conn: Connection, source: str, version: int, pg: bool) -> dict[str, i
     }
     differs = "IS DISTINCT FROM" if pg else "IS NOT"
     same_key = "e.source = :source AND e.kind = st.kind AND e.identifier = st.identifier"
+    entries = RegisterEntry.__tablename__
     # a source with no entries yet (a first import) has nothing to withdraw or update, and
     # a file without withdrawals nothing to withdraw: each skipped join is a pass over both
     held = conn.execute(
-        text(f"SELECT EXISTS (SELECT 1 FROM {RegisterEntry.__tablename__} WHERE source = :source)"),
+        text(f"SELECT EXISTS (SELECT 1 FROM {entries} WHERE source = :source)"),
         params,
     ).scalar()
     withdrawals = (
@@ -285,40 +286,49 @@ def _apply(conn: Connection, source: str, version: int, pg: bool) -> dict[str, i
             ),
             params,
         ).rowcount
-    sets = ", ".join(
-        f"{c} = CASE WHEN st.action = 'add' THEN st.{c} ELSE coalesce(st.{c}, e.{c}) END"
-        for c in DIFF_COLUMNS
-    )
-    changed = " OR ".join(
-        f"((st.{c} IS NOT NULL OR st.action = 'add') AND e.{c} {differs} st.{c})"
-        for c in DIFF_COLUMNS
-    )
+    names = ", ".join(DIFF_COLUMNS)
+    picked = ", ".join(f"st.{c}" for c in DIFF_COLUMNS)
     updated = 0
+    todo = STAGE
     if held:
+        # one join finds the rows to write: new keys (no entry id) and changed entries; an
+        # unchanged re-import finds none, so what follows has nothing to do
+        changed = " OR ".join(
+            f"((st.{c} IS NOT NULL OR st.action = 'add') AND e.{c} {differs} st.{c})"
+            for c in DIFF_COLUMNS
+        )
+        todo = f"{STAGE}_todo"
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {todo}")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {todo} ({stage_columns(pg)}, entry_id INTEGER)")
+        conn.execute(
+            text(
+                f"INSERT INTO {todo} SELECT st.*, e.id "
+                f"FROM {STAGE} AS st LEFT JOIN {entries} AS e ON {same_key} "
+                "WHERE st.action <> 'withdraw' "
+                f"AND (e.id IS NULL OR e.withdrawn = :yes OR {changed})"
+            ),
+            params,
+        )
+        sets = ", ".join(
+            f"{c} = CASE WHEN st.action = 'add' THEN st.{c} ELSE coalesce(st.{c}, e.{c}) END"
+            for c in DIFF_COLUMNS
+        )
         updated = conn.execute(
             text(
-                f"UPDATE {RegisterEntry.__tablename__} AS e "
+                f"UPDATE {entries} AS e "
                 f"SET {sets}, withdrawn = :no, version = :version, updated_at = :now "
-                f"FROM {STAGE} AS st WHERE st.action <> 'withdraw' AND {same_key} "
-                f"AND (e.withdrawn = :yes OR {changed})"
+                f"FROM {todo} AS st WHERE e.id = st.entry_id"
             ),
             params,
         ).rowcount
-    names = ", ".join(DIFF_COLUMNS)
-    picked = ", ".join(f"st.{c}" for c in DIFF_COLUMNS)
     # key order turns random b-tree inserts into appends on the identifier indexes
     added = conn.execute(
         text(
-            f"INSERT INTO {RegisterEntry.__tablename__} "
+            f"INSERT INTO {entries} "
             f"(source, kind, identifier, withdrawn, version, updated_at, {names}) "
-            f"SELECT CAST(:source AS VARCHAR(100)), st.kind, st.identifier, :no, :version, :now, {picked} "
-            f"FROM {STAGE} AS st WHERE st.action <> 'withdraw' "
-            + (
-                f"AND NOT EXISTS (SELECT 1 FROM {RegisterEntry.__tablename__} AS e "
-                f"WHERE {same_key}) "
-                if held
-                else ""
-            )
+            f"SELECT CAST(:source AS VARCHAR(100)), st.kind, st.identifier, :no, :version, "
+            f":now, {picked} FROM {todo} AS st WHERE st.action <> 'withdraw' "
+            + ("AND st.entry_id IS NULL " if held else "")
             + "ORDER BY st.kind, st.identifier"
         ),
         params,
