@@ -10,5 +10,5 @@ if command -v avr-gcc >/dev/null; then
 fi
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
-# --dist loadgroup (in pyproject): the firmware-in-simavr tests share one worker
+# tests/conftest.py schedules the workers: the firmware-in-simavr tests share one worker
 echo "== pytest"; .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

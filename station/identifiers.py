@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
 from stdnum import luhn
 
 from station.domain import IdentifierKind
@@ -110,20 +111,39 @@ _MOD36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MOD36_VALUE = {c: v for v, c in enumerate(_MOD36)}
 
 #: the hybrid system's carry from one character to the next: (p or 36) * 2 mod 37
-_MOD36_CARRY = [((p or 36) * 2) % 37 for p in range(36)]
+_MOD36_CARRY = [((p or 36) * 2) % 37 for p in range(37)]
+#: each byte's MOD 37-36 value (upper-case letters and digits), 36 for any other byte
+_MOD36_BYTE = bytes(_MOD36_VALUE.get(chr(b), 36) for b in range(256))
+#: the running sum after one more character: _MOD36_STEP[sum * 37 + value]; a value of 36
+#: (not a MOD 37-36 character) leads to 37, which no character leaves and no code ends at
+_MOD36_STEP = bytes(
+    37 if p == 37 or v == 36 else (_MOD36_CARRY[p] + v) % 36 for p in range(38) for v in range(37)
+)
 
 
 def mark_code_valid(compact_code: str) -> bool:
     """Whether an upper-case code without hyphens ends in the MOD 37-36 check character of
     the rest (ISO/IEC 7064 hybrid system: the running sum over the whole code ends at 1),
     the rule :func:`parse_mark_code` applies, in one table-driven pass for bulk checks."""
-    carry, value = _MOD36_CARRY, _MOD36_VALUE
+    if not compact_code.isascii():
+        return False
+    step = _MOD36_STEP
     total = 18
-    for c in compact_code:
-        v = value.get(c)
-        if v is None:
-            return False
-        total = (carry[total] + v) % 36
+    for v in compact_code.encode("ascii").translate(_MOD36_BYTE):
+        total = step[total * 37 + v]
+    return total == 1
+
+
+def mark_codes_valid(upper: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """:func:`mark_code_valid` of many codes at once: ``upper`` holds upper-case ASCII bytes,
+    code i is ``upper[starts[i] : starts[i] + lengths[i]]`` (a bulk check's whole sheet)."""
+    values = np.frombuffer(_MOD36_BYTE, dtype=np.uint8)[upper].astype(np.int64)
+    step = np.frombuffer(_MOD36_STEP, dtype=np.uint8).astype(np.int64)
+    total = np.full(starts.size, 18, dtype=np.int64)
+    for pos in range(int(lengths.max(initial=0))):
+        active = pos < lengths
+        at = np.where(active, starts + pos, 0)
+        total = np.where(active, step[total * 37 + values[at]], total)
     return total == 1
 
 

@@ -51,10 +51,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: every test that runs the firmware in simavr goes to one pytest-xdist worker (with
-#: ``--dist loadgroup``): real-time simulators on both workers of a two-core machine would
-#: starve each other and the hosts talking to them
-FIRMWARE_GROUP = pytest.mark.xdist_group("firmware")
+def xdist_scope(nodeid: str) -> str:
+    """The unit of work pytest-xdist hands to one worker, from a test's node id.
+
+    Every test that runs the firmware in simavr in real time (the `firmware` parameter of
+    `controllers` tests) is one unit: simulators on both workers of a two-core machine would
+    starve each other and the hosts talking to them. A browser module is one unit too, so its
+    module-scoped station server starts once rather than once per worker. Every other test
+    is its own unit (plain load balancing).
+    """
+    path, _, rest = nodeid.partition("::")
+    params = rest.partition("[")[2].rstrip("]")
+    if "firmware" in params.split("-"):
+        return "firmware"
+    if path.startswith("tests/ui/"):
+        return path
+    return nodeid
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pragma: no cover - the dev extra installs pytest-xdist
+    pass
+else:
+
+    class _StationScheduling(LoadScopeScheduling):
+        """Load balancing by `xdist_scope` (pytest 9.2 ignores xdist's own `xdist_group`
+        rewrite of node ids, so `--dist loadgroup` no longer grouped anything)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+        if config.getvalue("dist") == "no":
+            return None
+        return _StationScheduling(config, log)  # type: ignore[arg-type]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -65,7 +97,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     kinds = ["python", "firmware"] if choice == "both" else [choice]
     metafunc.parametrize(
         "sim_controller",
-        [pytest.param(k, marks=FIRMWARE_GROUP) if k == "firmware" else k for k in kinds],
+        kinds,
         indirect=True,
         ids=kinds,
     )

@@ -29,6 +29,7 @@ from station.db.engine import Database
 from station.db.service_models import Batch, BatchItem
 from station.domain import MatchResult
 from station.errors import InputError, NotFound
+from station.gcpause import collector_paused
 from station.records import audit
 from station.settings import StationSettings
 
@@ -87,8 +88,9 @@ class BatchService:
                 ]
             else:
                 kind = "serials"
-                rows = read_serial_rows(upload, filename)
-                inputs = [[r.line, r.raw, r.raw, r.columns] for r in rows]
+                with collector_paused():
+                    rows = read_serial_rows(upload, filename)
+                    inputs = [[r.line, r.raw, r.raw, r.columns] for r in rows]
             with self.db.writer() as s:
                 s.add(
                     Batch(
@@ -175,7 +177,8 @@ class BatchService:
             for lo in range(start, len(inputs), step):
                 chunk = inputs[lo : lo + step]
                 if kind == "serials":
-                    rows = self._serial_items(lo, chunk)
+                    with collector_paused():
+                        rows = self._serial_items(lo, chunk)
                 else:
                     rows = [
                         _item_row(self._process(batch_id, kind, lo + i, entry))

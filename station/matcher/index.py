@@ -24,10 +24,11 @@ import numpy as np
 
 from station.domain import Candidate, IdentifierKind, MatchResult
 from station.errors import IndexFileError, InputError
-from station.matcher.arrays import ArrayIndex, pack_strings
+from station.matcher.arrays import ArrayIndex, frozen, pack_strings
 from station.matcher.budget import imei_erasure, imei_readings, imei_shaped, may_be_truncated
 from station.matcher.normalise import Normalised, canonical, normal_value, normalise
 from station.matcher.overlay import OverlayIndex, Prepared
+from station.matcher.queries import QueryBatch
 from station.matcher.ranges import parse_range
 from station.matcher.records import RegisterRecord
 from station.matcher.scoring import (
@@ -333,9 +334,7 @@ class RegisterIndex:
         """
         return self._explain_hits(self._normalise_all(queries, kind_hint), queries)
 
-    def _explain_hits(
-        self, prepared: list[Normalised], queries: Sequence[str]
-    ) -> dict[int, MatchResult]:
+    def _explain_hits(self, prepared: QueryBatch, queries: Sequence[str]) -> dict[int, MatchResult]:
         state = self._state
         qidx, slots, _dists = self._fuzzy_many(state, prepared)
         truncated = self._maybe_partial(state, prepared)
@@ -372,7 +371,7 @@ class RegisterIndex:
             self._screen_overlay(state, prepared, maybe)
         return maybe
 
-    def _screen_overlay(self, state: _State, prepared: list[Normalised], maybe: np.ndarray) -> None:
+    def _screen_overlay(self, state: _State, prepared: QueryBatch, maybe: np.ndarray) -> None:
         """Mark the queries the overlay (recent deltas, ranges) may hold a candidate for."""
         ov = state.overlay
         edits, shortest = self.settings.max_edits, self.settings.min_partial_length
@@ -385,19 +384,32 @@ class RegisterIndex:
                 or (may_be_truncated(q.canonical, shortest) and ov.partial(q.canonical, 1))
             )
 
-    def _maybe_partial(self, state: _State, prepared: list[Normalised]) -> np.ndarray:
+    def _maybe_partial(self, state: _State, prepared: QueryBatch) -> np.ndarray:
         """Queries informative enough to be a truncated label, with a longer base entry
         sharing the key of their start or end (only those can have a partial candidate)."""
         out = np.zeros(len(prepared), dtype=bool)
-        longest = [
+        shortest = self.settings.min_partial_length
+        # plain queries: may_be_truncated on the batch's counts (never IMEI-shaped)
+        plain = prepared.plain_rows()
+        lengths = prepared.lengths[plain]
+        digits = prepared.canon_digits[plain]
+        letters = lengths - digits
+        informative = np.where(letters == 0, digits >= 10, 2 * digits + 3 * letters >= 15)
+        rows = plain[(lengths >= shortest) & informative]
+        qbuf, qoff = prepared.packed(rows)
+        others = [
             i
-            for i, q in enumerate(prepared)
-            if may_be_truncated(q.canonical, self.settings.min_partial_length)
+            for i in np.flatnonzero(prepared.one_by_one).tolist()
+            if may_be_truncated(prepared[i].canonical, shortest)
         ]
-        if not longest:
+        if others:
+            slow_buf, slow_off = pack_strings([prepared[i].canonical for i in others])
+            qbuf = np.concatenate([qbuf, slow_buf])
+            qoff = np.concatenate([qoff, slow_off[1:] + qoff[-1]])
+            rows = np.concatenate([rows, np.asarray(others, dtype=np.int64)])
+        if not rows.size:
             return out
-        qbuf, qoff = pack_strings([prepared[i].canonical for i in longest])
-        rows = np.asarray(longest, dtype=np.int64)
+        qbuf, qoff = frozen(qbuf), frozen(qoff)
         lengths = np.diff(qoff).astype(np.int64)
         for from_end in (False, True):
             lo, hi = state.base.key_ranges(qbuf, qoff, from_end=from_end)
@@ -427,7 +439,7 @@ class RegisterIndex:
                 eids.append(np.array([e[1] for e in extra], dtype=np.int64))
                 ds.append(np.array([e[2] for e in extra], dtype=np.int64))
         q_all, e_all, d_all = np.concatenate(qids), np.concatenate(eids), np.concatenate(ds)
-        if any(q.alternates for q in prepared):  # one hit per (query, entry), nearest form
+        if prepared.alternates:  # one hit per (query, entry), nearest form
             order = np.lexsort((d_all, e_all, q_all))
             q_all, e_all, d_all = q_all[order], e_all[order], d_all[order]
             first = np.ones(q_all.size, dtype=bool)
@@ -436,55 +448,55 @@ class RegisterIndex:
         return BulkHits(q_all, e_all, d_all)
 
     @staticmethod
-    def _normalise_all(
-        queries: Sequence[str], kind_hint: IdentifierKind | None
-    ) -> list[Normalised]:
-        out = []
-        for pos, q in enumerate(queries):
-            try:
-                out.append(normalise(q, kind_hint))
-            except InputError as exc:
-                raise type(exc)(f"query {pos + 1} ({q[:40]!r}): {exc}") from exc
-        return out
+    def _normalise_all(queries: Sequence[str], kind_hint: IdentifierKind | None) -> QueryBatch:
+        return QueryBatch(queries, kind_hint)
 
     def _fuzzy_many(
-        self, state: _State, prepared: list[Normalised]
+        self, state: _State, prepared: QueryBatch
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Flat (query index, slot, distance) of the base hits of every form of every query.
 
-        Rows are sized for the usual handful of hits; the rare query with more is searched
-        again on its own with room for :data:`FUZZY_CAP`.
+        Plain queries are searched as the packed canonical bytes the batch holds (their one
+        form); the others by their :func:`search_forms`. Rows are sized for the usual handful
+        of hits; the rare query with more is searched again on its own with room for
+        :data:`FUZZY_CAP`.
         """
         edits = self.settings.max_edits
+        plain = prepared.plain_rows()
+        fast_buf, fast_off = prepared.packed(plain)
         forms: list[str] = []
         budgets: list[int] = []
         assumed: list[int] = []
         owners: list[int] = []
-        for i, q in enumerate(prepared):
-            if not q.alternates and not 14 <= len(q.canonical) <= 16:
-                # no IMEI reading and no second form: the one form search_forms would give
-                forms.append(q.canonical)
-                budgets.append(edits)
-                assumed.append(0)
-                owners.append(i)
-                continue
-            for f in search_forms(q, edits):
+        for i in np.flatnonzero(prepared.one_by_one).tolist():
+            for f in search_forms(prepared[i], edits):
                 forms.append(f.text)
                 budgets.append(f.edits)
                 assumed.append(f.assumed)
                 owners.append(i)
-        owner = np.asarray(owners, dtype=np.int64)
-        qk = np.asarray(budgets, dtype=np.int64)
-        extra = np.asarray(assumed, dtype=np.int64)
-        qbuf, qoff = pack_strings(forms)
+        owner = np.concatenate([plain, np.asarray(owners, dtype=np.int64)])
+        qk = np.concatenate(
+            [np.full(plain.size, edits, dtype=np.int64), np.asarray(budgets, dtype=np.int64)]
+        )
+        extra = np.concatenate(
+            [np.zeros(plain.size, dtype=np.int64), np.asarray(assumed, dtype=np.int64)]
+        )
+        if forms:
+            slow_buf, slow_off = pack_strings(forms)
+            qbuf = np.concatenate([fast_buf, slow_buf])
+            qoff = np.concatenate([fast_off, slow_off[1:] + fast_off[-1]])
+        else:
+            qbuf, qoff = fast_buf, fast_off
+        qbuf, qoff = frozen(qbuf), frozen(qoff)
         slots, dists, counts = state.base.fuzzy_many(qbuf, qoff, qk, state.dead, BULK_ROW)
         mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
         rows = np.nonzero(mask)[0]
         q_parts, s_parts = [owner[rows]], [slots[mask]]
         d_parts = [dists[mask].astype(np.int64) + extra[rows]]
         for row in np.flatnonzero(counts < 0):
+            form = qbuf[int(qoff[row]) : int(qoff[row + 1])].tobytes()
             more, more_d, _overflow = state.base.fuzzy_compiled(
-                forms[row].encode(), int(qk[row]), state.dead, FUZZY_CAP
+                form, int(qk[row]), state.dead, FUZZY_CAP
             )
             q_parts.append(np.full(more.size, owner[row], dtype=np.int64))
             s_parts.append(more)

@@ -36,6 +36,15 @@ def device_settings(**overrides: object) -> DeviceSettings:
     return DeviceSettings.model_validate(values)
 
 
+def device_env() -> dict[str, str]:
+    """The same host settings for a `station serve` subprocess (its environment)."""
+    return {
+        "STATION_DEVICES__REPLY_TIMEOUT_S": str(REPLY_TIMEOUT_S),
+        "STATION_DEVICES__RETRIES": "4",
+        "STATION_DEVICES__LEASE_MS": str(LEASE_MS),
+    }
+
+
 class Changes:
     """Wakes a waiting test whenever the World (lid, item, lamp drive) changes or the host's
     controller applies an event, so a condition on either is looked at again at once."""

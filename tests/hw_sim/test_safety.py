@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hw_sim.clock import ManualClock
-from hw_sim.controller import SILENCE_S, SimController
+from hw_sim.controller import LEASE_MIN_MS, SILENCE_S, SimController
 from hw_sim.faults import FaultPlan
 from hw_sim.link import FaultyLink
 from hw_sim.runner import SimStation
@@ -94,8 +94,12 @@ class Bench:
 
     def transmit(self, data: bytes, lease_ms: int) -> None:
         now = self.clock.now()
+        if not LEASE_MIN_MS <= lease_ms <= self.fw.lease_max_ms:
+            # refused (NAK RANGE), so the lease is unchanged; the frame still feeds the
+            # silence watchdog, like a frame without a lease
+            lease_ms = 0
         # any frame may be the one that keeps the lamps on: the silence watchdog allows 1 s
-        self.off_by = max(self.off_by, now + min(SILENCE_S, max(lease_ms, 0) / 1000.0))
+        self.off_by = max(self.off_by, now + min(SILENCE_S, lease_ms / 1000.0))
         if lease_ms == 0:
             # RENEW/LAMP without lease can't extend; other frames only feed the watchdog
             self.off_by = max(self.off_by, min(now + SILENCE_S, self.fw.lease_until))

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.cli import run_station
+from tests.helpers.devices import device_env
 from tests.helpers.servers import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.browser
@@ -24,7 +25,7 @@ def booted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     doctor = run_station(data, "doctor", "--sim", "--json")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     port = free_port()
-    proc = start_server(data, port, "--sim")
+    proc = start_server(data, port, "--sim", env=device_env())
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
