@@ -37,7 +37,18 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs["pool_pre_ping"] = True
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _postgres_session)
+    return engine
+
+
+def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
+    # a register import stages its rows in a temporary table: with the default 8 MB of
+    # session buffers a million-row stage goes through temporary files. The buffers are
+    # taken as used, and this can only be set before a session first uses a temporary table
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET temp_buffers = '256MB'")
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,12 +1,15 @@
 """A register import applied set-based: stage every validated row, then one ordered diff.
 
-The file streams through :class:`RegisterReader` into a temporary staging table (SQLite
-``executemany``, PostgreSQL ``COPY``) outside the write transaction, so memory stays flat
-however long the file. Problems only the whole file shows (an identifier repeated far apart)
-are found in the staging table; a bad file raises before anything is written. The write
-transaction then withdraws, updates and inserts with three statements that walk the
-staging table in key order, so a re-import that changes nothing writes nothing but its
-version row and audit entry.
+The file streams through :class:`RegisterReader` into a temporary staging table outside the
+write transaction, so memory stays flat however long the file. On SQLite the parse workers
+write their rows to scratch files of their own, which the import attaches and sorts into
+a staging table keyed (kind, identifier, line); on PostgreSQL the rows arrive by ``COPY``.
+Problems only the whole file shows (an identifier repeated far apart) are found in the
+staging table; a bad file raises before anything is written. The write transaction then
+withdraws, updates and inserts with three statements that walk the staging table in key
+order (a source's first import and a file without withdrawals skip the joins they do not
+need), so a re-import that changes nothing writes nothing but its version row and audit
+entry.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from sqlalchemy import Connection, select, text
@@ -30,6 +35,7 @@ from station.register.importer import (
     RegisterRow,
     RowChunk,
     copy_text,
+    stage_columns,
     stage_row,
 )
 
@@ -45,17 +51,25 @@ def import_register(db: Database, reader: RegisterReader, actor: str) -> dict[st
     """Stage, check and apply one register file in one write transaction (all rows or none)."""
     digest = file_sha256(reader.path)
     pg = db.dialect == "postgresql"
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn, ExitStack() as scratch:
+        attached: list[str] = []
         try:
             with conn.begin():
                 _create_stage(conn, pg)
+            # SQLite: the workers stage their rows in files of their own, attached below
+            stage_dir = None if pg else Path(scratch.enter_context(TemporaryDirectory()))
             with conn.begin():
-                for chunk in reader.chunks(copy_text=pg):
+                for chunk in reader.chunks(copy_text=pg, stage_dir=stage_dir):
                     _load(conn, chunk, pg)
-                if not reader.too_many:
-                    _index_stage(conn, pg)
+            if not reader.too_many:
+                if stage_dir is not None:
+                    attached = _attach(conn, sorted(stage_dir.glob("stage-*.db")))
+                with conn.begin():
+                    _roomy_sorts(conn, pg)
+                    _index_stage(conn, pg, attached)
                     for line, why in _repeats(conn, reader.max_problems):
                         reader.note_problem(line, why)
+                attached = _detach(conn, attached)
             reader.raise_if_bad()
             owners = reader.owners()
             with Session(bind=conn.execution_options(write=True)) as s, s.begin():
@@ -65,6 +79,7 @@ def import_register(db: Database, reader: RegisterReader, actor: str) -> dict[st
                     sha256=digest,
                     imported_by=actor,
                 )
+                _roomy_sorts(s.connection(), pg)
                 s.add(imp)
                 s.flush()
                 counts = _apply(s.connection(), reader.source, imp.id, pg)
@@ -86,9 +101,10 @@ def import_register(db: Database, reader: RegisterReader, actor: str) -> dict[st
         finally:
             if conn.in_transaction():
                 conn.rollback()
+            _detach(conn, attached)
             with conn.begin():
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}_raw")
+                for table in (STAGE, f"{STAGE}_raw", f"{STAGE}_todo"):
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     return {
         "version": version,
         "source": reader.source,
@@ -114,10 +130,11 @@ def apply_rows(
             RowChunk([] if pg else staged, copy_text(staged) if pg else b"", len(staged), [], []),
             pg,
         )
-        _index_stage(conn, pg)
+        _index_stage(conn, pg, [])
         return _apply(conn, source, version, pg)
     finally:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
+        for table in (STAGE, f"{STAGE}_raw", f"{STAGE}_todo"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
 def file_sha256(path: Path) -> str:
@@ -133,13 +150,14 @@ def file_sha256(path: Path) -> str:
 
 
 def _create_stage(conn: Connection, pg: bool) -> None:
-    types = {"line": "INTEGER", "reported_on": "DATE" if pg else "TEXT"}
-    cols = ", ".join(f"{name} {types.get(name, 'TEXT')}" for name in STAGE_FIELDS)
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
-    if not pg:
-        # the staging table lives in SQLite's temp file; give its sorts room
-        conn.exec_driver_sql("PRAGMA temp.cache_size=-65536")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE {STAGE} ({cols})")
+    if pg:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {STAGE} ({stage_columns(pg)})")
+        return
+    # the staging tables live in SQLite's temp file; give its sorts room
+    conn.exec_driver_sql("PRAGMA temp.cache_size=-65536")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}_raw")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {STAGE}_raw ({stage_columns(pg)})")
 
 
 def _load(conn: Connection, chunk: RowChunk, pg: bool) -> None:
@@ -152,41 +170,73 @@ def _load(conn: Connection, chunk: RowChunk, pg: bool) -> None:
         return
     if chunk.rows:
         marks = ", ".join("?" for _ in STAGE_FIELDS)
-        raw.executemany(f"INSERT INTO {STAGE} VALUES ({marks})", chunk.rows)
+        raw.executemany(f"INSERT INTO {STAGE}_raw VALUES ({marks})", chunk.rows)
 
 
-def _index_stage(conn: Connection, pg: bool) -> None:
+def _roomy_sorts(conn: Connection, pg: bool) -> None:
+    """PostgreSQL: memory for this transaction's sorts and hashes over the whole stage
+    (the defaults, 4 MB and 64 MB, send a million-row stage through temporary files)."""
     if pg:
-        conn.exec_driver_sql(f"CREATE INDEX {STAGE}_key ON {STAGE} (kind, identifier, line)")
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+
+
+def _attach(conn: Connection, files: list[Path]) -> list[str]:
+    """Attach the workers' stage files (outside any transaction, as SQLite requires)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    names: list[str] = []
+    for n, path in enumerate(files):
+        names.append(f"{STAGE}_w{n}")
+        raw.execute(f"ATTACH DATABASE ? AS {names[-1]}", (str(path),))
+    return names
+
+
+def _detach(conn: Connection, names: list[str]) -> list[str]:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    for name in names:
+        raw.execute(f"DETACH DATABASE {name}")
+    return []
+
+
+def _index_stage(conn: Connection, pg: bool, attached: list[str]) -> None:
+    if pg:
+        # no index: PostgreSQL hashes the whole stage for the repeats and the diff's joins
         conn.exec_driver_sql(f"ANALYZE {STAGE}")  # temporary tables are never auto-analysed
         return
     # SQLite joins by nested loops: with the staged rows stored in key order, the diff walks
     # them and the register's key index side by side instead of jumping around a file bigger
-    # than the page cache
-    conn.exec_driver_sql(f"ALTER TABLE {STAGE} RENAME TO {STAGE}_raw")
+    # than the page cache. One sort fills a table keyed that way: no index to build after
+    parts = [f"SELECT * FROM {STAGE}_raw", *(f"SELECT * FROM {a}.stage" for a in attached)]
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE {STAGE} AS SELECT * FROM {STAGE}_raw ORDER BY kind, identifier, line"
+        f"CREATE TEMP TABLE {STAGE} ({stage_columns(pg)}, PRIMARY KEY (kind, identifier, line)) "
+        "WITHOUT ROWID"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {STAGE} SELECT * FROM ({' UNION ALL '.join(parts)}) "
+        "ORDER BY kind, identifier, line"
     )
     conn.exec_driver_sql(f"DROP TABLE {STAGE}_raw")
-    conn.exec_driver_sql(f"CREATE INDEX {STAGE}_key ON {STAGE} (kind, identifier, line)")
 
 
 def _repeats(conn: Connection, limit: int) -> list[tuple[int, str]]:
     """Every line whose (kind, identifier) an earlier line already gave."""
-    groups = conn.exec_driver_sql(
+    rows = conn.exec_driver_sql(
+        f"SELECT st.kind, st.identifier, st.line FROM {STAGE} AS st JOIN ("
         f"SELECT kind, identifier FROM {STAGE} GROUP BY kind, identifier "
         f"HAVING count(*) > 1 ORDER BY min(line) LIMIT {int(limit)}"
+        ") AS g ON g.kind = st.kind AND g.identifier = st.identifier "
+        "ORDER BY st.kind, st.identifier, st.line"
     ).all()
-    marker = "%s" if conn.dialect.paramstyle != "qmark" else "?"
     problems: list[tuple[int, str]] = []
-    for kind, identifier in groups:
-        lines = conn.exec_driver_sql(
-            f"SELECT line FROM {STAGE} WHERE kind = {marker} AND identifier = {marker} "
-            "ORDER BY line",
-            (kind, identifier),
-        ).scalars()
-        first, *again = lines
-        problems += [(ln, f"{identifier} appears again (first on line {first})") for ln in again]
+    first: dict[tuple[str, str], int] = {}
+    for kind, identifier, line in rows:
+        if (kind, identifier) in first:
+            why = f"{identifier} appears again (first on line {first[kind, identifier]})"
+            problems.append((line, why))
+        else:
+            first[kind, identifier] = line
     return problems
 
 
@@ -212,43 +262,74 @@ def _apply(conn: Connection, source: str, version: int, pg: bool) -> dict[str, i
     }
     differs = "IS DISTINCT FROM" if pg else "IS NOT"
     same_key = "e.source = :source AND e.kind = st.kind AND e.identifier = st.identifier"
-    withdrawn = conn.execute(
-        text(
-            f"UPDATE {RegisterEntry.__tablename__} AS e "
-            "SET withdrawn = :yes, version = :version, updated_at = :now "
-            f"FROM {STAGE} AS st WHERE st.action = 'withdraw' AND {same_key} "
-            "AND e.withdrawn = :no"
-        ),
+    entries = RegisterEntry.__tablename__
+    # a source with no entries yet (a first import) has nothing to withdraw or update, and
+    # a file without withdrawals nothing to withdraw: each skipped join is a pass over both
+    held = conn.execute(
+        text(f"SELECT EXISTS (SELECT 1 FROM {entries} WHERE source = :source)"),
         params,
-    ).rowcount
-    sets = ", ".join(
-        f"{c} = CASE WHEN st.action = 'add' THEN st.{c} ELSE coalesce(st.{c}, e.{c}) END"
-        for c in DIFF_COLUMNS
+    ).scalar()
+    withdrawals = (
+        held
+        and conn.exec_driver_sql(
+            f"SELECT EXISTS (SELECT 1 FROM {STAGE} WHERE action = 'withdraw')"
+        ).scalar()
     )
-    changed = " OR ".join(
-        f"((st.{c} IS NOT NULL OR st.action = 'add') AND e.{c} {differs} st.{c})"
-        for c in DIFF_COLUMNS
-    )
-    updated = conn.execute(
-        text(
-            f"UPDATE {RegisterEntry.__tablename__} AS e "
-            f"SET {sets}, withdrawn = :no, version = :version, updated_at = :now "
-            f"FROM {STAGE} AS st WHERE st.action <> 'withdraw' AND {same_key} "
-            f"AND (e.withdrawn = :yes OR {changed})"
-        ),
-        params,
-    ).rowcount
+    withdrawn = 0
+    if withdrawals:
+        withdrawn = conn.execute(
+            text(
+                f"UPDATE {RegisterEntry.__tablename__} AS e "
+                "SET withdrawn = :yes, version = :version, updated_at = :now "
+                f"FROM {STAGE} AS st WHERE st.action = 'withdraw' AND {same_key} "
+                "AND e.withdrawn = :no"
+            ),
+            params,
+        ).rowcount
     names = ", ".join(DIFF_COLUMNS)
     picked = ", ".join(f"st.{c}" for c in DIFF_COLUMNS)
+    updated = 0
+    todo = STAGE
+    if held:
+        # one join finds the rows to write: new keys (no entry id) and changed entries; an
+        # unchanged re-import finds none, so what follows has nothing to do
+        changed = " OR ".join(
+            f"((st.{c} IS NOT NULL OR st.action = 'add') AND e.{c} {differs} st.{c})"
+            for c in DIFF_COLUMNS
+        )
+        todo = f"{STAGE}_todo"
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {todo}")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {todo} ({stage_columns(pg)}, entry_id INTEGER)")
+        conn.execute(
+            text(
+                f"INSERT INTO {todo} SELECT st.*, e.id "
+                f"FROM {STAGE} AS st LEFT JOIN {entries} AS e ON {same_key} "
+                "WHERE st.action <> 'withdraw' "
+                f"AND (e.id IS NULL OR e.withdrawn = :yes OR {changed})"
+            ),
+            params,
+        )
+        sets = ", ".join(
+            f"{c} = CASE WHEN st.action = 'add' THEN st.{c} ELSE coalesce(st.{c}, e.{c}) END"
+            for c in DIFF_COLUMNS
+        )
+        updated = conn.execute(
+            text(
+                f"UPDATE {entries} AS e "
+                f"SET {sets}, withdrawn = :no, version = :version, updated_at = :now "
+                f"FROM {todo} AS st WHERE e.id = st.entry_id"
+            ),
+            params,
+        ).rowcount
     # key order turns random b-tree inserts into appends on the identifier indexes
     added = conn.execute(
         text(
-            f"INSERT INTO {RegisterEntry.__tablename__} "
+            f"INSERT INTO {entries} "
             f"(source, kind, identifier, withdrawn, version, updated_at, {names}) "
-            f"SELECT CAST(:source AS VARCHAR(100)), st.kind, st.identifier, :no, :version, :now, {picked} "
-            f"FROM {STAGE} AS st WHERE st.action <> 'withdraw' AND NOT EXISTS ("
-            f"SELECT 1 FROM {RegisterEntry.__tablename__} AS e WHERE {same_key}) "
-            "ORDER BY st.kind, st.identifier"
+            f"SELECT CAST(:source AS VARCHAR(100)), st.kind, st.identifier, :no, :version, "
+            f":now, {picked} FROM {todo} AS st WHERE st.action <> 'withdraw' "
+            + ("AND st.entry_id IS NULL " if held else "")
+            + "ORDER BY st.kind, st.identifier"
         ),
         params,
     ).rowcount

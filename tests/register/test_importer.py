@@ -189,3 +189,101 @@ def test_progress_reports_bytes_up_to_the_total(tmp_path: Path) -> None:
     assert len(seen) >= 3
     assert seen[-1] == (f.stat().st_size, f.stat().st_size)
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
+
+
+# -- the plain-block path: the same rows and problems as the general one ----------------------
+
+PLAIN_CASES = [
+    "AB12CD34EF,serial,stolen,laptop,Dell,XPS 13,CR/1/24,Met,2024-01-02",
+    "356938035643809,imei,Lost,phone,Apple,,,Kent,2024-02-03",
+    "356938035643808,imei,lost,phone,Apple,,,Kent,2024-02-03",  # Luhn fails
+    "ab12,SERIAL,stolen,,,,,,",  # lower case, no date: plain all the same
+    "abc,serial,stolen,,,,,,",  # too short
+    "ab-12-cd,serial,stolen,,,,,,",  # separators: the general classifier
+    "35-693803-564380-9,imei,stolen,,,,,,2024-01-01",
+    "3569380356438091,imei,stolen,,,,,,2024-01-01",  # an IMEISV
+    "AB123456C,mark_code,stolen,,,,,,2024-01-01",
+    "XY99,,stolen,,,,,,2024-01-01",  # no kind: classified
+    "ZZ12345,serial,,,,,,,2024-01-01",  # no status
+    "ZZ12346,serial,taken,,,,,,2024-01-01",
+    "ZZ12347,serial,stolen,,,,,,2024-13-01",
+    "ZZ12348,serial,stolen,,,,,,2024-01-01T10:00",  # the date part is read
+    "ZZ12349,serial,stolen,,,,,,2999-01-01",  # future
+    "ZZ12350,serial,stolen,,,,,,2024-01-01,extra",  # a field too many
+    "ZZ12351,serial,stolen",  # too few
+    ",,,,,,,,",  # blank record
+    "",
+    ",serial,stolen,,,,,,",  # no identifier
+    "ZZ12352,serial,stolen," + "c" * 65 + ",,,,,",  # long but within the category limit
+    "ZZ12353,serial,stolen," + "c" * 101 + ",,,,,",  # too long
+    "ZZ12354,serial,stolen,,,,," + "f" * 70 + ",",  # crime_ref limit is 64, force is 100
+    "ZZ12355,serial,stolen,,,,CR\\1,,",  # a backslash
+    "ZZ12356,serial,recovered,bike,Ünïcode,Ω,,,2024-01-01",
+    "ZZ12357,barcode,stolen,,,,,,",
+    "AB12CD34EF,serial,stolen,laptop,Dell,XPS 13,CR/1/24,Met,2024-01-02",  # repeated later on
+]
+
+
+def _blocks_both_ways(header: str, lines: list[str]) -> None:
+    from station.register.importer import _Block, _general_block, _header, _plain_block
+
+    names = header.split(",")
+    fields = tuple(_header(names, {}, "t.csv"))
+    data = ("\n".join(lines) + "\n").encode()
+    block = _Block("csv", data, 2, fields, len(names), (), False)
+    today = dt.date(2026, 3, 1)
+    plain = _plain_block(block, today)
+    assert plain is not None, "a block of unquoted, printable records is read plainly"
+    rows: list[tuple[object, ...]] = []
+    problems: list[tuple[int, str]] = []
+    _general_block(block, today, False, rows, problems, [])
+    assert plain == (rows, problems)
+    assert rows and problems  # both kinds of rows were there to compare
+
+
+def test_plain_block_reads_rows_as_the_general_path_does() -> None:
+    _blocks_both_ways(HEADER, PLAIN_CASES)
+    # other layouts: actions and ranges, an unmapped column, columns in another order
+    with_actions = [
+        line + "," + action + "," + rng
+        for line, (action, rng) in zip(
+            PLAIN_CASES,
+            itertools.cycle(
+                [("", ""), ("update", ""), ("withdraw", ""), ("ADD", ""), ("drop", ""), ("", "Z9")]
+            ),
+            strict=False,
+        )
+    ]
+    _blocks_both_ways(HEADER + ",action,range_end", with_actions)
+    reordered = [",".join(reversed(line.split(","))) for line in PLAIN_CASES]
+    _blocks_both_ways(",".join(reversed(HEADER.split(","))), reordered)
+    _blocks_both_ways("note," + HEADER, ["x" * 80 + "," + line for line in PLAIN_CASES])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"AB1234",serial,stolen,,,,,,',  # quotes
+        "AB1234 ,serial,stolen,,,,,,",  # a space at a field's end
+        "AB1234,serial,stolen,,\tx,,,,",  # a control character
+        "AB1234,serial,stolen,,,,,,\r",  # CRLF
+    ],
+)
+def test_plain_block_leaves_other_text_to_the_general_path(line: str) -> None:
+    from station.register.importer import _Block, _header, _plain_block
+
+    names = HEADER.split(",")
+    block = _Block(
+        "csv", (line + "\n").encode(), 2, tuple(_header(names, {}, "t")), len(names), (), False
+    )
+    assert _plain_block(block, dt.date(2026, 3, 1)) is None
+
+
+def test_copy_text_escapes_what_needs_it() -> None:
+    from station.register.importer import copy_text
+
+    assert copy_text([]) == b""
+    assert copy_text([(1, "a", None), (2, None, "b")]) == b"1\ta\t\\N\n2\t\\N\tb\n"
+    assert copy_text([(1, "a\\b", None)]) == b"1\ta\\\\b\t\\N\n"
+    assert copy_text([(1, "a\tb\nc", None)]) == b"1\ta\\tb\\nc\t\\N\n"
+    assert copy_text([(1, "a\0b", None)]) != b"1\ta\\Nb\t\\N\n"  # a NUL is never a NULL

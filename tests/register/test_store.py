@@ -6,9 +6,10 @@ import random
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 import station.register.importer as importer
+import station.register.store as store
 from station.db.engine import Database
 from station.db.models import RegisterEntry, RegisterImport
 from station.errors import RegisterImportError
@@ -132,3 +133,70 @@ def test_a_file_that_is_not_utf8_is_refused_by_line(
     with pytest.raises(RegisterImportError) as err:
         RegisterMatcher(db, MatcherSettings(), None).import_file(f, source="pnc")
     assert err.value.problems == [(1502, "not UTF-8")]
+
+
+def _left(scratch: Path) -> list[Path]:
+    """What an import left in the temporary folder (the worker pool's own socket folder,
+    made once per process, aside)."""
+    return [p for p in scratch.iterdir() if not p.name.startswith("pymp-")]
+
+
+def test_workers_scratch_files_go_with_the_import_good_or_bad(
+    db: Database, tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    attached: list[Path] = []
+    attach = store._attach
+
+    def seen(conn: Connection, files: list[Path]) -> list[str]:
+        attached.extend(files)
+        return attach(conn, files)
+
+    monkeypatch.setattr(store, "_attach", seen)
+    idents = _serials(2000, seed=5)
+    lines = [f"{s},serial,stolen,,,,,,," for s in idents]
+    m = RegisterMatcher(db, MatcherSettings(), None)
+    assert m.import_file(_register(tmp_path / "good.csv", lines), source="pnc")["added"] == 2000
+    if db.dialect == "sqlite":  # the workers staged their rows in files there
+        assert attached and all(scratch in f.parents for f in attached)
+    assert _left(scratch) == []
+    lines[1999] = lines[0]
+    with pytest.raises(RegisterImportError):
+        m.import_file(_register(tmp_path / "bad.csv", lines), source="pnc")
+    assert _left(scratch) == []
+    assert len(_stored(db)) == 2000
+
+
+def test_a_sources_first_import_beside_another_and_every_repeat_named(
+    db: Database, tmp_path: Path, in_workers: None
+) -> None:
+    idents = _serials(1500, seed=6)
+    m = RegisterMatcher(db, MatcherSettings(), None)
+    m.import_file(
+        _register(tmp_path / "a.csv", [f"{s},serial,stolen,,,,,,," for s in idents]), "pnc"
+    )
+    # the first import of another source: the same identifiers are its own entries; an
+    # update of an entry it does not hold adds it, a withdrawal of one is a no-op
+    other = [f"{s},serial,lost,,,,,,," for s in idents[:1000]]
+    other += [f"{idents[1000]},serial,lost,,,,,,,update", f"{idents[1001]},serial,,,,,,,,withdraw"]
+    out = m.import_file(_register(tmp_path / "b.csv", other), source="nmpr")
+    assert (out["added"], out["updated"], out["withdrawn"]) == (1001, 0, 0)
+    with db.session() as s:
+        counts = dict(
+            s.execute(
+                select(RegisterEntry.source, func.count()).group_by(RegisterEntry.source)
+            ).all()
+        )
+    assert counts == {"pnc": 1500, "nmpr": 1001}
+    thrice = [f"{s},serial,stolen,,,,,,," for s in idents[:1200]]
+    thrice[700] = thrice[1100] = thrice[50]
+    with pytest.raises(RegisterImportError) as err:
+        m.import_file(_register(tmp_path / "c.csv", thrice), source="pnc")
+    assert err.value.problems == [
+        (702, f"{idents[50]} appears again (first on line 52)"),
+        (1102, f"{idents[50]} appears again (first on line 52)"),
+    ]
