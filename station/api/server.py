@@ -87,6 +87,7 @@ class StationServer(uvicorn.Server):
             # stopped early and closed what it had opened; finish its lifespan and never
             # listen (``started`` stays False)
             await lifespan.shutdown()
+            self.should_exit = True
             return
         # the rest of uvicorn's start-up (listening), with the app's start-up already done
         self.lifespan = _Started(lifespan)  # type: ignore[assignment]

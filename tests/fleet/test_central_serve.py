@@ -149,3 +149,18 @@ def test_sigterm_ends_a_response_still_open_after_the_grace(force: Force, pg_url
     assert "Traceback" not in out, out
     assert answers and not isinstance(answers[0], int), answers  # it was ended, not answered
     assert "ended a response still open after 5 s" in out
+
+
+def test_a_centre_that_cannot_start_says_why_and_exits(tmp_path: Path) -> None:
+    """No database: the operator reads the error and what to do, not a traceback, and the
+    server neither listens nor waits for a signal."""
+    env = {**os.environ, "STATION_DATA_DIR": str(tmp_path / "centre")}
+    done = subprocess.run(
+        [sys.executable, "-m", "station", "central", "serve", "--no-matcher",
+         "--db", "postgresql://nobody@127.0.0.1:1/force", "--port", str(free_port())],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "cannot reach the centre's database" in done.stderr
+    assert "what to do: check --db" in done.stderr
+    assert "Traceback" not in done.stderr and "Uvicorn running on" not in done.stderr
