@@ -102,8 +102,15 @@ def main() -> None:
         help="measure only a central matcher on a register of this many entries",
     )
     ap.add_argument("--lookups", type=int, default=2000, help="timed central look-ups")
+    ap.add_argument(
+        "--steps",
+        action="store_true",
+        help="time each step of publishing and bootstrapping a snapshot (on stderr as [step])",
+    )
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
+    if args.steps:
+        _time_steps()
     name = f"fleet_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -117,6 +124,55 @@ def main() -> None:
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _time_steps() -> None:
+    """Wrap the snapshot's steps, centre and station, so each says how long it took."""
+    import functools
+    import inspect
+
+    from station.fleet import register_feed as rf
+    from station.register.service import RegisterMatcher
+
+    def timed(owner: object, name: str, label: str) -> None:
+        real = getattr(owner, name)
+
+        def say(t0: float) -> None:
+            if time.perf_counter() - t0 >= 0.5:
+                print(f"[step] {label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr,
+                      flush=True)  # fmt: skip
+
+        if inspect.iscoroutinefunction(real):
+
+            @functools.wraps(real)
+            async def wrapper_async(*a: object, **k: object) -> object:
+                t0 = time.perf_counter()
+                try:
+                    return await real(*a, **k)
+                finally:
+                    say(t0)
+
+            setattr(owner, name, wrapper_async)
+            return
+
+        @functools.wraps(real)
+        def wrapper(*a: object, **k: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                say(t0)
+
+        setattr(owner, name, wrapper)
+
+    timed(rf, "build_version", "centre: rows, delta, snapshot and index files")
+    timed(rf, "pack_index", "centre: index packed")
+    timed(rf.RegisterFollower, "_object", "station: object downloaded and digest checked")
+    timed(rf, "unpack_index", "station: index unpacked")
+    timed(rf, "_insert_snapshot", "station: snapshot rows into its database")
+    timed(RegisterMatcher, "replace_register", "station: register replaced, index swapped")
+    timed(RegisterMatcher, "_build", "station: index built from its database")
+    timed(RegisterMatcher, "index", "station: matcher index ready")
 
 
 class Measures(list[tuple[str, str]]):
