@@ -19,6 +19,15 @@ station that ignores the shipped index and builds its own (the baseline). With `
 it starts a `station central matcher` process on the same register and measures its first
 answer (index built), its RSS, and the p50/p99 of central look-ups over NATS request/reply.
 The last line is `stations N, records R, lost L, duplicated D, delta p99 X s`.
+
+With ``--central-matcher-entries N`` it measures only the central matcher, on a register of
+N entries written straight into a fresh PostgreSQL database (COPY, no import file: the
+matcher is what is measured), shaped as matcher_bench's (a third IMEIs, a third 10-12
+character serials, a third prefixed mixed serials): a `station central matcher` process's
+first answer (index built), its RSS and peak RSS, and the p50/p99 of ``--lookups`` central
+look-ups over NATS request/reply (40 % exact, 30 % one edit, 10 % two edits, 20 % absent):
+
+    nice -n 5 .venv/bin/python benchmarks/fleet_bench.py --central-matcher-entries 10000000
 """
 
 from __future__ import annotations
@@ -49,6 +58,12 @@ from station.fleet.register_feed import RegisterFollower
 from tests.helpers.fleet import Force, SimStation, central_import, register_file
 
 WAIT = 600
+
+
+def _wait_for(entries: int) -> float:
+    """A safety net for a step over ``entries`` register entries (a 10M snapshot's build at the
+    centre takes over ten minutes on a loaded 2-core machine)."""
+    return WAIT + entries * 300e-6
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -85,19 +100,90 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=40, help="checks per station")
     ap.add_argument("--register", type=int, default=10_000, help="entries in the timed delta")
     ap.add_argument("--snapshot", type=int, default=0, help="entries a new station bootstraps from")
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="with --snapshot: skip the second new station that builds its own index",
+    )
     ap.add_argument("--matcher", action="store_true", help="measure a central matcher process")
+    ap.add_argument(
+        "--central-matcher-entries",
+        type=int,
+        default=0,
+        help="measure only a central matcher on a register of this many entries",
+    )
+    ap.add_argument("--lookups", type=int, default=2000, help="timed central look-ups")
+    ap.add_argument(
+        "--steps",
+        action="store_true",
+        help="time each step of publishing and bootstrapping a snapshot (on stderr as [step])",
+    )
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
+    if args.steps:
+        _time_steps()
     name = f"fleet_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{args.pg.rsplit('/', 1)[0]}/{name}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            run(Path(tmp), url, args)
+            if args.central_matcher_entries:
+                run_central_matcher(Path(tmp), url, args)
+            else:
+                run(Path(tmp), url, args)
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _time_steps() -> None:
+    """Wrap the snapshot's steps, centre and station, so each says how long it took."""
+    import functools
+    import inspect
+
+    from station.fleet import register_feed as rf
+    from station.register.service import RegisterMatcher
+
+    def timed(owner: object, name: str, label: str) -> None:
+        real = getattr(owner, name)
+
+        def say(t0: float) -> None:
+            if time.perf_counter() - t0 >= 0.5:
+                print(f"[step] {label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr,
+                      flush=True)  # fmt: skip
+
+        if inspect.iscoroutinefunction(real):
+
+            @functools.wraps(real)
+            async def wrapper_async(*a: object, **k: object) -> object:
+                t0 = time.perf_counter()
+                try:
+                    return await real(*a, **k)
+                finally:
+                    say(t0)
+
+            setattr(owner, name, wrapper_async)
+            return
+
+        @functools.wraps(real)
+        def wrapper(*a: object, **k: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                say(t0)
+
+        setattr(owner, name, wrapper)
+
+    timed(rf, "build_version", "centre: rows, delta, snapshot and index files")
+    timed(rf, "pack_index", "centre: index packed")
+    timed(rf.RegisterFollower, "_object", "station: object downloaded and digest checked")
+    timed(rf, "unpack_index", "station: index unpacked")
+    timed(rf, "_insert_snapshot", "station: snapshot rows into its database")
+    timed(RegisterMatcher, "replace_register", "station: register replaced, index swapped")
+    timed(RegisterMatcher, "_build", "station: index built from its database")
+    timed(RegisterMatcher, "index", "station: matcher index ready")
 
 
 class Measures(list[tuple[str, str]]):
@@ -117,19 +203,21 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def _wait_published(force: Force, version: int) -> float:
+def _wait_published(force: Force, version: int, wait: float = WAIT) -> float:
     """Seconds until the centre has published ``version`` (its manifest on the stream)."""
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < WAIT:
+    while time.perf_counter() - t0 < wait:
         with force.db.session() as s:
             done = s.get(FleetRegisterVersion, version) is not None
         if done:
             return time.perf_counter() - t0
         time.sleep(0.2)
-    raise RuntimeError(f"the centre did not publish version {version} in {WAIT} s")
+    raise RuntimeError(f"the centre did not publish version {version} in {wait:.0f} s")
 
 
-def _bootstrap(force: Force, station_id: str, version: int, probe: str) -> tuple[float, bool]:
+def _bootstrap(
+    force: Force, station_id: str, version: int, probe: str, wait: float = WAIT
+) -> tuple[float, bool]:
     """A new station (added before the server started, so NATS knows its login) enrols and
     follows the register from nothing; seconds until its index answers from ``version``, and
     whether it did."""
@@ -137,7 +225,7 @@ def _bootstrap(force: Force, station_id: str, version: int, probe: str) -> tuple
     force.enrol(st, via_proxy=False)
     t0 = time.perf_counter()
     link = force.link(st, status_every=30.0)
-    link.wait_for(lambda: st.register_version() >= version, WAIT)
+    link.wait_for(lambda: st.register_version() >= version, wait)
     hit = st.ctx.matcher.lookup(probe).verdict == "match"  # the index, loaded or built
     elapsed = time.perf_counter() - t0
     link.stop()
@@ -145,21 +233,28 @@ def _bootstrap(force: Force, station_id: str, version: int, probe: str) -> tuple
     return elapsed, hit
 
 
-def _snapshot_phase(force: Force, tmp: Path, size: int, rows: list[tuple[str, str]]) -> None:
+def _snapshot_phase(
+    force: Force, tmp: Path, size: int, rows: list[tuple[str, str]], baseline: bool = True
+) -> None:
     for st in force.stations.values():  # the fleet's links are not what is measured here
         if st.link is not None:
             st.link.stop()
             st.link = None
+    wait = _wait_for(size)
     serials = [f"SNAP{i:08d}" for i in range(size)]
     t0 = time.perf_counter()
     bulk = central_import(force, register_file(tmp / "bulk.csv", serials))
     rows.append((f"central import of {size} entries, s", f"{time.perf_counter() - t0:.1f}"))
     assert bulk % force.settings.snapshot_every == 0, "the bulk version is a snapshot's"
-    published = _wait_published(force, bulk)
+    published = _wait_published(force, bulk, wait)
     rows.append((f"centre: snapshot v{bulk} (rows + index) published, s", f"{published:.1f}"))
     top = central_import(force, register_file(tmp / "top.csv", ["TOP0000001"]))
-    _wait_published(force, top)  # the stream's history no longer reaches version 0
-    loaded, hit1 = _bootstrap(force, "new-loads-index", top, serials[size // 2])
+    _wait_published(force, top, wait)  # the stream's history no longer reaches version 0
+    loaded, hit1 = _bootstrap(force, "new-loads-index", top, serials[size // 2], wait)
+    rows.append((f"new station from a {size}-entry snapshot, s", f"{loaded:.1f}"))
+    rows.append(("  it answers from the snapshot", f"{hit1}"))
+    if not baseline:
+        return
     real = RegisterFollower._staged_index
 
     async def no_index(self: RegisterFollower, js: object, manifest: dict, folder: Path) -> None:
@@ -167,40 +262,51 @@ def _snapshot_phase(force: Force, tmp: Path, size: int, rows: list[tuple[str, st
 
     RegisterFollower._staged_index = no_index  # type: ignore[method-assign]
     try:
-        built, hit2 = _bootstrap(force, "new-builds-index", top, serials[size // 3])
+        built, hit2 = _bootstrap(force, "new-builds-index", top, serials[size // 3], wait)
     finally:
         RegisterFollower._staged_index = real  # type: ignore[method-assign]
-    rows.append((f"new station from a {size}-entry snapshot, s", f"{loaded:.1f}"))
     rows.append(("  baseline: same, index built locally, s", f"{built:.1f}"))
-    rows.append(("  both answer from the snapshot", f"{hit1 and hit2}"))
+    rows.append(("  baseline answers from the snapshot", f"{hit2}"))
 
 
-def _matcher_phase(force: Force, tmp: Path, url: str, rows: list[tuple[str, str]]) -> None:
-    """A `station central matcher` process on the centre's register: build, RSS, p50/p99."""
+def _matcher_phase(
+    force: Force,
+    tmp: Path,
+    url: str,
+    rows: list[tuple[str, str]],
+    queries: list[str] | None = None,
+) -> None:
+    """A `station central matcher` process on the centre's register: build, RSS, p50/p99 of
+    ``queries`` (default: 2000, half present in the snapshot phase's register, half absent)."""
     env = {**os.environ, "STATION_DATA_DIR": str(tmp / "matcher"), "STATION_DB_URL": url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "central", "matcher", "--nats", force.central_url],
         env=env,
     )
+    if queries is None:
+        queries = [
+            f"SNAP{(i * 7919) % 1_000_000:08d}" if i % 2 else f"MISS{i:08d}" for i in range(2000)
+        ]
 
     async def measure() -> tuple[float, list[float]]:
         import nats
 
         nc = await nats.connect(force.central_url)
         try:
-            body = m.canonical({"values": [{"value": "SNAP00000001", "kind": "serial"}]})
+            body = m.canonical({"values": [{"value": queries[0]}]})
             t0 = time.perf_counter()
             while True:  # the first answer waits for the index to be built
                 try:
-                    await nc.request(m.LOOKUP_SUBJECT, body, timeout=600)
+                    await nc.request(m.LOOKUP_SUBJECT, body, timeout=3600)
                     break
                 except nats.errors.NoRespondersError:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"the matcher exited with {proc.returncode}") from None
                     await asyncio.sleep(0.5)
             first = time.perf_counter() - t0
             times = []
-            for i in range(2000):
-                value = f"SNAP{(i * 7919) % 1_000_000:08d}" if i % 2 else f"MISS{i:08d}"
-                body = m.canonical({"values": [{"value": value, "kind": "serial"}]})
+            for value in queries:
+                body = m.canonical({"values": [{"value": value}]})
                 t1 = time.perf_counter()
                 reply = json.loads((await nc.request(m.LOOKUP_SUBJECT, body, timeout=30)).data)
                 times.append(time.perf_counter() - t1)
@@ -214,15 +320,91 @@ def _matcher_phase(force: Force, tmp: Path, url: str, rows: list[tuple[str, str]
         rss, peak = _rss_mb(proc.pid)
     finally:
         proc.terminate()
-        proc.wait(60)
+        proc.wait(120)
     with force.db.session() as s:
         entries = s.execute(
             text("SELECT count(*) FROM register_entries WHERE NOT withdrawn")
         ).scalar_one()
     rows.append((f"central matcher: {entries} entries, first answer s", f"{first:.1f}"))
     rows.append(("central matcher RSS now / peak, MB", f"{rss:.0f} / {peak:.0f}"))
-    rows.append(("central look-up over NATS, p50 ms", f"{_pct(times, 0.5) * 1000:.2f}"))
+    rows.append(
+        (f"central look-up over NATS ({len(times)}), p50 ms", f"{_pct(times, 0.5) * 1000:.2f}")
+    )
     rows.append(("central look-up over NATS, p99 ms", f"{_pct(times, 0.99) * 1000:.2f}"))
+
+
+def _write_register(url: str, n: int, seed: int = 7) -> list[str]:
+    """N generated entries (matcher_bench's shapes) COPYed into register_entries as version 1,
+    duplicates dropped; returns look-ups: 40 % exact, 30 % one edit, 10 % two, 20 % absent."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from matcher_bench import _edit, generate_register, identifier
+
+    rng = np.random.default_rng(seed)
+    sample: list[str] = []
+    chunk = 1_000_000
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE UNLOGGED TABLE bench_register (identifier text, kind text)")
+        with conn.cursor() as cur, cur.copy("COPY bench_register FROM STDIN") as copy:
+            for start in range(0, n, chunk):
+                size = min(chunk, n - start)
+                reg = generate_register(size, seed + start // chunk)
+                kinds = ["imei" if k == 0 else "serial" for k in reg["kind"].tolist()]
+                value, voff = reg["value"].tobytes(), reg["voff"].tolist()
+                lines = [
+                    f"{value[voff[i] : voff[i + 1]].decode()}\t{kinds[i]}\n" for i in range(size)
+                ]
+                copy.write("".join(lines))
+                sample += [identifier(reg, int(i)) for i in rng.integers(0, size, 40)]
+        conn.execute(
+            "INSERT INTO register_imports (id, source, filename, sha256, added, updated, "
+            "withdrawn, imported_by, imported_at) VALUES (1, 'bench', 'generated', '', %s, 0, 0, "
+            "'bench', now())",
+            (n,),
+        )
+        conn.execute(
+            "INSERT INTO register_entries (identifier, kind, status, source, withdrawn, version, "
+            "updated_at) SELECT identifier, kind, 'stolen', 'bench', false, 1, now() "
+            "FROM bench_register ON CONFLICT DO NOTHING"
+        )
+        conn.execute("DROP TABLE bench_register")
+        conn.execute("ANALYZE register_entries")
+    absent = generate_register(1000, seed + 10_000)
+    queries = []
+    for i in range(2000):
+        r = rng.random()
+        if r < 0.2:
+            queries.append(identifier(absent, i % 1000))
+            continue
+        q = sample[int(rng.integers(len(sample)))]
+        for _ in range(0 if r < 0.6 else 1 if r < 0.9 else 2):
+            q = _edit(rng, q)
+        queries.append(q)
+    return queries
+
+
+def run_central_matcher(tmp: Path, url: str, args: argparse.Namespace) -> None:
+    """Only the central matcher, on a register of ``--central-matcher-entries`` entries."""
+    force = Force(tmp, url)
+    rows = Measures()
+    n = args.central_matcher_entries
+    try:
+        t0 = time.perf_counter()
+        queries = _write_register(url, n)
+        while len(queries) < args.lookups:
+            queries += queries
+        rows.append(
+            (f"register of {n} entries written (COPY), s", f"{time.perf_counter() - t0:.0f}")
+        )
+        force.start_server()
+        _matcher_phase(force, tmp, url, rows, queries[: args.lookups])
+    finally:
+        force.close()
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"{'measure':<52} {'value':>14}")
+    for label, value in rows:
+        print(f"{label:<52} {value:>14}")
 
 
 def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
@@ -301,7 +483,7 @@ def run(tmp: Path, url: str, args: argparse.Namespace) -> None:
               f"{statistics.median(online) * 1000:.0f} ms / cut {statistics.median(offline) * 1000:.0f} ms",
               file=sys.stderr, flush=True)  # fmt: skip
         if args.snapshot:
-            _snapshot_phase(force, tmp, args.snapshot, extra)
+            _snapshot_phase(force, tmp, args.snapshot, extra, baseline=not args.no_baseline)
         if args.matcher:
             _matcher_phase(force, tmp, url, extra)
     finally:

@@ -31,6 +31,7 @@ from station.api import (
 from station.api.apidocs import api_reference_html
 from station.api.deps import SESSION_COOKIE, AppState, current_principal
 from station.api.guards import BodyLimit, body_limit_for, cross_site_problem
+from station.api.server import StoppedWhileStarting, check_stop
 from station.auth.users import Principal
 from station.context import StationContext, hardware, prepare_reading
 from station.errors import (
@@ -81,23 +82,14 @@ def warm() -> dict[str, Any]:
     return warm_kernels()
 
 
-class _StoppedWhileStarting(Exception):
-    """A stop was asked for during start-up; carries the step that was not started."""
-
-    def __init__(self, step: str) -> None:
-        super().__init__(step)
-        self.step = step
-
-
 def _start(
     settings: StationSettings, stack: ExitStack, stopping: threading.Event
 ) -> tuple[StationContext, AppState]:
     """Open the station step by step (everything opened is closed by ``stack``); a stop
-    asked for meanwhile ends the start-up at the next step with _StoppedWhileStarting."""
+    asked for meanwhile ends the start-up at the next step with StoppedWhileStarting."""
 
     def step(name: str) -> None:
-        if stopping.is_set():
-            raise _StoppedWhileStarting(name)
+        check_stop(stopping, name)
 
     scans = settings.sim or bool(settings.devices.lamp_port)
     # the decoder workers and their OCR model load beside the start-up below
@@ -174,7 +166,7 @@ def create_app(settings: StationSettings, stopping: threading.Event | None = Non
         with ExitStack() as stack:
             try:
                 ctx, state = _start(settings, stack, stop)
-            except _StoppedWhileStarting as exc:
+            except StoppedWhileStarting as exc:
                 log.warning("asked to stop while starting: stopped before %s", exc.step)
                 stopped = True
             else:

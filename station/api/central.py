@@ -3,9 +3,18 @@
 Separate from the station's app (it runs beside ``station central serve`` on the central
 PostgreSQL), with the same users and tokens table and the same bearer-token rule: every call is
 authenticated, and only supervisors and admins see it.
+
+``station central serve`` passes ``start``, which opens the central service (database
+migrations, the matcher's index, the NATS side) step by step in the app's lifespan, so the
+server of station.api.server stops it at its next step when asked to stop while it starts,
+and closes it when the server stops, as it does the station.
 """
 
 import html
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
@@ -13,11 +22,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from station import __version__
 from station.api.deps import SESSION_COOKIE
+from station.api.server import StoppedWhileStarting, check_stop
 from station.api.templating import templates
 from station.auth.throttle import LoginThrottle
 from station.auth.users import Principal, UserStore
 from station.db.engine import Database
+from station.errors import StationError
 from station.fleet.stations import StationRoll
+
+log = logging.getLogger("station.api")
+
+#: opens what the centre runs beside its pages: called with the stack that closes it all
+#: and ``step(name)``, which stops the start-up before ``name`` if a stop was asked for
+CentralStart = Callable[[ExitStack, Callable[[str], None]], None]
 
 CENTRAL_ROLES = ("supervisor", "admin")
 _LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Centre login</title>
@@ -27,9 +44,38 @@ _LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Ce
 <button type="submit">Sign in</button></form></body></html>"""
 
 
-def create_central_app(db: Database) -> FastAPI:
+def create_central_app(
+    db: Database, start: CentralStart | None = None, stopping: threading.Event | None = None
+) -> FastAPI:
+    """The supervisor's pages on ``db``; ``start`` (if given) runs in the lifespan. A start-up
+    that fails with a StationError serves nothing and leaves the error in
+    ``app.state.start_error`` for the command to report."""
+    stop = stopping or threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            try:
+                if start is not None:
+                    start(stack, lambda step: check_stop(stop, step))
+            except StoppedWhileStarting as exc:
+                log.warning("asked to stop while starting: stopped before %s", exc.step)
+                stopped = True
+            except StationError as exc:
+                app.state.start_error = exc
+                stop.set()  # the server exits without listening; the command reports it
+                stopped = True
+            else:
+                stopped = False
+            if stopped:  # what was opened is closed; the server then exits without serving
+                stack.close()
+                yield
+                return
+            yield
+            # the stack closes the central service, then the database
+
     app = FastAPI(title="Check Station — centre", version=__version__, docs_url=None,
-                  redoc_url=None, openapi_url=None)  # fmt: skip
+                  redoc_url=None, openapi_url=None, lifespan=lifespan)  # fmt: skip
     users = UserStore(db)
     roll = StationRoll(db)
     throttle = LoginThrottle()

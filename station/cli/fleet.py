@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,16 +35,9 @@ CENTRAL_PASSWORD_FILE = Path("central") / "nats-password"
 
 
 def _central_db(db: str | None, config: Path | None) -> Database:
-    from station.db.engine import Database
     from station.db.migrate import upgrade
 
-    settings = settings_for(config, db_url=db)
-    if not settings.database_url.startswith(("postgresql", "postgres")):
-        raise ConfigError(
-            f"the centre needs PostgreSQL, not {settings.database_url.split(':', 1)[0]}",
-            fix="pass --db postgresql://USER@HOST/DB (or set STATION_DB_URL)",
-        )
-    database = Database(settings.database_url)
+    database = _central_database(settings_for(config, db_url=db).database_url)
     upgrade(database)
     return database
 
@@ -175,53 +169,91 @@ def serve(
     config: ConfigOpt = None,
 ) -> None:
     """Run the central service: ingest records, publish the register, answer enrolments."""
-    from station.fleet.central import CentralService, CentralSettings, CentralThread
-    from station.records.signing import StationKey
+    from station.fleet.central import CentralSettings
 
-    settings = settings_for(config)
-    data_dir = settings.data_dir / "central"
-    if matcher:
-        from station.matcher.jit import configure_cache
+    settings = settings_for(config, db_url=db)
+    database = guarded(lambda: _central_database(settings.database_url))
+    central = CentralSettings(history=history, snapshot_every=snapshot_every, replicas=replicas)
 
-        configure_cache(settings.data_dir)
+    def start(stack: contextlib.ExitStack, step: Callable[[str], None]) -> None:
+        """The centre, step by step (a stop asked for meanwhile ends it at the next step)."""
+        from sqlalchemy.exc import OperationalError
 
-    def start() -> CentralThread:
-        database = _central_db(db, config)
+        from station.db.migrate import upgrade
+        from station.fleet.central import CentralService, CentralThread
+        from station.records.signing import StationKey
+
+        stack.callback(database.dispose)
+        step("the database")
+        try:
+            upgrade(database)
+        except OperationalError as exc:
+            raise ConfigError(
+                f"cannot reach the centre's database: {exc.orig}",
+                fix="check --db (or STATION_DB_URL) and that PostgreSQL is running",
+            ) from None
         look_ups = None
         if matcher:
+            step("the matcher")
             from station.fleet.matcher_service import prepare_matcher
+            from station.matcher.jit import configure_cache
             from station.register.service import RegisterMatcher
 
+            configure_cache(settings.data_dir)
             look_ups = RegisterMatcher(database, settings.matcher)
             prepare_matcher(look_ups)
+        step("the central service")
         service = CentralService(
             database,
             _nats_url(nats, settings.data_dir),
-            StationKey.load_or_create(data_dir),
-            CentralSettings(history=history, snapshot_every=snapshot_every, replicas=replicas),
+            StationKey.load_or_create(settings.data_dir / "central"),
+            central,
             look_ups,
         )
         thread = CentralThread(service)
         thread.start()
-        return thread
+        stack.callback(thread.stop)  # closed before the database
+        typer.echo(f"central service running on {nats.split('@')[-1]}", err=True)
 
-    thread = guarded(start)
-    typer.echo(f"central service running on {nats.split('@')[-1]}", err=True)
-    try:
-        if port:
-            import uvicorn
+    stopping = threading.Event()  # SIGTERM or Ctrl-C, even while the centre starts
+    if port:
+        from station.api import server
+        from station.api.central import create_central_app
 
-            from station.api.central import create_central_app
+        app = create_central_app(database, start, stopping)
+        server.run(app, stopping, **server.options(host, port))
+        failure = getattr(app.state, "start_error", None)
+        if failure is not None:
+            guarded(lambda: _raise(failure))
+        return
+    # no pages: the same start-up, stopped by the same signals
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    with contextlib.ExitStack() as stack:
+        from station.api.server import StoppedWhileStarting, check_stop
 
-            database = _central_db(db, config)
-            uvicorn.run(create_central_app(database), host=host, port=port, log_level="warning")
-        else:
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            with contextlib.suppress(KeyboardInterrupt):
-                stop.wait()
-    finally:
-        thread.stop()
+        try:
+            guarded(lambda: start(stack, lambda step: check_stop(stopping, step)))
+        except StoppedWhileStarting as exc:
+            typer.echo(f"asked to stop while starting: stopped before {exc.step}", err=True)
+            return
+        stopping.wait()
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _central_database(url: str) -> Database:
+    """The centre's database, not yet connected to (the start-up migrates it)."""
+    from station.db.engine import Database
+
+    if not url.startswith(("postgresql", "postgres")):
+        raise ConfigError(
+            f"the centre needs PostgreSQL, not {url.split(':', 1)[0]}",
+            fix="pass --db postgresql://USER@HOST/DB (or set STATION_DB_URL)",
+        )
+    return Database(url)
 
 
 @central_app.command("matcher")

@@ -54,23 +54,11 @@ def serve(
     guarded(go)
 
 
-#: seconds a stopping server lets open responses finish: a desk's event stream lasts an hour,
-#: so without a limit SIGTERM waits for it (systemd then kills the station after its own wait)
-GRACEFUL_STOP_S = 5
-
-
 def server_options(settings: Any) -> dict[str, Any]:
-    """uvicorn options: its own proxy-header rewriting is off, because it believes
-    X-Forwarded-For from 127.0.0.1 by default; the app trusts only configured proxies. A stop
-    ends streams still open after GRACEFUL_STOP_S (checks running finish in the shutdown)."""
-    return {
-        "host": settings.api.host,
-        "port": settings.api.port,
-        "log_level": "info",
-        "proxy_headers": False,
-        "server_header": False,
-        "timeout_graceful_shutdown": GRACEFUL_STOP_S,
-    }
+    """uvicorn options of the station's server (see station.api.server.options)."""
+    from station.api.server import options
+
+    return options(settings.api.host, settings.api.port)
 
 
 @app.command()

@@ -101,6 +101,7 @@ def test_sigterm_while_starting_stops_at_the_next_step_and_serves_nothing(
     assert proc.returncode == -signal.SIGTERM, out
     assert "asked to stop while starting: stopped before the register" in out
     assert "Uvicorn running on" not in out  # the port was never opened
+    assert "Application startup complete" not in out and "Traceback" not in out
     with psycopg.connect(pg_url) as conn:
         # what comes after the step it stopped at was never done: no demo register, no users
         assert conn.execute("SELECT count(*) FROM register_imports").fetchone() == (0,)
@@ -139,3 +140,4 @@ def test_sigterm_stops_a_server_whose_desk_has_its_event_stream_open(tmp_path: P
     out = server_log(data, port).read_text()
     assert proc.returncode == -signal.SIGTERM, out
     assert "Application shutdown complete" in out  # the station closed what it had opened
+    assert "Traceback" not in out
