@@ -68,7 +68,9 @@ def test_both_labels_are_read_from_the_mark_finders_regions_without_a_frame_wide
     # every glow was shaped like a label: only crops around them were searched
     h, w = glow.shape[:2]
     assert runner.places
-    assert all(v.shape[0] < h // 2 and v.shape[1] < w // 2 for views in runner.places for v in views)
+    assert all(
+        v.shape[0] < h // 2 and v.shape[1] < w // 2 for views in runner.places for v in views
+    )
 
 
 def test_a_label_merged_with_other_glow_is_read_from_the_rest_of_the_glow() -> None:
