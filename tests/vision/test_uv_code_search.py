@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from hw_sim.scene import Lighting, Scene, build_layers, render
@@ -92,3 +93,13 @@ def test_the_rest_of_the_glow_is_each_region_grown_by_a_labels_size_merged() -> 
     far = [(100, 100, 10, 10), (1700, 900, 10, 10)]
     assert sorted(rest_of_glow(far, shape)) == [(0, 0, 245, 245), (1565, 765, 280, 280)]
     assert rest_of_glow([(100, 100, 1500, 700)], shape) == [(0, 0, 1920, 1080)]  # most of it
+
+
+def test_labels_turned_any_way_are_read_without_zxings_turned_passes() -> None:
+    glow = _uv_glow(_two_labels())
+    crop = glow.crop(380, 260, 560, 440)  # the Data Matrix and its quiet zone
+    views = _views(crop, None)
+    for angle in (90.0, 180.0, 30.0, -65.0):
+        m = cv2.getRotationMatrix2D((90.0, 90.0), angle, 1.0)
+        turned = [cv2.warpAffine(v, m, (180, 180), borderMode=cv2.BORDER_REPLICATE) for v in views]
+        assert [r.text for r in read_first_of([turned], [2.0], _FORMATS)[0]] == ["SW-7K3M-9QXA-H"]
