@@ -219,6 +219,7 @@ def read_uv_codes(
     regions_of: list[BBox | None] = []
     given = list(regions or [])
     labels = [b for b in given if label_like(b, source.shape)][:max_regions]
+    smooth: list[BBox] = []
     for x, y, bw, bh in labels:
         pad = max(bw, bh) // 3 + 8
         x0, y0 = max(0, x - pad), max(0, y - pad)
@@ -227,17 +228,21 @@ def read_uv_codes(
         raw = raw_uv[y0:y1, x0:x1] if raw_uv is not None else None
         views = _views(source.crop(x0, y0, x1, y1), raw)
         if not any(module_edges(v) >= _MIN_MODULE_EDGES for v in views):
-            continue  # a smooth glow (a splash, a smear, the lamp's patch): no modules to read
+            # a smooth glow (a splash, a smear, the lamp's patch): no modules to read at the
+            # crop's own contrast; a label glowing as brightly as its ground can look smooth
+            # so, so it is still tried at the frame's contrast below
+            smooth.append((x0, y0, x1 - x0, y1 - y0))
+            continue
         places.append((x0, y0, 1.0, scale, views))
         regions_of.append((x, y, bw, bh))
     rest = [b for b in given if b not in labels]
-    if regions is None or (whole_frame and rest):
+    if regions is None or (whole_frame and (rest or smooth)):
         factor = max(1, w // 2000)
         small = source.reduced(factor)
         sb, sg, sr = cv2.split(small)
         s = _stretch(cv2.max(cv2.max(sb, sg), sr))
         if s is not None:
-            pieces = [(0, 0, w, h)] if regions is None else rest_of_glow(rest, (h, w))
+            pieces = [(0, 0, w, h)] if regions is None else rest_of_glow(rest, (h, w), smooth)
             for px, py, pw, ph in pieces:
                 x0, y0 = px // factor, py // factor
                 x1, y1 = (px + pw) // factor, (py + ph) // factor
@@ -273,9 +278,12 @@ _REST_MARGIN = 1 / 8
 _REST_WHOLE_SHARE = 0.5
 
 
-def rest_of_glow(boxes: Sequence[BBox], shape: tuple[int, int]) -> list[BBox]:
+def rest_of_glow(
+    boxes: Sequence[BBox], shape: tuple[int, int], crops: Sequence[BBox] = ()
+) -> list[BBox]:
     """Where the frame-wide view is searched: each glow region grown by a label's size,
-    clipped to the frame, overlapping ones merged; the whole frame when that is most of it.
+    clipped to the frame, and ``crops`` as they are (label crops that looked smooth),
+    overlapping ones merged; the whole frame when that is most of it.
 
     A label the mark finder merged with other glow lies within that region; one it split
     into pieces lies within a label's size of each piece."""
@@ -286,7 +294,7 @@ def rest_of_glow(boxes: Sequence[BBox], shape: tuple[int, int]) -> list[BBox]:
         x0, y0 = max(0, x - margin), max(0, y - margin)
         x1, y1 = min(w, x + bw + margin), min(h, y + bh + margin)
         grown.append((x0, y0, x1 - x0, y1 - y0))
-    merged = _merged(grown)
+    merged = _merged(grown + list(crops))
     if sum(bw * bh for _, _, bw, bh in merged) > _REST_WHOLE_SHARE * w * h:
         return [(0, 0, w, h)]
     return merged

@@ -93,6 +93,10 @@ def test_the_rest_of_the_glow_is_each_region_grown_by_a_labels_size_merged() -> 
     far = [(100, 100, 10, 10), (1700, 900, 10, 10)]
     assert sorted(rest_of_glow(far, shape)) == [(0, 0, 245, 245), (1565, 765, 280, 280)]
     assert rest_of_glow([(100, 100, 1500, 700)], shape) == [(0, 0, 1920, 1080)]  # most of it
+    # a label crop that looked smooth at its own contrast is searched as it is, merged
+    crop = (700, 450, 100, 100)
+    assert rest_of_glow(near, shape, [crop]) == [(365, 365, 480, 280)]
+    assert rest_of_glow([], shape, [crop]) == [crop]
 
 
 def test_labels_turned_any_way_are_read_without_zxings_turned_passes() -> None:
