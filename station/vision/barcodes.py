@@ -175,12 +175,15 @@ def read_zxing(
     formats: str = DEFAULT_ZXING_FORMATS,
     binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage,
     errors: bool = False,
+    rotate: bool = True,
 ) -> list[BarcodeRead]:
     """All symbols zxing-cpp finds, text as encoded (GS1 separators kept as GS); with
-    ``errors`` also those failing their check, marked ``failed``."""
+    ``errors`` also those failing their check, marked ``failed``. ``rotate`` also tries the
+    image turned by 90 degrees (needed for 1D symbols standing upright)."""
     found = zxingcpp.read_barcodes(
         gray,
         formats=zxingcpp.barcode_formats_from_str(formats),
+        try_rotate=rotate,
         text_mode=zxingcpp.TextMode.Plain,
         binarizer=binarizer,
         return_errors=errors,

@@ -21,9 +21,15 @@ import numpy as np
 from station.domain import BBox, Identifier, IdentifierKind
 from station.errors import IdentifierRejected, OcrUnavailable
 from station.identifiers import classify, parse_postcode_mark
-from station.vision.isolation import DecoderRunner, InProcess, Outcome
+from station.vision.isolation import DecoderRunner, InProcess, Job, Outcome, run_all
 from station.vision.marks import GlowSource
-from station.vision.ocr_engines import ENGINES, EngineName, page_image, rapidocr_page
+from station.vision.ocr_engines import (
+    ENGINES,
+    EngineName,
+    page_image,
+    page_regions,
+    rapidocr_regions,
+)
 
 _LINE_HEIGHT = 56
 _GAP = 24
@@ -348,9 +354,41 @@ def _read_text_rapid(
 def read_page(
     gray_white: np.ndarray, runner: DecoderRunner, codes: Sequence[BBox] = ()
 ) -> Outcome[Any]:
-    """RapidOCR's detection and recognition of the white frame's text, in a decoder worker.
+    """RapidOCR's detection and recognition of the white frame's text, in decoder workers.
 
     Needs nothing but the frame and the boxes of codes already decoded (``codes``: no text
-    to look for there), so the pipeline starts it as soon as zxing-cpp has answered."""
+    to look for there), so the pipeline starts it as soon as zxing-cpp has answered. The
+    text regions are found here and, when there are several, shared between two worker
+    calls of about equal area (the two cores read them side by side); the lines come back
+    in region order, as one call would give them."""
     small, scale = page_image(gray_white)
-    return runner.run("ocr", rapidocr_page, small, scale, True, list(codes))
+    regions = page_regions(small, scale, list(codes))
+    if not regions:
+        return Outcome(value=[])
+    halves = split_by_area(regions)
+    jobs: list[Job] = [
+        ("ocr", rapidocr_regions, (small, scale, [regions[i] for i in half])) for half in halves
+    ]
+    outcomes = run_all(runner, jobs)
+    failed = next((o for o in outcomes if o.failure is not None), None)
+    if failed is not None:
+        return failed
+    per_region: dict[int, list[Any]] = {}
+    for half, outcome in zip(halves, outcomes, strict=True):
+        for i, lines in zip(half, outcome.value_or([]), strict=True):
+            per_region[i] = lines
+    return Outcome(value=[line for i in sorted(per_region) for line in per_region[i]])
+
+
+def split_by_area(regions: Sequence[BBox]) -> list[list[int]]:
+    """Region indices in one or two groups of about equal area (the biggest first, each to
+    the lighter group), each group in region order."""
+    if len(regions) < 2:
+        return [list(range(len(regions)))]
+    groups: list[list[int]] = [[], []]
+    load = [0, 0]
+    for i in sorted(range(len(regions)), key=lambda j: -regions[j][2] * regions[j][3]):
+        g = 0 if load[0] <= load[1] else 1
+        groups[g].append(i)
+        load[g] += regions[i][2] * regions[i][3]
+    return [sorted(g) for g in groups]

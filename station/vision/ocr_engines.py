@@ -158,25 +158,41 @@ def rapidocr_page(
     leaving out ``exclude`` (codes already decoded; boxes in the frame's pixels, like the
     boxes returned).
     """
-    engine = _rapid_engine()
     small, k = page_image(gray)
-    k *= scale
+    regions = page_regions(small, k * scale, exclude) if localise else [(0, 0, *small.shape[::-1])]
+    return [line for lines in rapidocr_regions(small, k * scale, regions) for line in lines]
+
+
+def page_regions(
+    small: np.ndarray, k: float, exclude: Sequence[tuple[int, int, int, int]] = ()
+) -> list[tuple[int, int, int, int]]:
+    """Where the detector reads a page (``page_image``'s output, ``k`` its scale from the
+    frame): the text regions, or the whole page when they cover most of it."""
     h, w = small.shape[:2]
-    regions = (
-        text_regions(small, [_box_scaled(b, k) for b in exclude]) if localise else [(0, 0, w, h)]
-    )
+    regions = text_regions(small, [_box_scaled(b, k) for b in exclude])
     if sum(bw * bh for _, _, bw, bh in regions) > _WHOLE_PAGE_SHARE * w * h:
-        regions = [(0, 0, w, h)]  # text everywhere: one look at the page costs less
-    out: list[tuple[tuple[int, int, int, int], str, float]] = []
+        return [(0, 0, w, h)]  # text everywhere: one look at the page costs less
+    return regions
+
+
+def rapidocr_regions(
+    small: np.ndarray, k: float, regions: Sequence[tuple[int, int, int, int]]
+) -> list[list[tuple[tuple[int, int, int, int], str, float]]]:
+    """PP-OCR's lines in each region of a page (boxes in page pixels), per region, in the
+    frame's pixels (``k``: the page's scale from the frame)."""
+    engine = _rapid_engine()
+    out: list[list[tuple[tuple[int, int, int, int], str, float]]] = []
     for x, y, bw, bh in regions:
         crop = cv2.cvtColor(small[y : y + bh, x : x + bw], cv2.COLOR_GRAY2BGR)
         result, _ = engine(crop, use_cls=False)
+        lines = []
         for quad, text, score in result or []:
             pts = (np.asarray(quad, np.float32) + np.array([x, y], np.float32)) / k
             x0, y0 = pts.min(axis=0)
             x1, y1 = pts.max(axis=0)
             box = (int(x0), int(y0), max(1, int(x1 - x0)), max(1, int(y1 - y0)))
-            out.append((box, str(text), float(score)))
+            lines.append((box, str(text), float(score)))
+        out.append(lines)
     return out
 
 

@@ -70,6 +70,8 @@ class Place:
     #: degrees; cv2.getRotationMatrix2D(centre, angle) stands the bars upright
     angle: float
     kind: str  # "bars" or "matrix"
+    #: found by the localiser alone (no decoder saw anything there)
+    localised: bool = False
 
     @property
     def bbox(self) -> BBox:
@@ -149,7 +151,7 @@ def places(
         if len(chosen) >= limit:
             break
         if free(g.cx, g.cy):
-            chosen.append(Place(g.cx, g.cy, g.length, g.height, g.angle, g.kind))
+            chosen.append(Place(g.cx, g.cy, g.length, g.height, g.angle, g.kind, localised=True))
     return chosen
 
 
@@ -189,6 +191,58 @@ def view(gray: np.ndarray, place: Place, scale: float) -> tuple[np.ndarray, np.n
         borderMode=cv2.BORDER_REPLICATE,
     )
     return _stretch(img), m
+
+
+#: a bars place is decoded only when a scan line across it turns between dark and light at
+#: least this often: every symbology's shortest symbol has more than 10 bars (20 turns), a
+#: lone edge (an item's outline, the tray's reference patch) turns once
+_MIN_TURNS = 10
+#: a turn counts when the grey level moves back by this share of the view's range (0..255)
+_TURN_STEP = 0.12
+
+
+def turns(profile: np.ndarray, step: float) -> int:
+    """How often a grey-level profile turns (dark to light or back) by at least ``step``."""
+    values = profile.tolist()
+    count, direction = 0, 0  # direction: +1 rising, -1 falling, 0 not yet known
+    lo = hi = values[0]
+    for v in values:
+        if direction == 0:
+            lo, hi = min(lo, v), max(hi, v)
+            if hi - v >= step:
+                direction, lo = -1, v
+            elif v - lo >= step:
+                direction, hi = 1, v
+        elif direction > 0:
+            if v > hi:
+                hi = v
+            elif hi - v >= step:
+                direction, lo, count = -1, v, count + 1
+        elif v < lo:
+            lo = v
+        elif v - lo >= step:
+            direction, hi, count = 1, v, count + 1
+    return count
+
+
+def bar_like(view_img: np.ndarray) -> bool:
+    """Whether an upright view may hold bars: some scan line across it (a band of rows
+    averaged, at a quarter, half and three quarters of its height) turns often enough."""
+    h = view_img.shape[0]
+    band = max(1, h // 16)
+    for frac in (0.25, 0.5, 0.75):
+        y = int(h * frac)
+        rows = view_img[max(0, y - band) : y + band + 1].astype(np.float32)
+        if turns(rows.mean(axis=0), _TURN_STEP * 255.0) >= _MIN_TURNS:
+            return True
+    return False
+
+
+def _bars_seen(gray: np.ndarray, place: Place) -> bool:
+    """Whether a place turns like bars at the frame's own scale, either way up (a lone edge,
+    an item's outline or the tray's reference patch, is not worth the decoders' look)."""
+    img, _ = view(gray, place, 1.0)
+    return bar_like(img) or bar_like(img.T)
 
 
 def variants(gray: np.ndarray, place: Place) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -300,6 +354,7 @@ def second_look(
     jobs: list[Job] = []
     mats: list[list[np.ndarray]] = []
     views: list[list[np.ndarray]] = []
+    todo = [p for p in todo if not p.localised or p.kind != "bars" or _bars_seen(gray, p)]
     for p in todo:
         vs = variants(gray, p)
         imgs = [v[0] for v in vs]

@@ -11,8 +11,9 @@ import zxingcpp
 from station.settings import VisionSettings
 from station.vision.barcodes import BarcodeRead, read_barcodes
 from station.vision.frames import CaptureFrames
+from station.vision.isolation import InProcess, Outcome
 from station.vision.pipeline import read_item
-from station.vision.second_look import Place, Seen, confirm
+from station.vision.second_look import Place, Seen, bar_like, confirm, second_look, turns
 
 
 def _short_bars(text: str, fmt: str, length: int = 420, height: int = 34) -> np.ndarray:
@@ -70,6 +71,50 @@ def test_a_striped_texture_without_a_code_yields_nothing() -> None:
     frame = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), 1.0)
     img = cv2.cvtColor(np.clip(frame, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     assert read_barcodes(img) == []
+
+
+def test_turns_count_bars_not_a_lone_edge() -> None:
+    bars = np.tile(np.repeat(np.array([40.0, 220.0]), 4), 12)  # 12 dark and 12 light bars
+    assert turns(bars, 30.0) == 22  # 23 changes between bars; the first sets the way
+    edge = np.concatenate([np.full(50, 60.0), np.full(50, 200.0)]) + np.sin(np.arange(100))
+    assert turns(edge, 30.0) == 0
+    assert turns(bars * 0.05, 30.0) == 0  # below the step: no turn
+
+
+def test_a_symbol_turns_like_bars_an_items_outline_does_not() -> None:
+    symbol = _short_bars("SN-4471-XK-2209", "Code128")
+    assert bar_like(symbol)
+    outline = np.full((120, 400), 200, np.uint8)
+    outline[:, 150:] = 70  # a dark item's edge on the pale tray
+    assert not bar_like(outline)
+    assert not bar_like(outline.T)
+
+
+class _Counting(InProcess):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(
+        self, decoder: str, fn: object, *args: object, timeout: float | None = None
+    ) -> Outcome[object]:
+        self.calls += 1
+        return super().run(decoder, fn, *args)  # type: ignore[arg-type]
+
+
+def test_plain_items_get_no_second_look_but_a_symbol_still_does() -> None:
+    frame = np.full((720, 1280), 120, np.uint8)
+    cv2.rectangle(frame, (200, 150), (900, 600), 60, -1)  # a plain dark item
+    cv2.rectangle(frame, (20, 15), (80, 60), 180, -1)  # the tray's reference patch
+    frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
+    runner = _Counting()
+    assert second_look(frame, [], [], runner) == []
+    assert runner.calls == 0  # no decoder was asked to look at an edge
+    symbol = cv2.cvtColor(
+        _tilted_frame(_short_bars("SN-4471-XK-2209", "Code128"), 38.0), cv2.COLOR_BGR2GRAY
+    )
+    runner = _Counting()
+    assert [r.text for r in second_look(symbol, [], [], runner)] == ["SN-4471-XK-2209"]
+    assert runner.calls > 0
 
 
 _PLACE = Place(300, 200, 400, 80, 0.0, "bars")

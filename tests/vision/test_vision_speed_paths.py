@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from station.vision.ocr_engines import text_regions
+from station.vision.isolation import InProcess, Outcome
+from station.vision.ocr import read_page, split_by_area
+from station.vision.ocr_engines import rapidocr_page, text_regions
 from station.vision.uvcodes import _MIN_MODULE_EDGES, module_edges, percentiles_u8
 
 
@@ -76,3 +78,35 @@ def test_histogram_percentiles_equal_numpy_s() -> None:
             img[:] = rng.integers(0, 256)  # flat images too
         qs = (0.0, 1.0, 50.0, 99.8, 100.0)
         assert np.allclose(percentiles_u8(img, qs), np.percentile(img, qs))
+
+
+def test_regions_are_shared_between_two_calls_of_about_equal_area() -> None:
+    regions = [(0, 0, 100, 10), (0, 50, 40, 40), (0, 100, 30, 30), (0, 150, 10, 10)]
+    halves = split_by_area(regions)
+    assert sorted(i for h in halves for i in h) == [0, 1, 2, 3]
+    assert halves == [[1, 3], [0, 2]]  # 1600 + 100 px against 1000 + 900
+    assert split_by_area(regions[:1]) == [[0]]
+
+
+class _Counting(InProcess):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(
+        self, decoder: str, fn: object, *args: object, timeout: float | None = None
+    ) -> Outcome[object]:
+        self.calls += 1
+        return super().run(decoder, fn, *args)  # type: ignore[arg-type]
+
+
+def test_a_page_read_in_two_calls_gives_the_lines_of_one_call() -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    page = np.full((1080, 1920), 200, np.uint8)
+    for i, (x, y) in enumerate([(100, 150), (1100, 300), (300, 800), (1300, 900)]):
+        cv2.putText(page, f"S/N 4HX9{i}KQ7", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 20, 4)
+    runner = _Counting()
+    split = read_page(page, runner)
+    assert runner.calls == 2  # four text lines far apart: two calls, one per core
+    whole = rapidocr_page(page)
+    assert split.value == whole
+    assert len(whole) >= 4, whole  # every line read, in region order either way
