@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from station.errors import ConfigError
 from station.settings import StationSettings, VisionSettings
 
 if TYPE_CHECKING:
@@ -39,7 +40,16 @@ class StationContext:
 
         self.db = Database(settings.database_url)
         if migrate:
-            upgrade(self.db)
+            from sqlalchemy.exc import OperationalError
+
+            try:
+                upgrade(self.db)
+            except OperationalError as exc:
+                self.db.dispose()
+                raise ConfigError(
+                    f"cannot open the station's database: {exc.orig}",
+                    fix="check --db (or STATION_DB_URL) and that the database server is running",
+                ) from None
         self.images = ImageStore(settings.image_dir)
         self.devices: DeviceSet | None = None
 

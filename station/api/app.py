@@ -158,7 +158,9 @@ def create_app(settings: StationSettings, stopping: threading.Event | None = Non
 
     ``stopping`` is set by the server when it is asked to stop (SIGTERM, Ctrl-C): during
     start-up the station then stops at its next step instead of finishing its start first,
-    and serves nothing (see station.api.server)."""
+    and serves nothing (see station.api.server). A start-up that fails with a StationError
+    (an unreachable database, say) serves nothing either and leaves the error in
+    ``app.state.start_error`` for the command to report."""
     stop = stopping or threading.Event()
 
     @asynccontextmanager
@@ -168,6 +170,10 @@ def create_app(settings: StationSettings, stopping: threading.Event | None = Non
                 ctx, state = _start(settings, stack, stop)
             except StoppedWhileStarting as exc:
                 log.warning("asked to stop while starting: stopped before %s", exc.step)
+                stopped = True
+            except StationError as exc:
+                app.state.start_error = exc
+                stop.set()  # the server exits without listening; the command reports it
                 stopped = True
             else:
                 stopped = False

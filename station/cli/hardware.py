@@ -50,6 +50,9 @@ def serve(
             highlight=False,
         )
         run(application, stopping, **server_options(settings))
+        failure = getattr(application.state, "start_error", None)
+        if failure is not None:
+            raise failure
 
     guarded(go)
 

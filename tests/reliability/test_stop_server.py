@@ -141,3 +141,21 @@ def test_sigterm_stops_a_server_whose_desk_has_its_event_stream_open(tmp_path: P
     assert proc.returncode == -signal.SIGTERM, out
     assert "Application shutdown complete" in out  # the station closed what it had opened
     assert "Traceback" not in out
+
+
+def test_a_station_whose_database_cannot_be_reached_says_so_and_exits(tmp_path: Path) -> None:
+    """No traceback at the operator: the error, what to do, exit status 2, no port opened."""
+    dead = free_port()  # nothing listens there
+    port = free_port()
+    proc = spawn_server(
+        tmp_path / "data", port, db_url=f"postgresql://postgres@127.0.0.1:{dead}/station"
+    )
+    try:
+        assert proc.wait(timeout=300) == 2
+    finally:
+        stop_server(proc)
+    log = server_log(tmp_path / "data", port).read_text()
+    assert "cannot open the station's database" in log
+    assert "what to do:" in log
+    assert "Traceback" not in log
+    assert "Application startup complete" not in log
