@@ -165,6 +165,12 @@ def main() -> int:
     photos = args.photos if args.photos else [p for p in DEFAULT_PHOTOS if p.is_dir()]
     if args.no_photos:
         photos = []
+    elif not args.photos and len(photos) < len(DEFAULT_PHOTOS):
+        # a checkout outside the project's folder (a baseline tree in /tmp) would otherwise
+        # print no photo tables at all and look like a complete run
+        missing = ", ".join(str(p) for p in DEFAULT_PHOTOS if not p.is_dir())
+        print(f"vision_eval: no photo set at {missing}; pass --photos DIR or --no-photos")
+        return 2
     print("command: " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
     summary = run_eval(
         photos,
