@@ -31,7 +31,7 @@ from station.api import (
 from station.api.apidocs import api_reference_html
 from station.api.deps import SESSION_COOKIE, AppState, current_principal
 from station.api.guards import BodyLimit, body_limit_for, cross_site_problem
-from station.api.server import StoppedWhileStarting, check_stop
+from station.api.server import check_stop, start_app
 from station.auth.users import Principal
 from station.context import StationContext, hardware, prepare_reading
 from station.errors import (
@@ -166,21 +166,12 @@ def create_app(settings: StationSettings, stopping: threading.Event | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
-            try:
-                ctx, state = _start(settings, stack, stop)
-            except StoppedWhileStarting as exc:
-                log.warning("asked to stop while starting: stopped before %s", exc.step)
-                stopped = True
-            except StationError as exc:
-                app.state.start_error = exc
-                stop.set()  # the server exits without listening; the command reports it
-                stopped = True
-            else:
-                stopped = False
-            if stopped:  # what was opened is closed; the server then exits without serving
+            opened = start_app(app, stop, lambda: _start(settings, stack, stop))
+            if opened is None:  # what was opened is closed; the server exits without serving
                 stack.close()
                 yield
                 return
+            ctx, state = opened
             app.state.station = state
             checkpoints = asyncio.create_task(_checkpoint_periodically(ctx))
             yield

@@ -22,12 +22,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from station import __version__
 from station.api.deps import SESSION_COOKIE
-from station.api.server import StoppedWhileStarting, check_stop
+from station.api.server import check_stop, start_app
 from station.api.templating import templates
 from station.auth.throttle import LoginThrottle
 from station.auth.users import Principal, UserStore
 from station.db.engine import Database
-from station.errors import StationError
 from station.fleet.stations import StationRoll
 
 log = logging.getLogger("station.api")
@@ -55,19 +54,13 @@ def create_central_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
-            try:
+
+            def begin() -> bool:
                 if start is not None:
                     start(stack, lambda step: check_stop(stop, step))
-            except StoppedWhileStarting as exc:
-                log.warning("asked to stop while starting: stopped before %s", exc.step)
-                stopped = True
-            except StationError as exc:
-                app.state.start_error = exc
-                stop.set()  # the server exits without listening; the command reports it
-                stopped = True
-            else:
-                stopped = False
-            if stopped:  # what was opened is closed; the server then exits without serving
+                return True
+
+            if start_app(app, stop, begin) is None:  # close what was opened; serve nothing
                 stack.close()
                 yield
                 return

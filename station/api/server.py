@@ -18,12 +18,16 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
+from station.errors import StationError
+
 log = logging.getLogger("station.api")
+T = TypeVar("T")
 
 #: seconds a stopping server lets open responses finish: a desk's event stream lasts an hour,
 #: so without a limit SIGTERM waits for it (systemd then kills the server after its own wait)
@@ -42,6 +46,24 @@ def check_stop(stopping: threading.Event, step: str) -> None:
     """Call before each start-up step: raises StoppedWhileStarting if a stop was asked for."""
     if stopping.is_set():
         raise StoppedWhileStarting(step)
+
+
+def start_app(app: Any, stopping: threading.Event, start: Callable[[], T]) -> T | None:
+    """Run an app's start-up in its lifespan; None when it ended early and must serve nothing.
+
+    A stop asked for meanwhile (StoppedWhileStarting) is logged; a StationError (an
+    unreachable database, say) is left in ``app.state.start_error`` for the command to report,
+    and ``stopping`` is set so the server exits without listening. Either way the caller
+    closes what was opened and yields without serving.
+    """
+    try:
+        return start()
+    except StoppedWhileStarting as exc:
+        log.warning("asked to stop while starting: stopped before %s", exc.step)
+    except StationError as exc:
+        app.state.start_error = exc
+        stopping.set()
+    return None
 
 
 def options(host: str, port: int, log_level: str = "info") -> dict[str, Any]:

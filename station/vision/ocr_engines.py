@@ -9,7 +9,6 @@ command that never reads text never loads it.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import tempfile
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 
 from station.errors import OcrUnavailable
+from station.vision.boxes import merge_overlapping
 
 #: one recognised crop: its lines in reading order, each (text, confidence 0..1) per word
 CropText = list[list[tuple[str, float]]]
@@ -237,31 +237,7 @@ def text_regions(
         x0, y0 = max(0, x - _REGION_PAD), max(0, y - _REGION_PAD)
         x1, y1 = min(w, x + bw + _REGION_PAD), min(h, y + bh + _REGION_PAD)
         boxes.append((x0, y0, x1 - x0, y1 - y0))
-    return _merged(boxes)
-
-
-def _merged(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Overlapping boxes replaced by their union, until none overlap."""
-    out = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        for i, j in itertools.combinations(range(len(out)), 2):
-            a, b = out[i], out[j]
-            if (
-                a[0] < b[0] + b[2]
-                and b[0] < a[0] + a[2]
-                and a[1] < b[1] + b[3]
-                and b[1] < a[1] + a[3]
-            ):
-                x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-                x1 = max(a[0] + a[2], b[0] + b[2])
-                y1 = max(a[1] + a[3], b[1] + b[3])
-                out[i] = (x0, y0, x1 - x0, y1 - y0)
-                del out[j]
-                changed = True
-                break
-    return out
+    return merge_overlapping(boxes)
 
 
 def rapidocr_read(images: Sequence[np.ndarray]) -> list[CropText]:

@@ -22,6 +22,7 @@ import zxingcpp
 
 from station.domain import BBox
 from station.vision.barcodes import BarcodeRead, read_zxing
+from station.vision.boxes import enclosing, merge_overlapping
 from station.vision.isolation import DecoderFailed, DecoderRunner, InProcess
 from station.vision.marks import GlowSource
 
@@ -294,7 +295,7 @@ def rest_of_glow(
         x0, y0 = max(0, x - margin), max(0, y - margin)
         x1, y1 = min(w, x + bw + margin), min(h, y + bh + margin)
         grown.append((x0, y0, x1 - x0, y1 - y0))
-    merged = _merged(grown + list(crops))
+    merged = merge_overlapping(grown + list(crops))
     if sum(bw * bh for _, _, bw, bh in merged) > _REST_WHOLE_SHARE * w * h:
         return [(0, 0, w, h)]
     return merged
@@ -304,33 +305,4 @@ def _glow_within(boxes: Sequence[BBox], piece: BBox) -> BBox:
     """The bounding box of the glow regions a piece of the frame was cut around (the piece
     is not searched when that lies within a code already read)."""
     inside = [b for b in boxes if _within(b, piece)]
-    return _union(inside) if inside else piece
-
-
-def _union(boxes: Sequence[BBox]) -> BBox:
-    x0 = min(b[0] for b in boxes)
-    y0 = min(b[1] for b in boxes)
-    x1 = max(b[0] + b[2] for b in boxes)
-    y1 = max(b[1] + b[3] for b in boxes)
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def _merged(boxes: list[BBox]) -> list[BBox]:
-    """Overlapping boxes replaced by their union, until none overlap."""
-    out = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        for i, j in itertools.combinations(range(len(out)), 2):
-            a, b = out[i], out[j]
-            if (
-                a[0] < b[0] + b[2]
-                and b[0] < a[0] + a[2]
-                and a[1] < b[1] + b[3]
-                and b[1] < a[1] + a[3]
-            ):
-                out[i] = _union([a, b])
-                del out[j]
-                changed = True
-                break
-    return out
+    return enclosing(inside) if inside else piece

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from station.vision.isolation import InProcess, Outcome
+
 
 def aborting_decoder(gray: np.ndarray) -> list[object]:
     """A C assertion failing inside the decoder: the process aborts (SIGABRT)."""
@@ -52,3 +54,16 @@ def rapidocr_loaded() -> bool:
     from station.vision import ocr_engines
 
     return ocr_engines._rapid is not None
+
+
+class CountingRunner(InProcess):
+    """Runs decoders in this process, counting the calls (a path that must not decode)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(
+        self, decoder: str, fn: object, *args: object, timeout: float | None = None
+    ) -> Outcome[object]:
+        self.calls += 1
+        return super().run(decoder, fn, *args)  # type: ignore[arg-type]

@@ -11,9 +11,9 @@ import zxingcpp
 from station.settings import VisionSettings
 from station.vision.barcodes import BarcodeRead, read_barcodes
 from station.vision.frames import CaptureFrames
-from station.vision.isolation import InProcess, Outcome
 from station.vision.pipeline import read_item
 from station.vision.second_look import Place, Seen, bar_like, confirm, second_look, turns
+from tests.helpers.decoders import CountingRunner
 
 
 def _short_bars(text: str, fmt: str, length: int = 420, height: int = 34) -> np.ndarray:
@@ -90,29 +90,18 @@ def test_a_symbol_turns_like_bars_an_items_outline_does_not() -> None:
     assert not bar_like(outline.T)
 
 
-class _Counting(InProcess):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def run(
-        self, decoder: str, fn: object, *args: object, timeout: float | None = None
-    ) -> Outcome[object]:
-        self.calls += 1
-        return super().run(decoder, fn, *args)  # type: ignore[arg-type]
-
-
 def test_plain_items_get_no_second_look_but_a_symbol_still_does() -> None:
     frame = np.full((720, 1280), 120, np.uint8)
     cv2.rectangle(frame, (200, 150), (900, 600), 60, -1)  # a plain dark item
     cv2.rectangle(frame, (20, 15), (80, 60), 180, -1)  # the tray's reference patch
     frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
-    runner = _Counting()
+    runner = CountingRunner()
     assert second_look(frame, [], [], runner) == []
     assert runner.calls == 0  # no decoder was asked to look at an edge
     symbol = cv2.cvtColor(
         _tilted_frame(_short_bars("SN-4471-XK-2209", "Code128"), 38.0), cv2.COLOR_BGR2GRAY
     )
-    runner = _Counting()
+    runner = CountingRunner()
     assert [r.text for r in second_look(symbol, [], [], runner)] == ["SN-4471-XK-2209"]
     assert runner.calls > 0
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from station.vision.isolation import InProcess, Outcome
 from station.vision.ocr import read_page, split_by_area
 from station.vision.ocr_engines import rapidocr_page, text_regions
 from station.vision.uvcodes import _MIN_MODULE_EDGES, module_edges, percentiles_u8
+from tests.helpers.decoders import CountingRunner
 
 
 def _page_with_text_and_a_box() -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -88,23 +88,12 @@ def test_regions_are_shared_between_two_calls_of_about_equal_area() -> None:
     assert split_by_area(regions[:1]) == [[0]]
 
 
-class _Counting(InProcess):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def run(
-        self, decoder: str, fn: object, *args: object, timeout: float | None = None
-    ) -> Outcome[object]:
-        self.calls += 1
-        return super().run(decoder, fn, *args)  # type: ignore[arg-type]
-
-
 def test_a_page_read_in_two_calls_gives_the_lines_of_one_call() -> None:
     pytest.importorskip("rapidocr_onnxruntime")
     page = np.full((1080, 1920), 200, np.uint8)
     for i, (x, y) in enumerate([(100, 150), (1100, 300), (300, 800), (1300, 900)]):
         cv2.putText(page, f"S/N 4HX9{i}KQ7", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 20, 4)
-    runner = _Counting()
+    runner = CountingRunner()
     split = read_page(page, runner)
     assert runner.calls == 2  # four text lines far apart: two calls, one per core
     whole = rapidocr_page(page)
