@@ -22,7 +22,10 @@ from station.matcher import jit, probe
 from station.matcher.scoring import EntryView
 from station.matcher.tables import KEY_CHARS, fold_table, key_codes, pack_codes
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+#: a segment key shared by more entries than this is stored as conditional keys (a probe
+#: of it costs a dozen extra probes instead of scanning every entry behind it)
+HEAVY_KEY = 64
 _FIELDS = (
     "value",
     "voff",
@@ -166,8 +169,10 @@ class ArrayIndex:
         crime: np.ndarray,
         coff: np.ndarray,
         max_edits: int,
+        heavy: int | None = None,
     ) -> ArrayIndex:
-        """Build from packed columns (the fast path for large registers and rebuilds)."""
+        """Build from packed columns (the fast path for large registers and rebuilds);
+        ``heavy`` overrides :data:`HEAVY_KEY` (0: no conditional keys)."""
         value, voff = frozen(value), frozen(voff)
         n = voff.size - 1
         if len(np.unique(entry_id)) != n:
@@ -176,7 +181,11 @@ class ArrayIndex:
         bits = max(8, min(30, math.ceil(math.log2(max(segments, 1))) - 1))
         from station.matcher import kernels
 
-        seg_dir, seg_post = kernels.build_segments(value, voff, FOLD, PACK, max_edits, bits)
+        shared = kernels.heavy_keys(
+            value, voff, FOLD, max_edits, HEAVY_KEY if heavy is None else heavy
+        )
+        seg_dir, seg_post = kernels.build_segments(value, voff, FOLD, PACK, max_edits, bits, shared)
+        del shared
         pre = kernels.sort_keys(value, voff, CODES, False)
         pre_slot = np.argsort(pre, kind="stable").astype(np.uint32)
         pre_key = pre[pre_slot]

@@ -397,8 +397,9 @@ class RegisterIndex:
     def _maybe_partial_on(self, base: ArrayIndex, prepared: QueryBatch) -> np.ndarray:
         out = np.zeros(len(prepared), dtype=bool)
         shortest = self.settings.min_partial_length
-        # plain queries: may_be_truncated on the batch's counts (never IMEI-shaped)
+        # plain queries: may_be_truncated on the batch's counts (a valid IMEI never is one)
         plain = prepared.plain_rows()
+        plain = plain[~prepared.valid_imei[plain]]
         lengths = prepared.lengths[plain]
         digits = prepared.canon_digits[plain]
         letters = lengths - digits

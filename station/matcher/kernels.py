@@ -142,14 +142,104 @@ def _pack(buf, start, length, pack):  # type: ignore[no-untyped-def]
     return w0, w1
 
 
+#: the slot field of a marker posting: "this key is heavy, probe its conditional keys"
+MARKER = np.uint64(0xFFFFFFFF)
+_C_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rest_hash(buf, base, seg_start, seg_len, r_start, r_len, fold, anchor, r):  # type: ignore[no-untyped-def]
+    """Hash of part ``r`` of an identifier's *rest* (the identifier without the segment at
+    ``seg_start``), conditioned on the anchor segment's own hash: a conditional key."""
+    h = (anchor ^ (np.uint64(r + 1) * _C_MIX)) * _FNV_PRIME
+    for j in range(r_start, r_start + r_len):
+        at = j if j < seg_start else j + seg_len
+        h = (h ^ np.uint64(fold[buf[base + at]])) * _FNV_PRIME
+    h = (h ^ (h >> _S30)) * _M1
+    h = (h ^ (h >> _S27)) * _M2
+    return h ^ (h >> _S31)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _part(length, parts, r):  # type: ignore[no-untyped-def]
+    """(start, length) of part r when ``length`` characters are cut into ``parts``."""
+    base, extra = length // parts, length % parts
+    start = 0
+    for j in range(r):
+        start += base + (1 if j >= parts - extra else 0)
+    return start, base + (1 if r >= parts - extra else 0)
+
+
 @njit(cache=True, nogil=True)
-def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no-untyped-def]
+def heavy_keys(value, voff, fold, max_edits, heavy):  # type: ignore[no-untyped-def]
+    """Sorted segment keys that more than ``heavy`` entries share (none when heavy <= 0).
+
+    Only keys of identifiers cut into two or more segments count: the rest of a one-segment
+    identifier is empty and has nothing to condition on.
+    """
+    n = voff.size - 1
+    total_keys = 0
+    for s in range(n):
+        total = voff[s + 1] - voff[s]
+        kp = _allowed(total, max_edits)
+        if heavy > 0 and kp > 0 and total >= kp + 1:
+            total_keys += _budget(total, _numeric(value, voff[s], total, fold), max_edits) + 1
+    keys = np.empty(total_keys, dtype=np.uint64)
+    at = 0
+    for s in range(n):
+        total = voff[s + 1] - voff[s]
+        kp = _allowed(total, max_edits)
+        if not (heavy > 0 and kp > 0 and total >= kp + 1):
+            continue
+        parts = kp + 1
+        first = parts - 1 - _budget(total, _numeric(value, voff[s], total, fold), max_edits)
+        pos = voff[s]
+        for i in range(parts):
+            seg_start, seg_len = _part(total, parts, i)
+            if i >= first:
+                keys[at] = _seg_hash(value, pos + seg_start, seg_len, fold, total, i)
+                at += 1
+    keys.sort()
+    count = 0
+    run = 0
+    for j in range(keys.size):
+        run = run + 1 if j > 0 and keys[j] == keys[j - 1] else 1
+        if run == heavy + 1:
+            count += 1
+    out = np.empty(count, dtype=np.uint64)
+    count = 0
+    run = 0
+    for j in range(keys.size):
+        run = run + 1 if j > 0 and keys[j] == keys[j - 1] else 1
+        if run == heavy + 1:
+            out[count] = keys[j]
+            count += 1
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_heavy(heavy, h):  # type: ignore[no-untyped-def]
+    if heavy.size == 0:
+        return False
+    at = np.searchsorted(heavy, h)
+    return at < heavy.size and heavy[at] == h
+
+
+@njit(cache=True, nogil=True)
+def build_segments(value, voff, fold, pack, max_edits, bits, heavy):  # type: ignore[no-untyped-def]
     """Bucketed hash table of the entries' segments: (directory, postings).
 
     An entry of length L is cut into k+1 segments (k = :func:`_allowed` of L), of which only
     the last b+1 are stored, b being the entry's own budget: a read within b edits keeps one
     of them intact (the rightmost-segment rule of :func:`_fuzzy_one`). So an IMEI (b = 0) is
     stored once, under its serial digits, and no bucket holds a whole model's shared prefix.
+
+    A segment key shared by many entries (``heavy``, sorted, from :func:`heavy_keys`: a
+    maker's prefix, a run of digits) would make every probe of it scan them all. Such a key
+    holds one *marker* posting instead, and each of its entries is stored under conditional
+    keys: the anchor segment plus one of the k+1 parts of the entry's rest (the last b+1,
+    by the same rightmost rule). If the anchor is the read's rightmost intact segment, the
+    rest holds at most b edits, so one of those parts is intact too (:func:`_conditional`).
 
     A posting is three words: the entry's packed canonical identifier (so candidates are
     verified from the posting itself, without a random read of the entry) and
@@ -159,26 +249,38 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
     nb = 1 << bits
     shift = np.uint64(64 - bits)
     counts = np.zeros(nb + 1, dtype=np.int64)
+    for h in heavy:
+        counts[np.int64(h >> shift) + 1] += 1
     for s in range(n):
         total = voff[s + 1] - voff[s]
         k = _allowed(total, max_edits)
         parts = k + 1
         if total < parts:
             continue
-        first = parts - 1 - _budget(total, _numeric(value, voff[s], total, fold), max_edits)
-        base, extra = total // parts, total % parts
+        b = _budget(total, _numeric(value, voff[s], total, fold), max_edits)
+        first = parts - 1 - b
         pos = voff[s]
-        for i in range(parts):
-            seg_len = base + (1 if i >= parts - extra else 0)
-            if i >= first:
-                h = _seg_hash(value, pos, seg_len, fold, total, i)
+        for i in range(first, parts):
+            seg_start, seg_len = _part(total, parts, i)
+            h = _seg_hash(value, pos + seg_start, seg_len, fold, total, i)
+            if _is_heavy(heavy, h):
+                for r in range(first, parts):
+                    r_start, r_len = _part(total - seg_len, parts, r)
+                    c = _rest_hash(value, pos, seg_start, seg_len, r_start, r_len, fold, h, r)
+                    counts[np.int64(c >> shift) + 1] += 1
+            else:
                 counts[np.int64(h >> shift) + 1] += 1
-            pos += seg_len
     for bucket in range(nb):
         counts[bucket + 1] += counts[bucket]
     m = counts[nb]
     post = np.empty((m, 3), dtype=np.uint64)
     fill = counts[:nb].copy()
+    for h in heavy:
+        b = np.int64(h >> shift)
+        post[fill[b], 0] = 0
+        post[fill[b], 1] = 0
+        post[fill[b], 2] = ((h & _LOW16) << _S48) | MARKER
+        fill[b] += 1
     for s in range(n):
         total = voff[s + 1] - voff[s]
         k = _allowed(total, max_edits)
@@ -188,20 +290,28 @@ def build_segments(value, voff, fold, pack, max_edits, bits):  # type: ignore[no
         w0, w1 = _pack(value, voff[s], total, pack)
         sig = _signature(value, voff[s], total, pack) << _S32
         first = parts - 1 - _budget(total, _numeric(value, voff[s], total, fold), max_edits)
-        base, extra = total // parts, total % parts
         pos = voff[s]
-        for i in range(parts):
-            seg_len = base + (1 if i >= parts - extra else 0)
-            if i >= first:
-                h = _seg_hash(value, pos, seg_len, fold, total, i)
-                b = np.int64(h >> shift)
-                at = fill[b]
-                post[at, 0] = w0
-                post[at, 1] = w1
-                post[at, 2] = ((h & _LOW16) << _S48) | sig | np.uint64(s)
-                fill[b] = at + 1
-            pos += seg_len
+        for i in range(first, parts):
+            seg_start, seg_len = _part(total, parts, i)
+            h = _seg_hash(value, pos + seg_start, seg_len, fold, total, i)
+            if _is_heavy(heavy, h):
+                for r in range(first, parts):
+                    r_start, r_len = _part(total - seg_len, parts, r)
+                    c = _rest_hash(value, pos, seg_start, seg_len, r_start, r_len, fold, h, r)
+                    _put(post, fill, c, shift, w0, w1, sig, s)
+            else:
+                _put(post, fill, h, shift, w0, w1, sig, s)
     return counts.astype(np.uint32), post
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(post, fill, h, shift, w0, w1, sig, s):  # type: ignore[no-untyped-def]
+    b = np.int64(h >> shift)
+    at = fill[b]
+    post[at, 0] = w0
+    post[at, 1] = w1
+    post[at, 2] = ((h & _LOW16) << _S48) | sig | np.uint64(s)
+    fill[b] = at + 1
 
 
 @njit(cache=True, nogil=True)
@@ -315,6 +425,8 @@ def _window_misses(peq, w0, w1, m, k, offset, skip_lo, skip_hi):  # type: ignore
 
 #: most probes one query makes: 2k+1 lengths x (k+1) segments x (2k+1) shifts, k <= 3
 MAX_PROBES = 7 * 4 * 7
+#: most conditional keys one heavy probe reads: (k+1) parts x (2k+1) shifts, k <= 3
+MAX_CONDITIONAL = 4 * 7
 
 
 @njit(cache=True, nogil=True)
@@ -328,12 +440,14 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     and j segments after it each holding one, a segment shifted by sh (net insertions before
     it) survives when |sh| + max(j, |delta - sh|) <= kq. So an exact look-up (kq = 0) reads
     only the last segment: for an IMEI that is serial digits, never the shared model prefix.
+    A probe that meets a heavy key's marker probes its conditional keys instead
+    (:func:`_conditional`).
 
     Three passes so the memory reads of different probes overlap instead of waiting on each
     other: hash every probe, read every directory slot, then scan the postings.
     """
-    qc, peq, prev, cur, probe_h, probe_lo, probe_hi, probe_len, probe_k, probe_seg = scratch
-    cap = out_s.size
+    qc, peq, prev, cur, probe_h, probe_lo, probe_hi, probe_len, probe_k, probe_seg = scratch[:10]
+    cond_h, cond_lo, cond_hi = scratch[10:]
     shift = np.uint64(64 - bits)
     q_slow = n > PACKED_CHARS
     peq[:] = 0
@@ -364,69 +478,134 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
                     probe_h[probes] = _seg_hash(q, q0 + qs, seg_len, fold, total, i)
                     probe_len[probes] = total
                     probe_k[probes] = k
-                    probe_seg[probes] = start * 1024 + seg_len
+                    probe_seg[probes] = (qs * 1024 + start) * 1024 + seg_len
                     probes += 1
             start += seg_len
     for p in range(probes):
         b = np.int64(probe_h[p] >> shift)
         probe_lo[p] = dirs[b]
         probe_hi[p] = dirs[b + 1]
+    # touch the first posting of every list before scanning any: independent loads overlap
+    touch = np.uint64(0)
+    for p in range(probes):
+        if probe_lo[p] < probe_hi[p]:
+            touch ^= post[probe_lo[p], 2]
+    qc[n] = np.uint8(touch & np.uint64(1))
     sig_q = _signature(q, q0, n, pack)
     count = 0
     for p in range(probes):
-        fp = (probe_h[p] & _LOW16) << _S48
         total = probe_len[p]
-        seg_lo = probe_seg[p] // 1024
-        seg_hi = seg_lo + probe_seg[p] % 1024
-        for e in range(probe_lo[p], probe_hi[p]):
-            tag = post[e, 2]
-            if tag & _FP16 != fp:
+        seg_len = probe_seg[p] % 1024
+        seg_lo = (probe_seg[p] // 1024) % 1024
+        qs = probe_seg[p] // (1024 * 1024)
+        count, marked = _scan(
+            post, probe_lo[p], probe_hi[p], probe_h[p], total, probe_k[p], seg_lo,
+            seg_lo + seg_len, q, q0, n, qc, peq, sig_q, q_slow, value, voff, fold, dead,
+            max_edits, prev, cur, out_s, out_d, count,
+        )  # fmt: skip
+        if count < 0:
+            return -1
+        if not marked:
+            continue
+        # the rest of the read (without the anchor at qs) is cut as the entries' rests were;
+        # all conditional keys hashed, then read, then scanned (their reads overlap too)
+        k = probe_k[p]
+        parts = _allowed(total, max_edits) + 1
+        delta = n - total
+        conds = 0
+        for r in range(parts):
+            after = parts - 1 - r
+            if after > k:
                 continue
-            sig_e = (tag >> _S32) & _LOW16
-            w1 = post[e, 1]
-            slow = q_slow or (w1 & _SLOW) != 0
-            if w1 & _SLOW:
-                s = np.int64(tag & _LOW32)
-                if voff[s + 1] - voff[s] != total:
+            r_start, r_len = _part(total - seg_len, parts, r)
+            for sh in range(-k, k + 1):
+                at = r_start + sh
+                if abs(sh) + max(after, abs(delta - sh)) > k or at < 0 or at + r_len > n - seg_len:
                     continue
-                numeric = _numeric(value, voff[s], total, fold)
-            else:
-                numeric = (sig_e & _LETTERS) == np.uint64(0)
-            # within the budget of both: the query's (probe_k) and the entry's own
-            k = min(probe_k[p], _budget(total, numeric, max_edits))
-            if abs(n - total) > k:
-                continue
-            # a character class on one side only costs an edit each: a cheap lower bound
-            if _over(sig_e & ~sig_q, k) or _over(sig_q & ~sig_e, k):
-                continue
-            if slow:
-                s = np.int64(tag & _LOW32)
-                if voff[s + 1] - voff[s] != total:
-                    continue
-                d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
-            else:
-                w0 = post[e, 0]
-                if _window_misses(peq, w0, w1, total, k, max_edits - k, seg_lo, seg_hi) > k:
-                    continue
-                d = packed_distance(qc, n, w0, w1, total, k, prev, cur)
-            if d > k:
-                continue
-            s = np.int64(tag & _LOW32)
-            if dead[s] or voff[s + 1] - voff[s] != total:
-                continue
-            seen = False
-            for c in range(count):
-                if out_s[c] == s:
-                    seen = True
-                    break
-            if seen:
-                continue
-            if count == cap:
+                cond_h[conds] = _rest_hash(q, q0, qs, seg_len, at, r_len, fold, probe_h[p], r)
+                conds += 1
+        touch = np.uint64(0)
+        for c in range(conds):
+            b = np.int64(cond_h[c] >> shift)
+            cond_lo[c] = dirs[b]
+            cond_hi[c] = dirs[b + 1]
+        for c in range(conds):
+            if cond_lo[c] < cond_hi[c]:
+                touch ^= post[cond_lo[c], 2]
+        qc[n] = np.uint8(touch & np.uint64(1))
+        for c in range(conds):
+            count, _ = _scan(
+                post, cond_lo[c], cond_hi[c], cond_h[c], total, k, seg_lo, seg_lo + seg_len, q,
+                q0, n, qc, peq, sig_q, q_slow, value, voff, fold, dead, max_edits, prev, cur,
+                out_s, out_d, count,
+            )  # fmt: skip
+            if count < 0:
                 return -1
-            out_s[count] = s
-            out_d[count] = d
-            count += 1
     return count
+
+
+@njit(cache=True, nogil=True)
+def _scan(  # type: ignore[no-untyped-def]
+    post, lo, hi, h, total, probe_k, seg_lo, seg_hi, q, q0, n, qc, peq, sig_q, q_slow, value,
+    voff, fold, dead, max_edits, prev, cur, out_s, out_d, count,
+):  # fmt: skip
+    """Verify the postings lo..hi of key ``h``: (candidates written so far or -1 on overflow,
+    whether the key's marker was among them)."""
+    fp = (h & _LOW16) << _S48
+    cap = out_s.size
+    marked = False
+    for e in range(lo, hi):
+        tag = post[e, 2]
+        if tag & _FP16 != fp:
+            continue
+        if tag & _LOW32 == MARKER:
+            marked = True
+            continue
+        sig_e = (tag >> _S32) & _LOW16
+        w1 = post[e, 1]
+        slow = q_slow or (w1 & _SLOW) != 0
+        if w1 & _SLOW:
+            s = np.int64(tag & _LOW32)
+            if voff[s + 1] - voff[s] != total:
+                continue
+            numeric = _numeric(value, voff[s], total, fold)
+        else:
+            numeric = (sig_e & _LETTERS) == np.uint64(0)
+        # within the budget of both: the query's (probe_k) and the entry's own
+        k = min(probe_k, _budget(total, numeric, max_edits))
+        if abs(n - total) > k:
+            continue
+        # a character class on one side only costs an edit each: a cheap lower bound
+        if _over(sig_e & ~sig_q, k) or _over(sig_q & ~sig_e, k):
+            continue
+        if slow:
+            s = np.int64(tag & _LOW32)
+            if voff[s + 1] - voff[s] != total:
+                continue
+            d = bounded_distance(q, q0, n, value, voff[s], total, fold, k, prev, cur)
+        else:
+            w0 = post[e, 0]
+            if _window_misses(peq, w0, w1, total, k, max_edits - k, seg_lo, seg_hi) > k:
+                continue
+            d = packed_distance(qc, n, w0, w1, total, k, prev, cur)
+        if d > k:
+            continue
+        s = np.int64(tag & _LOW32)
+        if dead[s] or voff[s + 1] - voff[s] != total:
+            continue
+        seen = False
+        for c in range(count):
+            if out_s[c] == s:
+                seen = True
+                break
+        if seen:
+            continue
+        if count == cap:
+            return -1, marked
+        out_s[count] = s
+        out_d[count] = d
+        count += 1
+    return count, marked
 
 
 @njit(cache=True, nogil=True)
@@ -443,6 +622,9 @@ def _scratch(longest, max_edits):  # type: ignore[no-untyped-def]
         np.empty(MAX_PROBES, dtype=np.int64),
         np.empty(MAX_PROBES, dtype=np.int64),
         np.empty(MAX_PROBES, dtype=np.int64),
+        np.empty(MAX_CONDITIONAL, dtype=np.uint64),
+        np.empty(MAX_CONDITIONAL, dtype=np.int64),
+        np.empty(MAX_CONDITIONAL, dtype=np.int64),
     )
 
 

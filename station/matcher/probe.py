@@ -20,6 +20,9 @@ _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
+_C_MIX = 0x9E3779B97F4A7C15
+#: the slot field of a heavy key's marker posting (:func:`station.matcher.kernels.build_segments`)
+MARKER = 0xFFFFFFFF
 
 
 def seg_hash(folded: bytes, total: int, seg: int) -> int:
@@ -30,6 +33,67 @@ def seg_hash(folded: bytes, total: int, seg: int) -> int:
     h = ((h ^ (h >> 30)) * _M1) & _MASK
     h = ((h ^ (h >> 27)) * _M2) & _MASK
     return h ^ (h >> 31)
+
+
+def _finish(h: int) -> int:
+    h = ((h ^ (h >> 30)) * _M1) & _MASK
+    h = ((h ^ (h >> 27)) * _M2) & _MASK
+    return h ^ (h >> 31)
+
+
+def rest_hash(anchor: int, part: int, folded: bytes) -> int:
+    """The kernels' conditional key: part ``part`` of a rest, under its anchor's hash."""
+    h = ((anchor ^ (((part + 1) * _C_MIX) & _MASK)) * _FNV_PRIME) & _MASK
+    for c in folded:
+        h = ((h ^ c) * _FNV_PRIME) & _MASK
+    return _finish(h)
+
+
+def cut(length: int, parts: int, r: int) -> tuple[int, int]:
+    """(start, length) of part r when ``length`` characters are cut into ``parts``."""
+    base, extra = divmod(length, parts)
+    start = sum(base + (1 if j >= parts - extra else 0) for j in range(r))
+    return start, base + (1 if r >= parts - extra else 0)
+
+
+def conditional(
+    q: bytes, anchor: int, total: int, k: int, qs: int, seg_len: int, max_edits: int
+) -> list[int]:
+    """Conditional keys a probe of a heavy key reads instead (the kernels' rule): the read
+    without the anchor at ``qs``, cut as the entries' rests, by the rightmost intact part."""
+    rest = q[:qs] + q[qs + seg_len :]
+    parts = partition_edits(total, max_edits) + 1
+    delta = len(q) - total
+    out = []
+    for r in range(parts):
+        after = parts - 1 - r
+        if after > k:
+            continue
+        start, length = cut(total - seg_len, parts, r)
+        for sh in range(-k, k + 1):
+            at = start + sh
+            if abs(sh) + max(after, abs(delta - sh)) > k or at < 0 or at + length > len(rest):
+                continue
+            out.append(rest_hash(anchor, r, rest[at : at + length]))
+    return out
+
+
+def _gather(
+    hashes: np.ndarray, dirs: np.ndarray, post: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(owner, tag, marker) of every posting whose fingerprint matches the key it was read
+    for: which key, the posting's tag word, and whether it is a heavy key's marker."""
+    buckets = (hashes >> np.uint64(64 - bits)).astype(np.int64)
+    lo = dirs[buckets].astype(np.int64)
+    hi = dirs[buckets + 1].astype(np.int64)
+    sizes = hi - lo
+    owner = np.repeat(np.arange(hashes.size), sizes)
+    rows = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    rows += np.repeat(lo, sizes)
+    tags = post[rows, 2]
+    same = (tags >> np.uint64(48)) == (hashes[owner] & np.uint64(0xFFFF))
+    owner, tags = owner[same], tags[same]
+    return owner, tags, (tags & np.uint64(0xFFFFFFFF)) == np.uint64(MARKER)
 
 
 def probes(n: int, kq: int, max_edits: int) -> list[tuple[int, int, int, int, int]]:
@@ -84,20 +148,30 @@ def fuzzy(
     hashes = np.array(
         [seg_hash(q[qs : qs + ln], total, i) for total, _k, i, qs, ln in plan], dtype=np.uint64
     )
-    buckets = (hashes >> np.uint64(64 - bits)).astype(np.int64)
-    lo = dirs[buckets].astype(np.int64)
-    hi = dirs[buckets + 1].astype(np.int64)
-    sizes = hi - lo
-    if not sizes.any():
+    owner, tags, marker = _gather(hashes, dirs, post, bits)
+    if marker.any():
+        heavy = np.unique(owner[marker]).tolist()
+        more = [
+            (p, c)
+            for p in heavy
+            for c in conditional(
+                q, int(hashes[p]), plan[p][0], plan[p][1], plan[p][3], plan[p][4], max_edits
+            )
+        ]
+        if more:
+            c_owner, c_tags, c_marker = _gather(
+                np.array([c for _p, c in more], dtype=np.uint64), dirs, post, bits
+            )
+            via = np.array([p for p, _c in more], dtype=np.int64)
+            owner = np.concatenate([owner[~marker], via[c_owner[~c_marker]]])
+            tags = np.concatenate([tags[~marker], c_tags[~c_marker]])
+        else:
+            owner, tags = owner[~marker], tags[~marker]
+    if not tags.size:
         return empty, np.zeros(0, dtype=np.int8), False
-    owner = np.repeat(np.arange(len(plan)), sizes)
-    rows = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    rows += np.repeat(lo, sizes)
-    tags = post[rows, 2]
     totals = np.array([t for t, *_ in plan], dtype=np.int64)
     cand = (tags & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    keep = (tags >> np.uint64(48)) == (hashes[owner] & np.uint64(0xFFFF))
-    keep &= (voff[cand + 1] - voff[cand]) == totals[owner]
+    keep = (voff[cand + 1] - voff[cand]) == totals[owner]
     keep &= dead[cand] == 0
     owner, cand = owner[keep], cand[keep]
     if cand.size > _SCREEN_FROM:
@@ -245,20 +319,26 @@ def exact_many(
         ],
         dtype=np.uint64,
     )
-    buckets = (hashes >> np.uint64(64 - bits)).astype(np.int64)
-    lo = dirs[buckets].astype(np.int64)
-    hi = dirs[buckets + 1].astype(np.int64)
-    sizes = hi - lo
-    if not sizes.any():
-        return out
-    owner = np.repeat(np.arange(len(which)), sizes)
-    rows = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    rows += np.repeat(lo, sizes)
-    tags = post[rows, 2]
+    owner, tags, marker = _gather(hashes, dirs, post, bits)
+    if marker.any():
+        # a heavy key: no edit anywhere, so the last part of the rest is intact in place
+        heavy = np.unique(owner[marker]).tolist()
+        more = []
+        for p in heavy:
+            i = which[p]
+            total, _k, _i, qs, ln = plan[i][0]
+            more += [
+                (p, c) for c in conditional(folded[i], int(hashes[p]), total, 0, qs, ln, max_edits)
+            ]
+        c_owner, c_tags, c_marker = _gather(
+            np.array([c for _p, c in more], dtype=np.uint64), dirs, post, bits
+        )
+        via = np.array([p for p, _c in more], dtype=np.int64)
+        owner = np.concatenate([owner[~marker], via[c_owner[~c_marker]]])
+        tags = np.concatenate([tags[~marker], c_tags[~c_marker]])
     cand = (tags & np.uint64(0xFFFFFFFF)).astype(np.int64)
     lengths = np.array([len(folded[i]) for i in which], dtype=np.int64)
-    keep = (tags >> np.uint64(48)) == (hashes[owner] & np.uint64(0xFFFF))
-    keep &= (voff[cand + 1] - voff[cand]) == lengths[owner]
+    keep = (voff[cand + 1] - voff[cand]) == lengths[owner]
     keep &= dead[cand] == 0
     for p, s in zip(owner[keep].tolist(), cand[keep].tolist(), strict=True):
         i = which[p]

@@ -6,7 +6,9 @@ queries are plain letters and digits whose canonical form is a byte-table look-u
 those are folded in one vectorised pass and handed to the index as packed bytes; a query
 becomes an object only when something asks for it (a hit to explain, a result to return).
 Anything else (separators, other scripts, IMEI- or IMEISV-shaped reads, property-mark codes,
-a kind hint) goes through :func:`normalise` one by one, so the rules stay in one place.
+a kind hint) goes through :func:`normalise` one by one, so the rules stay in one place. A
+valid 15-digit IMEI, the commonest read of all, is searched as plain bytes too (its one
+search form is itself); it is normalised only when a hit of it is explained.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ def _tables() -> tuple[np.ndarray, ...]:
 
 
 _UPPER, _CANON, _DIGIT, _ALPHA = _tables()
+
+
+#: Luhn weight of each digit where it is doubled (the sum of the doubled digit's digits)
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+
+
+def _luhn_ok(raw: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Per row, whether the ``width`` ASCII digits from ``starts`` pass the Luhn check."""
+    digits = raw[starts[:, None] + np.arange(width)[None, :]].astype(np.int64) - 48
+    doubled = (width - 1 - np.arange(width)) % 2 == 1
+    weights = np.where(doubled[None, :], _DOUBLED[digits], digits)
+    return weights.sum(axis=1) % 10 == 0
 
 
 def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -78,8 +92,15 @@ class QueryBatch(Sequence[Normalised]):
         # read by the IMEI rules (readings, erasure) or the IMEISV rule
         imei_shaped = (lengths >= 14) & (lengths <= 16) & (canon_digits >= lengths - 1)
         one_by_one = ~plain | mark_shaped | imei_shaped
+        # a valid IMEI read as 15 plain digits: searched as plain bytes, normalised lazily
+        imeis = np.flatnonzero((lengths == 15) & (digits == 15))
+        valid_imei = np.zeros(n, dtype=bool)
+        if imeis.size:
+            valid_imei[imeis[_luhn_ok(raw, starts[imeis], 15)]] = True
+        one_by_one &= ~valid_imei
         if kind_hint is not None:
             one_by_one[:] = True
+            valid_imei[:] = False
         self.lengths = lengths
         self.offsets = offsets
         #: canonical bytes of every plain query (other queries' bytes are not meaningful)
@@ -88,6 +109,8 @@ class QueryBatch(Sequence[Normalised]):
         self.one_by_one = one_by_one
         #: digits of each plain query's canonical form
         self.canon_digits = canon_digits
+        #: True where a plain query is a valid IMEI (normalised only when asked for)
+        self.valid_imei = valid_imei
         self._normalised: dict[int, Normalised] = {}
         for i in np.flatnonzero(one_by_one).tolist():
             try:
@@ -100,7 +123,9 @@ class QueryBatch(Sequence[Normalised]):
 
     def __getitem__(self, i: int) -> Normalised:  # type: ignore[override]
         found = self._normalised.get(i)
-        if found is None:
+        if found is None and self.valid_imei[i]:
+            found = self._normalised[i] = normalise(self.raw[i])
+        elif found is None:
             value = self.raw[i].upper()
             lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
             canonical = self.canonical[lo:hi].tobytes().decode("ascii")
@@ -116,7 +141,7 @@ class QueryBatch(Sequence[Normalised]):
         return any(q.alternates for q in self._normalised.values())
 
     def plain_rows(self) -> np.ndarray:
-        """Positions of the plain queries."""
+        """Positions of the queries searched as their plain canonical bytes."""
         return np.flatnonzero(~self.one_by_one)
 
     def packed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
