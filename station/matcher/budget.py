@@ -84,11 +84,15 @@ def _digit_for(contribution: int, doubled: bool) -> int:
     return _UNDOUBLE[contribution % 10] if doubled else contribution % 10
 
 
+def _luhn_total(digits: str) -> int:
+    """Luhn sum of a digit string (every second digit from the right doubled)."""
+    doubled = digits[-2::-2]
+    return sum(map(int, digits[::-2])) + sum(_DOUBLED[int(c)] for c in doubled)
+
+
 def luhn_ok(digits: str) -> bool:
     """True when a digit string's last digit is its Luhn check digit."""
-    n = len(digits)
-    total = sum(_weight(ord(c) - 48, (n - 1 - j) % 2 == 1) for j, c in enumerate(digits))
-    return total % 10 == 0
+    return _luhn_total(digits) % 10 == 0
 
 
 def imei_readings(canonical: str) -> Iterator[tuple[str, int]]:
@@ -166,11 +170,10 @@ def imei_erasure(canonical: str) -> str | None:
     if len(canonical) == 16:
         rest = canonical[:p] + canonical[p + 1 :]
         return rest if luhn_ok(rest) else None
-    for d in "0123456789":
-        s = canonical[:p] + d + canonical[p + 1 :]
-        if luhn_ok(s):
-            return s
-    return None
+    # the unknown digit's contribution is what the others' sum lacks (one digit fits)
+    others = _luhn_total(canonical[:p] + "0" + canonical[p + 1 :])
+    d = _digit_for(-others, (14 - p) % 2 == 1)
+    return canonical[:p] + str(d) + canonical[p + 1 :]
 
 
 _DROP_DIGITS = str.maketrans("", "", "0123456789")

@@ -16,6 +16,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -45,6 +46,20 @@ from station.settings import MatcherSettings
 FUZZY_CAP = 4096
 #: hits per query a bulk pass makes room for; queries with more are searched again alone
 BULK_ROW = 24
+#: queries a bulk search prepares at a time: the next block is normalised in Python while
+#: the compiled search (which releases the interpreter) runs on the one before
+SEARCH_BLOCK = 16_384
+
+
+class _Planned(NamedTuple):
+    """What a bulk pass searches: query position of each form, packed forms, edits allowed
+    and edits already assumed (a corrected IMEI reading)."""
+
+    owner: np.ndarray
+    qbuf: np.ndarray
+    qoff: np.ndarray
+    qk: np.ndarray
+    assumed: np.ndarray
 
 
 def prepare(record: RegisterRecord) -> Prepared:
@@ -428,10 +443,41 @@ class RegisterIndex:
     def search_many(
         self, queries: Sequence[str], kind_hint: IdentifierKind | None = None
     ) -> BulkHits:
-        """Whole-identifier fuzzy hits only, as arrays: the bulk core without explanations."""
+        """Whole-identifier fuzzy hits only, as arrays: the bulk core without explanations.
+
+        Large inputs go in blocks of :data:`SEARCH_BLOCK`: while the compiled search runs on
+        one block (on its own thread: it holds no interpreter lock), the next is normalised,
+        so a two-core machine keeps both cores busy. Raises IdentifierRejected naming the
+        first unusable query by its position in ``queries``.
+        """
         state = self._state
-        prepared = self._normalise_all(queries, kind_hint)
-        qidx, slots, dists = self._fuzzy_many(state, prepared)
+        if len(queries) <= SEARCH_BLOCK:
+            prepared = self._normalise_all(queries, kind_hint)
+            found = self._run_planned(state.base, state.dead, self._plan(prepared))
+            return self._bulk_hits(state, prepared, found, 0)
+        blocks: list[tuple[int, QueryBatch, Future[tuple[np.ndarray, ...]]]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-search") as pool:
+            for start in range(0, len(queries), SEARCH_BLOCK):
+                block = queries[start : start + SEARCH_BLOCK]
+                prepared = QueryBatch(block, kind_hint, first=start)
+                job = pool.submit(self._run_planned, state.base, state.dead, self._plan(prepared))
+                blocks.append((start, prepared, job))
+            parts = [self._bulk_hits(state, p, job.result(), start) for start, p, job in blocks]
+        return BulkHits(
+            np.concatenate([b.query_index for b in parts]),
+            np.concatenate([b.entry_id for b in parts]),
+            np.concatenate([b.distance for b in parts]),
+        )
+
+    def _bulk_hits(
+        self,
+        state: _State,
+        prepared: QueryBatch,
+        found: tuple[np.ndarray, ...],
+        first: int,
+    ) -> BulkHits:
+        """One block's hits (base and overlay), one per (query, entry), positions + first."""
+        qidx, slots, dists = found
         qids = [qidx]
         eids = [state.base.arrays["entry_id"][slots]]
         ds = [dists]
@@ -451,10 +497,10 @@ class RegisterIndex:
         if prepared.alternates:  # one hit per (query, entry), nearest form
             order = np.lexsort((d_all, e_all, q_all))
             q_all, e_all, d_all = q_all[order], e_all[order], d_all[order]
-            first = np.ones(q_all.size, dtype=bool)
-            first[1:] = (q_all[1:] != q_all[:-1]) | (e_all[1:] != e_all[:-1])
-            q_all, e_all, d_all = q_all[first], e_all[first], d_all[first]
-        return BulkHits(q_all, e_all, d_all)
+            first_hit = np.ones(q_all.size, dtype=bool)
+            first_hit[1:] = (q_all[1:] != q_all[:-1]) | (e_all[1:] != e_all[:-1])
+            q_all, e_all, d_all = q_all[first_hit], e_all[first_hit], d_all[first_hit]
+        return BulkHits(q_all + first, e_all, d_all)
 
     @staticmethod
     def _normalise_all(queries: Sequence[str], kind_hint: IdentifierKind | None) -> QueryBatch:
@@ -468,12 +514,15 @@ class RegisterIndex:
     def _fuzzy_many_on(
         self, base: ArrayIndex, dead: np.ndarray, prepared: QueryBatch
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat (query index, slot, distance) of the base hits of every form of every query.
+        """Flat (query index, slot, distance) of the base hits of every form of every query."""
+        qidx, slots, dists = self._run_planned(base, dead, self._plan(prepared))
+        return qidx, slots, dists
+
+    def _plan(self, prepared: QueryBatch) -> _Planned:
+        """The forms a bulk pass searches (Python: the part that holds the interpreter).
 
         Plain queries are searched as the packed canonical bytes the batch holds (their one
-        form); the others by their :func:`search_forms`. Rows are sized for the usual handful
-        of hits; the rare query with more is searched again on its own with room for
-        :data:`FUZZY_CAP`.
+        form); the others by their :func:`search_forms`.
         """
         edits = self.settings.max_edits
         plain = prepared.plain_rows()
@@ -501,7 +550,18 @@ class RegisterIndex:
             qoff = np.concatenate([fast_off, slow_off[1:] + fast_off[-1]])
         else:
             qbuf, qoff = fast_buf, fast_off
-        qbuf, qoff = frozen(qbuf), frozen(qoff)
+        return _Planned(owner, frozen(qbuf), frozen(qoff), qk, extra)
+
+    @staticmethod
+    def _run_planned(
+        base: ArrayIndex, dead: np.ndarray, job: _Planned
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Search planned forms by the compiled kernel: flat (query index, slot, distance).
+
+        Rows are sized for the usual handful of hits; the rare query with more is searched
+        again on its own with room for :data:`FUZZY_CAP`.
+        """
+        owner, qbuf, qoff, qk, extra = job
         slots, dists, counts = base.fuzzy_many(qbuf, qoff, qk, dead, BULK_ROW)
         mask = np.arange(BULK_ROW)[None, :] < counts[:, None]
         rows = np.nonzero(mask)[0]

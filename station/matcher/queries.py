@@ -65,7 +65,10 @@ def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 class QueryBatch(Sequence[Normalised]):
     """The queries of one bulk call; item ``i`` is :func:`normalise` of query ``i``."""
 
-    def __init__(self, queries: Sequence[str], kind_hint: IdentifierKind | None = None) -> None:
+    def __init__(
+        self, queries: Sequence[str], kind_hint: IdentifierKind | None = None, first: int = 0
+    ) -> None:
+        """``first``: the position of ``queries[0]`` in the caller's list (for error messages)."""
         self.raw = queries
         n = len(queries)
         lengths = np.fromiter(map(len, queries), dtype=np.int64, count=n)
@@ -116,7 +119,7 @@ class QueryBatch(Sequence[Normalised]):
             try:
                 self._normalised[i] = normalise(queries[i], kind_hint)
             except InputError as exc:
-                raise type(exc)(f"query {i + 1} ({queries[i][:40]!r}): {exc}") from exc
+                raise type(exc)(f"query {first + i + 1} ({queries[i][:40]!r}): {exc}") from exc
 
     def __len__(self) -> int:
         return len(self.raw)

@@ -104,3 +104,34 @@ def test_bulk_answers_of_every_shape_equal_single_look_ups() -> None:
     for q, e in zip(hits.query_index.tolist(), hits.entry_id.tolist(), strict=True):
         if len(single[q].candidates) < 10:
             assert e in {c.entry_id for c in single[q].candidates}, queries[q]
+
+
+def test_a_search_in_blocks_answers_as_one_block_and_names_a_bad_query_by_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large inputs are searched in blocks (the next normalised while one is searched); the
+    hits and the position named in an error are those of the whole input."""
+    from station.matcher import index as index_module
+    from station.matcher.index import BulkHits
+
+    rng = random.Random(9)
+    shapes = [q for _ in range(30) for q in _shapes(rng)]
+    register = [
+        RegisterRecord(i + 1, q.upper(), "serial", "stolen")
+        for i, q in enumerate(shapes[::3])
+        if q.isascii() and q.isalnum()
+    ]
+    index = RegisterIndex.build(register)
+    queries = [*shapes, *(r.identifier[:-1] + "8" for r in register)]
+    whole = index.search_many(queries)
+    monkeypatch.setattr(index_module, "SEARCH_BLOCK", 7)
+    blocked = index.search_many(queries)
+
+    def rows(h: BulkHits) -> list[tuple[int, int, int]]:
+        q, e, d = h.query_index.tolist(), h.entry_id.tolist(), h.distance.tolist()
+        return sorted(zip(q, e, d, strict=True))
+
+    assert rows(blocked) == rows(whole)
+    assert len(rows(whole)) > 50 and max(whole.query_index.tolist()) > 7 * 20
+    with pytest.raises(IdentifierRejected, match="query 40 "):
+        index.search_many([*queries[:39], "\x07bell", *queries[39:]])
