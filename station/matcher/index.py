@@ -51,6 +51,10 @@ BULK_ROW = 24
 SEARCH_BLOCK = 16_384
 
 
+#: (query index, slot, distance) of every base hit of a bulk pass
+_Found = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 class _Planned(NamedTuple):
     """What a bulk pass searches: query position of each form, packed forms, edits allowed
     and edits already assumed (a corrected IMEI reading)."""
@@ -455,7 +459,7 @@ class RegisterIndex:
             prepared = self._normalise_all(queries, kind_hint)
             found = self._run_planned(state.base, state.dead, self._plan(prepared))
             return self._bulk_hits(state, prepared, found, 0)
-        blocks: list[tuple[int, QueryBatch, Future[tuple[np.ndarray, ...]]]] = []
+        blocks: list[tuple[int, QueryBatch, Future[_Found]]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-search") as pool:
             for start in range(0, len(queries), SEARCH_BLOCK):
                 block = queries[start : start + SEARCH_BLOCK]
@@ -473,7 +477,7 @@ class RegisterIndex:
         self,
         state: _State,
         prepared: QueryBatch,
-        found: tuple[np.ndarray, ...],
+        found: _Found,
         first: int,
     ) -> BulkHits:
         """One block's hits (base and overlay), one per (query, entry), positions + first."""
