@@ -186,7 +186,9 @@ def _region(piece: _Piece, kind: str, k: int, scale: float, pixels: int) -> Regi
     if kind == "matrix":
         if min(length, height) < 0.5 * max(length, height) or len(pts) < 0.4 * length * height:
             return None  # a matrix code is a filled square-ish patch, not a text line
-    elif length < 3 * k / 2 or height < 4:
+    elif length < 3 * k / 2 or height < 4 or coh < _BAR_COHERENCE:
+        # too short, or patches joined in line whose edges do not all run one way together
+        # (the strokes of a line of text): bars are parallel over the whole symbol
         return None
     return Region(
         cx=float(cx) / scale,

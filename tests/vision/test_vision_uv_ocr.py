@@ -84,7 +84,10 @@ def test_printed_imei_and_pen_postcode_by_ocr() -> None:
     result = read_item(_capture(scene))
     ocr = {(i.kind, i.value) for i in result.identifiers if i.source == "ocr"}
     assert ("imei", "356938035643809") in ocr
-    assert ("postcode_mark", "12 NN1 4AB") in ocr
+    # where the spaces fall is the reader's guess ("12 NN1" and "12N N1" are both a house and
+    # an outward code); the matcher compares postcode marks without them
+    marks = {v.replace(" ", "") for kind, v in ocr if kind == "postcode_mark"}
+    assert marks == {"12NN14AB"}
     for i in result.identifiers:
         assert i.confidence <= 0.85  # OCR never claims barcode certainty
 
