@@ -46,7 +46,21 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+def _code_tree() -> Path:
+    """The tree whose code is measured: this checkout, or ``--baseline TREE`` (the before
+    side of a comparison, run by this script so both sides are measured the same way)."""
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--baseline" and i + 1 < len(argv):
+            return Path(argv[i + 1]).resolve()
+        if arg.startswith("--baseline="):
+            return Path(arg.split("=", 1)[1]).resolve()
+    return Path(__file__).resolve().parents[1]
+
+
+CODE = _code_tree()
+sys.path.insert(0, str(CODE))
 
 import psycopg
 from sqlalchemy import func, select, text
@@ -118,6 +132,11 @@ def main() -> None:
         action="store_true",
         help="time each step of publishing and bootstrapping a snapshot (on stderr as [step])",
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="TREE",
+        help="measure the code of another checkout (e.g. a worktree of the commit before)",
+    )
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
     if args.steps:
@@ -146,33 +165,36 @@ def _time_steps() -> None:
     from station.register.service import RegisterMatcher
 
     def timed(owner: object, name: str, label: str) -> None:
-        real = getattr(owner, name)
+        real = getattr(owner, name, None)
+        if real is None:  # a step the measured tree does not have
+            return
 
-        def say(t0: float) -> None:
-            if time.perf_counter() - t0 >= 0.5:
-                print(f"[step] {label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr,
-                      flush=True)  # fmt: skip
+        def say(t0: float, c0: float) -> None:
+            wall = time.perf_counter() - t0
+            if wall >= 0.5:  # CPU: the calling thread's (a step run in a worker thread is its own)
+                print(f"[step] {label}: {wall:.1f} s wall, {time.thread_time() - c0:.1f} s CPU",
+                      file=sys.stderr, flush=True)  # fmt: skip
 
         if inspect.iscoroutinefunction(real):
 
             @functools.wraps(real)
             async def wrapper_async(*a: object, **k: object) -> object:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     return await real(*a, **k)
                 finally:
-                    say(t0)
+                    say(t0, c0)
 
             setattr(owner, name, wrapper_async)
             return
 
         @functools.wraps(real)
         def wrapper(*a: object, **k: object) -> object:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return real(*a, **k)
             finally:
-                say(t0)
+                say(t0, c0)
 
         setattr(owner, name, wrapper)
 
@@ -278,7 +300,8 @@ def _matcher_phase(
 ) -> None:
     """A `station central matcher` process on the centre's register: build, RSS, p50/p99 of
     ``queries`` (default: 2000, half present in the snapshot phase's register, half absent)."""
-    env = {**os.environ, "STATION_DATA_DIR": str(tmp / "matcher"), "STATION_DB_URL": url}
+    env = {**os.environ, "STATION_DATA_DIR": str(tmp / "matcher"), "STATION_DB_URL": url,
+           "PYTHONPATH": str(CODE)}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "central", "matcher", "--nats", force.central_url],
         env=env,
