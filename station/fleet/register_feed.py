@@ -78,7 +78,7 @@ Row = list[Any]  # a rows object's line: values in ``_NAMES`` order, text or Non
 def _copy_blocks(s: Any, where: str, version: int) -> Iterator[bytes]:
     """The entries matching ``where`` (``:v`` is ``version``) in id order, as PostgreSQL's COPY
     text format in blocks of whole lines. On PostgreSQL the server writes them (``COPY TO``):
-    no Python object per row or per value on the way out."""
+    no Python object per value on the way out, and the file is what the server sent."""
     conn = s.connection()
     if conn.dialect.name != "postgresql":
         yield from _copy_blocks_generic(s, where, version)

@@ -148,3 +148,21 @@ def test_a_snapshot_built_at_the_centre_arrives_value_for_value(
         assert manifest["snapshot"]["rows"] == 31 and manifest["index"]["entries"] == 31
     finally:
         station.dispose()
+
+
+def test_a_json_lines_object_from_an_older_centre_is_still_read(
+    db: Database, tmp_path: Path
+) -> None:
+    """The bucket may still hold a snapshot an older centre wrote when the station updates."""
+    import json
+
+    docs = [_doc(i) for i in range(25)]
+    path = tmp_path / "snapshot-40"
+    lines = "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs)
+    path.write_bytes(gzip.compress(lines.encode()))
+    apply_rows(db, MANIFEST, path, replace=True)
+    with db.session() as s:
+        got = {e.id: e for e in s.scalars(select(RegisterEntry))}
+    assert sorted(got) == [d["id"] for d in docs]
+    assert got[docs[1]["id"]].brand == docs[1]["brand"]
+    assert got[docs[1]["id"]].reported_on == dt.date.fromisoformat(docs[1]["reported_on"])
