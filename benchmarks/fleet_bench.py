@@ -21,13 +21,17 @@ answer (index built), its RSS, and the p50/p99 of central look-ups over NATS req
 The last line is `stations N, records R, lost L, duplicated D, delta p99 X s`.
 
 With ``--central-matcher-entries N`` it measures only the central matcher, on a register of
-N entries written straight into a fresh PostgreSQL database (COPY, no import file: the
-matcher is what is measured), shaped as matcher_bench's (a third IMEIs, a third 10-12
+N entries written straight into a fresh PostgreSQL database (COPY, a million at a time, only
+the primary key kept; no import file: the matcher is what is measured), shaped as matcher_bench's (a third IMEIs, a third 10-12
 character serials, a third prefixed mixed serials): a `station central matcher` process's
 first answer (index built), its RSS and peak RSS, and the p50/p99 of ``--lookups`` central
 look-ups over NATS request/reply (40 % exact, 30 % one edit, 10 % two edits, 20 % absent):
 
     nice -n 5 .venv/bin/python benchmarks/fleet_bench.py --central-matcher-entries 10000000
+
+``--tree TREE`` measures the code of another checkout with this script (the before side
+of a comparison: ``git worktree add /tmp/base <commit>``); ``--steps`` prints each step of a
+snapshot's publishing and bootstrap with its wall and CPU time.
 """
 
 from __future__ import annotations
@@ -46,10 +50,10 @@ import time
 import uuid
 from pathlib import Path
 
-# the tree whose code is measured: this checkout, or `--baseline TREE` (the before side of a
+# the tree whose code is measured: this checkout, or `--tree TREE` (the before side of a
 # comparison, run by this same script so that both sides are measured the same way)
-sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--baseline") + 1]).resolve()
-                       if "--baseline" in sys.argv[1:-1] else Path(__file__).resolve().parents[1]))  # fmt: skip
+sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
+                       if "--tree" in sys.argv[1:-1] else Path(__file__).resolve().parents[1]))  # fmt: skip
 import psycopg
 from sqlalchemy import func, select, text
 
@@ -122,7 +126,7 @@ def main() -> None:
         help="time each step of publishing and bootstrapping a snapshot (on stderr as [step])",
     )
     ap.add_argument(
-        "--baseline",
+        "--tree",
         metavar="TREE",
         help="measure the code of another checkout (e.g. a worktree of the commit before)",
     )
