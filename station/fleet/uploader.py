@@ -213,7 +213,7 @@ class StationLink:
                 busy = await self._upload_batch(js)
             except Exception as exc:  # offline, server restarting: try again, later each time
                 log.info("upload paused: %s", exc)
-                await self._sleep(backoff.next())
+                await self._sleep(backoff.next(), self._wake)  # or the link is back
                 continue
             backoff.reset()
             if not busy:
@@ -302,7 +302,7 @@ class StationLink:
                 continue
             except Exception as exc:
                 log.info("receipts paused: %s", exc)
-                await self._sleep(backoff.next())
+                await self._sleep(backoff.next(), self._wake)
                 continue
             backoff.reset()
             for msg in msgs:
@@ -345,7 +345,7 @@ class StationLink:
                     self._notify()
             except Exception as exc:
                 log.warning("register update failed (tried again): %s", exc)
-                await self._sleep(backoff.next())
+                await self._sleep(backoff.next(), wake)
                 continue
             backoff.reset()
             await self._sleep(30.0, wake)
