@@ -21,13 +21,17 @@ answer (index built), its RSS, and the p50/p99 of central look-ups over NATS req
 The last line is `stations N, records R, lost L, duplicated D, delta p99 X s`.
 
 With ``--central-matcher-entries N`` it measures only the central matcher, on a register of
-N entries written straight into a fresh PostgreSQL database (COPY, no import file: the
-matcher is what is measured), shaped as matcher_bench's (a third IMEIs, a third 10-12
+N entries written straight into a fresh PostgreSQL database (COPY, a million at a time, only
+the primary key kept; no import file: the matcher is what is measured), shaped as matcher_bench's (a third IMEIs, a third 10-12
 character serials, a third prefixed mixed serials): a `station central matcher` process's
 first answer (index built), its RSS and peak RSS, and the p50/p99 of ``--lookups`` central
 look-ups over NATS request/reply (40 % exact, 30 % one edit, 10 % two edits, 20 % absent):
 
     nice -n 5 .venv/bin/python benchmarks/fleet_bench.py --central-matcher-entries 10000000
+
+``--tree TREE`` measures the code of another checkout with this script (the before side
+of a comparison: ``git worktree add /tmp/base <commit>``); ``--steps`` prints each step of a
+snapshot's publishing and bootstrap with its wall and CPU time.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+# the tree whose code is measured: this checkout, or `--tree TREE` (the before side of a
+# comparison, run by this same script so that both sides are measured the same way)
+sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
+                       if "--tree" in sys.argv[1:-1] else Path(__file__).resolve().parents[1]))  # fmt: skip
 import psycopg
 from sqlalchemy import func, select, text
 
@@ -57,6 +63,7 @@ from station.fleet.central import CentralSettings
 from station.fleet.register_feed import RegisterFollower
 from tests.helpers.fleet import Force, SimStation, central_import, register_file
 
+CODE = Path(sys.path[0])  # (set above, before these imports)
 WAIT = 600
 
 
@@ -118,6 +125,11 @@ def main() -> None:
         action="store_true",
         help="time each step of publishing and bootstrapping a snapshot (on stderr as [step])",
     )
+    ap.add_argument(
+        "--tree",
+        metavar="TREE",
+        help="measure the code of another checkout (e.g. a worktree of the commit before)",
+    )
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
     if args.steps:
@@ -146,33 +158,36 @@ def _time_steps() -> None:
     from station.register.service import RegisterMatcher
 
     def timed(owner: object, name: str, label: str) -> None:
-        real = getattr(owner, name)
+        real = getattr(owner, name, None)
+        if real is None:  # a step the measured tree does not have
+            return
 
-        def say(t0: float) -> None:
-            if time.perf_counter() - t0 >= 0.5:
-                print(f"[step] {label}: {time.perf_counter() - t0:.1f} s", file=sys.stderr,
-                      flush=True)  # fmt: skip
+        def say(t0: float, c0: float) -> None:
+            wall = time.perf_counter() - t0
+            if wall >= 0.5:  # CPU: the calling thread's (a step run in a worker thread is its own)
+                print(f"[step] {label}: {wall:.1f} s wall, {time.thread_time() - c0:.1f} s CPU",
+                      file=sys.stderr, flush=True)  # fmt: skip
 
         if inspect.iscoroutinefunction(real):
 
             @functools.wraps(real)
             async def wrapper_async(*a: object, **k: object) -> object:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     return await real(*a, **k)
                 finally:
-                    say(t0)
+                    say(t0, c0)
 
             setattr(owner, name, wrapper_async)
             return
 
         @functools.wraps(real)
         def wrapper(*a: object, **k: object) -> object:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return real(*a, **k)
             finally:
-                say(t0)
+                say(t0, c0)
 
         setattr(owner, name, wrapper)
 
@@ -201,6 +216,12 @@ def _rss_mb(pid: int) -> tuple[float, float]:
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds a process has used (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_published(force: Force, version: int, wait: float = WAIT) -> float:
@@ -278,7 +299,8 @@ def _matcher_phase(
 ) -> None:
     """A `station central matcher` process on the centre's register: build, RSS, p50/p99 of
     ``queries`` (default: 2000, half present in the snapshot phase's register, half absent)."""
-    env = {**os.environ, "STATION_DATA_DIR": str(tmp / "matcher"), "STATION_DB_URL": url}
+    env = {**os.environ, "STATION_DATA_DIR": str(tmp / "matcher"), "STATION_DB_URL": url,
+           "PYTHONPATH": str(CODE)}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "station", "central", "matcher", "--nats", force.central_url],
         env=env,
@@ -288,7 +310,7 @@ def _matcher_phase(
             f"SNAP{(i * 7919) % 1_000_000:08d}" if i % 2 else f"MISS{i:08d}" for i in range(2000)
         ]
 
-    async def measure() -> tuple[float, list[float]]:
+    async def measure() -> tuple[float, float, list[float]]:
         import nats
 
         nc = await nats.connect(force.central_url)
@@ -304,6 +326,7 @@ def _matcher_phase(
                         raise RuntimeError(f"the matcher exited with {proc.returncode}") from None
                     await asyncio.sleep(0.5)
             first = time.perf_counter() - t0
+            first_cpu = _cpu_s(proc.pid)
             times = []
             for value in queries:
                 body = m.canonical({"values": [{"value": value}]})
@@ -311,12 +334,12 @@ def _matcher_phase(
                 reply = json.loads((await nc.request(m.LOOKUP_SUBJECT, body, timeout=30)).data)
                 times.append(time.perf_counter() - t1)
                 assert reply["ok"], reply
-            return first, times
+            return first, first_cpu, times
         finally:
             await nc.close()
 
     try:
-        first, times = asyncio.run(measure())
+        first, first_cpu, times = asyncio.run(measure())
         rss, peak = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -326,6 +349,7 @@ def _matcher_phase(
             text("SELECT count(*) FROM register_entries WHERE NOT withdrawn")
         ).scalar_one()
     rows.append((f"central matcher: {entries} entries, first answer s", f"{first:.1f}"))
+    rows.append(("  its CPU until then (user + system), s", f"{first_cpu:.1f}"))
     rows.append(("central matcher RSS now / peak, MB", f"{rss:.0f} / {peak:.0f}"))
     rows.append(
         (f"central look-up over NATS ({len(times)}), p50 ms", f"{_pct(times, 0.5) * 1000:.2f}")
@@ -334,8 +358,15 @@ def _matcher_phase(
 
 
 def _write_register(url: str, n: int, seed: int = 7) -> list[str]:
-    """N generated entries (matcher_bench's shapes) COPYed into register_entries as version 1,
-    duplicates dropped; returns look-ups: 40 % exact, 30 % one edit, 10 % two, 20 % absent."""
+    """N generated entries (matcher_bench's shapes) COPYed into register_entries as version 1;
+    returns look-ups: 40 % exact, 30 % one edit, 10 % two, 20 % absent.
+
+    Generated a million at a time and streamed (memory stays flat at any N). The database is
+    this run's own and only the matcher reads it, so the table keeps just its primary key
+    while the rows go in (ids ascending: each lands at the end of that index); the import's
+    other indexes and its unique key would each take a random insert per row, which is what
+    made 50M entries take over an hour. Two generated entries may share an identifier; the
+    matcher takes them as two entries, as it would two sources' entries."""
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -344,31 +375,45 @@ def _write_register(url: str, n: int, seed: int = 7) -> list[str]:
     rng = np.random.default_rng(seed)
     sample: list[str] = []
     chunk = 1_000_000
+    now = dt.datetime.now(dt.UTC).isoformat()
+    tails = [f"\t{k}\tstolen\tbench\tf\t1\t{now}\n" for k in ("imei", "serial")]
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE UNLOGGED TABLE bench_register (identifier text, kind text)")
-        with conn.cursor() as cur, cur.copy("COPY bench_register FROM STDIN") as copy:
+        keep = "register_entries_pkey", "pk_register_entries"
+        for (name,) in conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'register_entries'::regclass "
+            "AND contype IN ('u', 'x')"
+        ).fetchall():
+            conn.execute(f'ALTER TABLE register_entries DROP CONSTRAINT "{name}"')
+        for (name,) in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'register_entries'"
+        ).fetchall():
+            if name not in keep:
+                conn.execute(f'DROP INDEX "{name}"')
+        columns = "id, identifier, kind, status, source, withdrawn, version, updated_at"
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY register_entries ({columns}) FROM STDIN") as copy,
+        ):
             for start in range(0, n, chunk):
                 size = min(chunk, n - start)
                 reg = generate_register(size, seed + start // chunk)
-                kinds = ["imei" if k == 0 else "serial" for k in reg["kind"].tolist()]
-                value, voff = reg["value"].tobytes(), reg["voff"].tolist()
-                lines = [
-                    f"{value[voff[i] : voff[i + 1]].decode()}\t{kinds[i]}\n" for i in range(size)
-                ]
-                copy.write("".join(lines))
+                text_ = reg["value"].tobytes().decode("ascii")
+                offs, kinds = reg["voff"].tolist(), reg["kind"].tolist()
+                copy.write("".join([
+                    f"{start + i + 1}\t{text_[offs[i] : offs[i + 1]]}{tails[kinds[i] != 0]}"
+                    for i in range(size)
+                ]))  # fmt: skip
                 sample += [identifier(reg, int(i)) for i in rng.integers(0, size, 40)]
+                del reg, text_, offs, kinds
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('register_entries', 'id'), %s)", (max(n, 1),)
+        )
         conn.execute(
             "INSERT INTO register_imports (id, source, filename, sha256, added, updated, "
             "withdrawn, imported_by, imported_at) VALUES (1, 'bench', 'generated', '', %s, 0, 0, "
             "'bench', now())",
             (n,),
         )
-        conn.execute(
-            "INSERT INTO register_entries (identifier, kind, status, source, withdrawn, version, "
-            "updated_at) SELECT identifier, kind, 'stolen', 'bench', false, 1, now() "
-            "FROM bench_register ON CONFLICT DO NOTHING"
-        )
-        conn.execute("DROP TABLE bench_register")
         conn.execute("ANALYZE register_entries")
     absent = generate_register(1000, seed + 10_000)
     queries = []
@@ -390,13 +435,15 @@ def run_central_matcher(tmp: Path, url: str, args: argparse.Namespace) -> None:
     rows = Measures()
     n = args.central_matcher_entries
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         queries = _write_register(url, n)
+        written_cpu = time.process_time() - c0
         while len(queries) < args.lookups:
             queries += queries
         rows.append(
             (f"register of {n} entries written (COPY), s", f"{time.perf_counter() - t0:.0f}")
         )
+        rows.append(("  CPU of this process meanwhile (not the server's), s", f"{written_cpu:.0f}"))
         force.start_server()
         _matcher_phase(force, tmp, url, rows, queries[: args.lookups])
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DeviceSettings(BaseModel):
@@ -178,6 +178,26 @@ class DeskSettings(BaseModel):
         return self.marking_advice.get(kind) or _marking_advice().get(kind, "")
 
 
+class LinkSettings(BaseModel):
+    """How an enrolled station's link to the centre tries again after a failure."""
+
+    #: seconds before the first retry; each failure in a row doubles the wait...
+    retry_first: float = Field(default=0.5, gt=0)
+    #: ...up to this many seconds
+    retry_max: float = Field(default=30.0, gt=0)
+    #: share of each wait left out at random (0-1), so stations that failed together drift
+    #: apart instead of retrying on the same beat
+    retry_spread: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinkSettings:
+        if self.retry_max < self.retry_first:
+            raise ValueError(
+                f"link.retry_max ({self.retry_max}) is below link.retry_first ({self.retry_first})"
+            )
+        return self
+
+
 class StationSettings(BaseModel):
     """Everything configurable about one station.
 
@@ -203,6 +223,7 @@ class StationSettings(BaseModel):
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     desk: DeskSettings = Field(default_factory=DeskSettings)
+    link: LinkSettings = Field(default_factory=LinkSettings)
 
     def __init__(self, _toml_file: Path | None = None, **values: Any) -> None:
         toml_path = _toml_file or os.environ.get("STATION_CONFIG")

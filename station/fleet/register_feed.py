@@ -18,8 +18,10 @@ import asyncio
 import base64
 import datetime as dt
 import gzip
+import itertools
 import json
 import logging
+import re
 import shutil
 import tarfile
 import tempfile
@@ -62,53 +64,181 @@ def bucket(js: JetStreamContext, name: str) -> ObjectStore:
     return ObjectStore(name=name, stream=m.object_stream(name), js=js)
 
 
-_COLUMNS = (
-    RegisterEntry.id,
-    *(getattr(RegisterEntry, f) for f in FIELDS),
-    RegisterEntry.reported_on,
-)
+#: the columns of a rows object, in order: the entry's id, its fields, the date it was reported
 _NAMES = ("id", *FIELDS, "reported_on")
+#: the first line of a rows object: its format, then its columns (a station refuses any other)
+ROWS_HEADER = "\t".join(("register-rows/2", *_NAMES)).encode() + b"\n"
+_BLOCK = 4 << 20  # bytes of rows handled at a time, each way
+_NULL = "\\N"
+_ESCAPED = re.compile(r"\\(.)")
+_UNESCAPE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+Row = list[Any]  # a rows object's line: values in ``_NAMES`` order, text or None
 
 
-def _row_docs(s: Any, *where: Any) -> Iterator[dict[str, Any]]:
-    """Entries as the feed carries them, streamed from the database (no ORM object each)."""
-    query = (
-        select(*_COLUMNS)
-        .where(*where)
-        .order_by(RegisterEntry.id)
-        .execution_options(yield_per=20_000)
+def _copy_blocks(s: Any, where: str, version: int) -> Iterator[bytes]:
+    """The entries matching ``where`` (``:v`` is ``version``) in id order, as PostgreSQL's COPY
+    text format in blocks of whole lines. On PostgreSQL the server writes them (``COPY TO``):
+    no Python object per value on the way out, and the file is what the server sent."""
+    conn = s.connection()
+    if conn.dialect.name != "postgresql":
+        yield from _copy_blocks_generic(s, where, version)
+        return
+    columns = ", ".join(f'"{n}"' for n in _NAMES[:-1]) + ", to_char(reported_on, 'YYYY-MM-DD')"
+    query = (f"COPY (SELECT {columns} FROM register_entries WHERE {where.replace(':v', '%s')} "
+             "ORDER BY id) TO STDOUT")  # fmt: skip
+    raw = conn.connection.driver_connection
+    pending: list[bytes] = []
+    size = 0
+    with raw.cursor() as cur, cur.copy(query, (version,)) as copy:
+        for data in copy:
+            pending.append(bytes(data))
+            size += len(data)
+            if size >= _BLOCK:
+                block = b"".join(pending)
+                cut = block.rfind(b"\n") + 1
+                yield block[:cut]
+                pending, size = [block[cut:]], len(block) - cut
+    if size:
+        yield b"".join(pending)
+
+
+def _copy_blocks_generic(s: Any, where: str, version: int) -> Iterator[bytes]:
+    """The same lines from any other database (a centre on SQLite, in tests)."""
+    from station.register.importer import copy_text
+
+    columns = ", ".join(f'"{n}"' for n in _NAMES)
+    result = s.execute(
+        text(f"SELECT {columns} FROM register_entries WHERE {where} ORDER BY id"), {"v": version}
     )
-    for row in s.execute(query):
-        doc = dict(zip(_NAMES, row, strict=True))
-        doc["reported_on"] = doc["reported_on"].isoformat() if doc["reported_on"] else None
-        yield doc
+    withdrawn = _NAMES.index("withdrawn")
+    for rows in result.partitions(20_000):
+        staged = []
+        for row in rows:
+            values = list(row)
+            values[withdrawn] = "t" if values[withdrawn] else "f"
+            staged.append(tuple(values))
+        yield copy_text(staged)
 
 
-def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Rows as gzip-compressed JSON Lines, written as they come; how many."""
+def write_rows(
+    path: Path, blocks: Iterable[bytes], each: Callable[[bytes], None] | None = None
+) -> int:
+    """Blocks of COPY text lines as a gzip-compressed rows object (header first); how many
+    rows. ``each`` sees every block as it is written (the snapshot's index builder)."""
     count = 0
     with (
         open(path, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=5, mtime=0) as gz,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) as gz,
     ):
-        lines: list[str] = []
-        for r in rows:
-            lines.append(json.dumps(r, sort_keys=True, separators=(",", ":")))
-            count += 1
-            if len(lines) == 10_000:
-                gz.write(("\n".join(lines) + "\n").encode())
-                lines.clear()
-        if lines:
-            gz.write(("\n".join(lines) + "\n").encode())
+        gz.write(ROWS_HEADER)
+        for block in blocks:
+            gz.write(block)
+            count += block.count(b"\n")
+            if each is not None:
+                each(block)
     return count
 
 
+def _unescape(value: str) -> str | None:
+    """One value of COPY's text format: \\N is NULL; backslash escapes undone."""
+    if value == _NULL:
+        return None
+    return _ESCAPED.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(1)), value)
+
+
+class Block:
+    """Whole lines of a rows object, split into values. Most lines carry no escape: they stay
+    as split (``plain``, the text ``\\N`` standing for NULL) so that no Python work is done
+    per value; the few that do are decoded (``decoded``, None for NULL)."""
+
+    def __init__(self, plain: list[list[str]], decoded: list[Row]) -> None:
+        self.plain = plain
+        self.decoded = decoded
+
+    def __len__(self) -> int:
+        return len(self.plain) + len(self.decoded)
+
+    def rows(self) -> Iterator[Row]:
+        """Every line decoded (a delta's few thousand; the index builder's columns)."""
+        for values in self.plain:
+            yield [None if v == _NULL else v for v in values]
+        yield from self.decoded
+
+
+def parse_block(block: bytes, name: str = "") -> Block:
+    """Whole COPY text lines of the rows object ``name``, split into their values."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FeedError(f"register object {name} is not UTF-8 text: {exc}") from exc
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    plain: list[list[str]] = []
+    decoded: list[Row] = []
+    if text.count("\\") == text.count(_NULL):  # nothing escaped in the block: split only
+        plain = [line.split("\t") for line in lines]
+    else:
+        for line in lines:
+            if line.count("\\") == line.count(_NULL):
+                plain.append(line.split("\t"))
+            else:
+                decoded.append([_unescape(v) for v in line.split("\t")])
+    width = len(_NAMES)
+    values: list[Any]
+    for values in itertools.chain(plain, decoded):
+        if len(values) != width:
+            raise FeedError(f"register object {name} has a line of {len(values)} values, "
+                            f"not {width}")  # fmt: skip
+    return Block(plain, decoded)
+
+
+def read_blocks(path: Path) -> Iterator[Block]:
+    """The rows of a rows object, a block at a time. Refuses a file that does not start with
+    the header this station knows. (Run only on a file whose digest was checked.)"""
+    with gzip.open(path, "rb") as fh:
+        try:
+            head = fh.readline()
+        except (OSError, EOFError) as exc:
+            raise FeedError(f"register object {path.name} is not a gzip file: {exc}") from exc
+        if head.startswith(b"{"):  # a JSON Lines object, as centres before this format wrote
+            yield from _legacy_blocks(head, fh)
+            return
+        if head != ROWS_HEADER:
+            raise FeedError(f"register object {path.name} is not in a format this station reads")
+        rest = b""
+        while chunk := fh.read(_BLOCK):
+            block = rest + chunk
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            yield parse_block(block[:cut], path.name)
+        if rest:
+            raise FeedError(f"register object {path.name} ends in the middle of a line")
+
+
+def _legacy_blocks(head: bytes, fh: Any) -> Iterator[Block]:
+    rows: list[Row] = []
+    for line in itertools.chain([head], fh):
+        if not line.strip():
+            continue
+        doc = json.loads(line)
+        rows.append([doc[n] for n in _NAMES])
+        if len(rows) == 20_000:
+            yield Block([], rows)
+            rows = []
+    if rows:
+        yield Block([], rows)
+
+
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """The rows of a file :func:`write_rows` wrote, one at a time."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    """The entries of a rows object as mappings (a delta's few thousand)."""
+    withdrawn = _NAMES.index("withdrawn")
+    for block in read_blocks(path):
+        for values in block.rows():
+            doc = dict(zip(_NAMES, values, strict=True))
+            doc["id"] = int(values[0])
+            doc["withdrawn"] = values[withdrawn] in (True, "t")
+            yield doc
 
 
 def pack_index(index: RegisterIndex, path: Path) -> None:
@@ -173,7 +303,7 @@ def build_version(
         ).scalar_one()
         name = f"delta-{version}"
         objects[name] = workdir / name
-        delta_rows = write_rows(objects[name], _row_docs(s, RegisterEntry.version == version))
+        delta_rows = write_rows(objects[name], _copy_blocks(s, "version = :v", version))
         manifest: dict[str, Any] = {
             "version": version,
             "parent": int(parent),
@@ -185,18 +315,19 @@ def build_version(
         if snapshot:
             builder = IndexBuilder()
 
-            def indexed(docs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-                for d in docs:
-                    builder.add(d["id"], d["identifier"], d["kind"], d["status"],
-                                d["crime_ref"], d["source"], d["range_end"])  # fmt: skip
-                    yield d
+            def index_block(block: bytes) -> None:
+                lines = parse_block(block, name)
+                n = _NULL
+                for r in lines.plain:  # crime_ref, source, range_end may be NULL
+                    builder.add(int(r[0]), r[1], r[2], r[3], None if r[7] == n else r[7],
+                                None if r[13] == n else r[13], None if r[10] == n else r[10])  # fmt: skip
+                for r in lines.decoded:
+                    builder.add(int(r[0]), r[1], r[2], r[3], r[7], r[13], r[10])
 
             name = f"snapshot-{version}"
             objects[name] = workdir / name
-            docs = _row_docs(
-                s, RegisterEntry.withdrawn.is_(False), RegisterEntry.version <= version
-            )
-            rows = write_rows(objects[name], indexed(docs))
+            blocks = _copy_blocks(s, "NOT withdrawn AND version <= :v", version)
+            rows = write_rows(objects[name], blocks, index_block)
             manifest["snapshot"] = {
                 "object": name,
                 "sha256": file_sha256(objects[name]),
@@ -375,8 +506,8 @@ class RegisterFollower:
 
     async def _apply_delta(self, js: JetStreamContext, manifest: dict[str, Any]) -> None:
         with self._scratch() as tmp:
-            rows = list(read_rows(await self._object(js, manifest["delta"], Path(tmp))))
-        apply_rows(self.db, manifest, rows, replace=False)
+            path = await self._object(js, manifest["delta"], Path(tmp))
+            apply_rows(self.db, manifest, path, replace=False)
         self.matcher.index()  # catches up from the database, as after a local import
 
     async def _bootstrap(self, js: JetStreamContext, manifest: dict[str, Any]) -> None:
@@ -388,7 +519,7 @@ class RegisterFollower:
             staged = await self._staged_index(js, manifest, Path(tmp))
             await asyncio.to_thread(
                 self.matcher.replace_register,
-                lambda: apply_rows(self.db, manifest, read_rows(path), replace=True),
+                lambda: apply_rows(self.db, manifest, path, replace=True),
                 staged,
             )
         await asyncio.to_thread(self.matcher.index)
@@ -420,10 +551,9 @@ class RegisterFollower:
         return staged
 
 
-def apply_rows(
-    db: Database, manifest: dict[str, Any], rows: Iterable[dict[str, Any]], replace: bool
-) -> None:
-    """One transaction: the rows, the version row and the audit entry, or nothing."""
+def apply_rows(db: Database, manifest: dict[str, Any], path: Path, replace: bool) -> None:
+    """One transaction: the rows of the object at ``path`` (digest checked), the version row
+    and the audit entry, or nothing."""
     from station.register.store import apply_rows as apply_register_rows
 
     version = int(manifest["version"])
@@ -433,9 +563,9 @@ def apply_rows(
     with db.writer() as s:
         if replace:  # the centre's entry ids too: the shipped index refers to them
             s.execute(delete(RegisterEntry))
-            totals["added"] = _insert_snapshot(s, rows, version)
+            totals["added"] = _insert_snapshot(s, read_blocks(path), version)
         else:
-            for source, source_rows in _by_source(rows).items():
+            for source, source_rows in _by_source(read_rows(path)).items():
                 for k, v in apply_register_rows(s, source_rows, source, version).items():
                     totals[k] += v
         s.add(
@@ -480,15 +610,17 @@ def _by_source(rows: Iterable[dict[str, Any]]) -> dict[str, list[RegisterRow]]:
 #: the columns a snapshot's rows fill, in the order :func:`_insert_snapshot` binds them
 _SNAPSHOT_COLUMNS = ("id", *(f for f in FIELDS if f != "withdrawn"), "reported_on", "withdrawn",
                      "version", "updated_at")  # fmt: skip
-_SNAPSHOT_CHUNK = 20_000
+_SQLITE_CACHE = -262_144  # KiB: 256 MB of page cache while a snapshot goes in
 
 
-def _insert_snapshot(s: Any, rows: Iterable[dict[str, Any]], version: int) -> int:
-    """The snapshot's entries under the centre's ids, a chunk at a time; how many.
+def _insert_snapshot(s: Any, blocks: Iterable[Block], version: int) -> int:
+    """The snapshot's entries under the centre's ids, a block at a time; how many.
 
     Straight to the driver (SQLite ``executemany``, PostgreSQL ``COPY``) as a register import
     stages its rows: through the ORM's insert the per-row work took ~50 s a million rows,
-    nine tenths of a new station's bootstrap."""
+    nine tenths of a new station's bootstrap. SQLite gets a page cache that holds the
+    register's indexes meanwhile, so rows in an order other than their identifiers' do not
+    turn each insert into page reads."""
     from station.register.importer import copy_text
 
     conn = s.connection()
@@ -503,36 +635,51 @@ def _insert_snapshot(s: Any, rows: Iterable[dict[str, Any]], version: int) -> in
 
     no = stored("withdrawn")(False)
     now = stored("updated_at")(dt.datetime.now(dt.UTC))
-    date = stored("reported_on")
-    fields = [f for f in FIELDS if f != "withdrawn"]
     raw = conn.connection.driver_connection
     names = ", ".join(_SNAPSHOT_COLUMNS)
     marks = ", ".join("?" for _ in _SNAPSHOT_COLUMNS)
-
-    def flush(chunk: list[tuple[Any, ...]]) -> None:
-        if pg:
-            with raw.cursor() as cur, cur.copy(f"COPY register_entries ({names}) FROM STDIN") as cp:
-                cp.write(copy_text(chunk))
-        else:
-            raw.executemany(f"INSERT INTO register_entries ({names}) VALUES ({marks})", chunk)
-
+    # a plain line's values bound as split; SQLite itself turns \N into NULL (values in
+    # _NAMES order: ?1 id, ?2-?14 identifier to source, ?15 withdrawn, ?16 reported_on)
+    fields = [f"nullif(?{i}, '{_NULL}')" for i in range(2, 15)]
+    fields[2] = f"coalesce(nullif(nullif(?4, '{_NULL}'), ''), 'stolen')"  # status
+    split = (f"INSERT INTO register_entries ({names}) VALUES (CAST(?1 AS INTEGER), "
+             f"{', '.join(fields)}, nullif(?16, '{_NULL}'), "
+             f"CASE ?15 WHEN 'f' THEN 0 WHEN 't' THEN 1 END, {version:d}, {now!r})")  # fmt: skip
+    cache = None
+    indexes: list[tuple[str, str]] = []
+    if not pg:
+        cache = raw.execute("PRAGMA cache_size").fetchone()[0]
+        raw.execute(f"PRAGMA cache_size={_SQLITE_CACHE}")
+        # the table's plain indexes are made again once the rows are in (one sort each beats
+        # an insert into each per row); the unique key's index cannot be dropped, and stays
+        indexes = raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'register_entries' AND sql IS NOT NULL"
+        ).fetchall()
+        for index, _sql in indexes:
+            raw.execute(f'DROP INDEX "{index}"')
     count = 0
-    chunk: list[tuple[Any, ...]] = []
-    for r in rows:
-        values = [r[f] for f in fields]
-        values[2] = values[2] or "stolen"  # status
-        reported = r["reported_on"]
-        if reported and not pg:
-            reported = date(dt.date.fromisoformat(reported))
-        chunk.append((r["id"], *values, reported, no, version, now))
-        if len(chunk) == _SNAPSHOT_CHUNK:
-            flush(chunk)
-            count += len(chunk)
-            chunk = []
-    if chunk:
-        flush(chunk)
-        count += len(chunk)
-    if s.get_bind().dialect.name == "postgresql":  # explicit ids leave the sequence behind
+    try:
+        for block in blocks:
+            decoded = block.decoded if not pg else list(block.rows())
+            chunk = [(int(r[0]), r[1], r[2], r[3] or "stolen", *r[4:14], r[15], no, version, now)
+                     for r in decoded]  # fmt: skip
+            if pg:
+                with (
+                    raw.cursor() as cur,
+                    cur.copy(f"COPY register_entries ({names}) FROM STDIN") as cp,
+                ):
+                    cp.write(copy_text(chunk))
+            else:
+                raw.executemany(split, block.plain)
+                raw.executemany(f"INSERT INTO register_entries ({names}) VALUES ({marks})", chunk)
+            count += len(block)
+        for _index, sql in indexes:
+            raw.execute(sql)
+    finally:
+        if cache is not None:
+            raw.execute(f"PRAGMA cache_size={int(cache)}")
+    if pg:  # explicit ids leave the sequence behind
         s.execute(text("SELECT setval(pg_get_serial_sequence('register_entries', 'id'), "
                        "(SELECT coalesce(max(id), 1) FROM register_entries))"))  # fmt: skip
     return count

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import random
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,11 +30,13 @@ from station.db.fleet_models import CentralLookup, CheckAmendment, OutboxItem
 from station.db.models import CheckIdentifier
 from station.fleet import messages as m
 from station.fleet import outbox
+from station.fleet.backoff import Backoff
 from station.fleet.enrolment import Enrolment, connect
 from station.fleet.register_feed import RegisterFollower, bucket
 from station.records import audit
 from station.records.images import ImageStore
 from station.records.signing import StationKey, verify_signature
+from station.settings import LinkSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class StationLink:
         status_every: float = 10.0,
         lookup_timeout: float = 2.0,
         batch: int = 50,
+        settings: LinkSettings | None = None,
+        rand: Callable[[], float] | None = None,
     ) -> None:
         self.db = db
         self.images = images
@@ -67,6 +72,9 @@ class StationLink:
         self.status_every = status_every
         self.lookup_timeout = lookup_timeout
         self.batch = batch
+        self.settings = settings or LinkSettings()
+        #: the random source of every retry wait (tests pass their own)
+        self.rand = rand or random.Random().random
         self.follower = RegisterFollower(db, matcher, enrolment.centre_public)
         #: called after the server stored a message and before it is marked (fault tests)
         self.after_server_ack: Callable[[OutboxItem], None] | None = None
@@ -143,13 +151,15 @@ class StationLink:
         """Connect, trying again until it works or the link is stopped (a station can start
         while the centre is unreachable; it works offline meanwhile)."""
         assert self._stop is not None
-        pause = 0.5
+        backoff = self.backoff()
         while not self._stop.is_set():
             try:
                 return await connect(
                     self.enrolment,
                     max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.25,
+                    # the client's own reconnects wait the same each time: a different wait
+                    # at each station keeps a force's stations from reconnecting in step
+                    reconnect_time_wait=self.settings.retry_first / 2 * (1 + self.rand()),
                     connect_timeout=2,
                     ping_interval=5,
                     max_outstanding_pings=2,
@@ -159,19 +169,25 @@ class StationLink:
                 )
             except Exception as exc:
                 log.info("centre unreachable (%s); working offline", exc)
-                await self._sleep(pause)
-                pause = min(pause * 2, 5.0)
+                await self._sleep(backoff.next())
         return None
+
+    def backoff(self, first: float | None = None) -> Backoff:
+        """The waits of one retry loop (see :class:`Backoff`), as this link is configured."""
+        return Backoff.of(self.settings, first, self.rand)
 
     async def _on_disconnected(self) -> None:
         self.connected.clear()
         self.disconnected.set()
 
     async def _on_reconnected(self) -> None:
+        """Back online: send and catch up, each after a short random wait (every station
+        whose link came back with the centre's hears this at the same moment)."""
         self.connected.set()
+        loop = asyncio.get_running_loop()
         for event in (self._wake, self._register_wake):
             if event is not None:
-                event.set()
+                loop.call_later(self.backoff().jitter(), event.set)
 
     async def _on_error(self, exc: Exception) -> None:
         log.info("link: %s", exc)
@@ -191,13 +207,15 @@ class StationLink:
 
     async def _uploads(self, js: JetStreamContext) -> None:
         self.connected.set()
+        backoff = self.backoff()
         while True:
             try:
                 busy = await self._upload_batch(js)
-            except Exception as exc:  # offline, server restarting: try again shortly
+            except Exception as exc:  # offline, server restarting: try again, later each time
                 log.info("upload paused: %s", exc)
-                await self._sleep(0.5)
+                await self._sleep(backoff.next(), self._wake)  # or the link is back
                 continue
+            backoff.reset()
             if not busy:
                 await self._sleep(1.0, self._wake)
 
@@ -272,6 +290,7 @@ class StationLink:
 
     async def _receipts(self, js: JetStreamContext) -> None:
         sub = None
+        backoff = self.backoff()
         while True:
             try:
                 if sub is None:
@@ -283,8 +302,9 @@ class StationLink:
                 continue
             except Exception as exc:
                 log.info("receipts paused: %s", exc)
-                await self._sleep(0.5)
+                await self._sleep(backoff.next(), self._wake)
                 continue
+            backoff.reset()
             for msg in msgs:
                 signature = (msg.headers or {}).get(m.SIGNATURE, "")
                 if not verify_signature(self.enrolment.centre_public, m.unb64(signature), msg.data):
@@ -318,14 +338,16 @@ class StationLink:
 
         with contextlib.suppress(Exception):
             await nc.subscribe(m.REGISTER_SUBJECTS, cb=on_manifest)
+        backoff = self.backoff(first=2.0)
         while True:
             try:
                 if await self.follower.catch_up(js):
                     self._notify()
             except Exception as exc:
                 log.warning("register update failed (tried again): %s", exc)
-                await self._sleep(2.0)
+                await self._sleep(backoff.next(), wake)
                 continue
+            backoff.reset()
             await self._sleep(30.0, wake)
 
     # -- heartbeat -----------------------------------------------------------------------------
@@ -351,12 +373,15 @@ class StationLink:
     # -- central look-ups ----------------------------------------------------------------------
 
     async def _lookups(self, nc: Client) -> None:
+        backoff = self.backoff(first=2.0)
         while True:
             try:
                 answered = await self._lookup_batch(nc)
             except Exception as exc:
                 log.info("central look-ups paused: %s", exc)
-                answered = False
+                await self._sleep(backoff.next(), self._wake)
+                continue
+            backoff.reset()
             if not answered:
                 await self._sleep(2.0, self._wake)
 
@@ -469,6 +494,7 @@ def fleet_link(ctx: Any) -> Iterator[StationLink | None]:
         StationKey.load_or_create(ctx.settings.data_dir),
         enrolment,
         status=lambda: station_status(ctx),
+        settings=ctx.settings.link,
     )
     link.start()
     try:

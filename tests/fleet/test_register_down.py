@@ -123,8 +123,9 @@ def _entry_ids(db: Database, version: int | None = None) -> dict[str, int]:
         return {ident: int(i) for ident, i in s.execute(query)}
 
 
-def test_a_snapshot_whose_index_was_altered_is_refused_and_nothing_is_applied(
-    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("altered", ["index", "snapshot"])
+def test_a_snapshot_whose_rows_or_index_were_altered_is_refused_and_nothing_is_applied(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, altered: str
 ) -> None:
     force = Force(tmp_path, pg_url, CentralSettings(history=3, snapshot_every=2))
     try:
@@ -138,7 +139,7 @@ def test_a_snapshot_whose_index_was_altered_is_refused_and_nothing_is_applied(
             force.publish()
         follower = RegisterFollower(a.ctx.db, a.ctx.matcher, force.central_key.public_bytes)
         store = lambda js: bucket(js, m.REGISTER_BUCKET)  # noqa: E731
-        name = f"index-{last}"
+        name = f"{altered}-{last}"
         original = force.with_central_js(lambda js: store(js).get(name))
         blob = bytearray(original.data)
         blob[len(blob) // 2] ^= 0xFF
