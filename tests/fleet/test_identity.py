@@ -70,8 +70,8 @@ def test_a_station_may_publish_only_its_own_records_subject(force: Force) -> Non
 
     own, other, delete = asyncio.run(attempt())
     assert own and not other and not delete
-    log = force.server.log.read_text()
-    assert 'Publish Violation - User "desk-a", Subject "records.desk-b"' in log
+    violation = 'Publish Violation - User "desk-a", Subject "records.desk-b"'
+    assert force.server.wait_for_log(violation, WAIT)
 
 
 def test_a_revoked_station_is_disconnected_by_the_server_and_cannot_return(force: Force) -> None:
@@ -94,7 +94,7 @@ def test_a_revoked_station_is_disconnected_by_the_server_and_cannot_return(force
 
     with pytest.raises((nats.errors.Error, OSError)):
         asyncio.run(reconnect())
-    assert 'authentication error - User "desk-a"' in force.server.log.read_text()
+    assert force.server.wait_for_log('authentication error - User "desk-a"', WAIT)
     doc = json.loads(json.dumps(force.roll.key_list()))
     assert doc["keys"][0]["revoked_at"] is not None
 

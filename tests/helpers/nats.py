@@ -41,6 +41,8 @@ class NatsServer:
         self.cluster = cluster
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.root / "server.log"
+        #: notified each time the reader thread appends a line to the log
+        self._logged = threading.Condition()
         self._write_config()
 
     @property
@@ -78,12 +80,20 @@ class NatsServer:
                 for line in proc.stdout:
                     log.write(line)
                     log.flush()
+                    with self._logged:
+                        self._logged.notify_all()
                     if b"Server is ready" in line:
                         ready.set()
 
         threading.Thread(target=read, args=(self.proc,), daemon=True).start()
         if not ready.wait(timeout):
             raise RuntimeError(f"nats-server {self.name} not ready in {timeout} s; see {self.log}")
+
+    def wait_for_log(self, text: str, timeout: float = 120) -> bool:
+        """Whether ``text`` appears in the server's log within ``timeout`` seconds (the
+        server logs an event a moment after the client sees its effect)."""
+        with self._logged:
+            return self._logged.wait_for(lambda: text in self.log.read_text(), timeout)
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is not None and self.proc.poll() is None:
