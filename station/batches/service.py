@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -604,8 +605,10 @@ def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 500
     w.writerow([*CSV_FIELDS, *extra])
     for lo in range(0, len(hits), block):
         w.writerows(
-            [_csv_safe(r[k]) for k in CSV_FIELDS]
-            + [_csv_safe(r["columns"].get(c, "")) for c in extra]
+            [
+                "'" + v if type(v) is str and v[:1] in _FORMULA else v
+                for v in [*itemgetter(*CSV_FIELDS)(r), *(r["columns"].get(c, "") for c in extra)]
+            ]  # inline, not a call per cell: this runs for every cell of every hit
             for r in hits[lo : lo + block]
         )
         yield buf.getvalue()
@@ -770,11 +773,8 @@ def _write_items(s: Session, batch_id: str, rows: list[ItemRow]) -> None:
     )
 
 
-def _csv_safe(value: Any) -> Any:
-    # a cell starting with = + - @ would run as a formula in a spreadsheet
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+#: a cell starting with one of these would run as a formula in a spreadsheet
+_FORMULA = ("=", "+", "-", "@")
 
 
 def _sha256(path: Path) -> str:

@@ -201,3 +201,28 @@ def _csv_of(report: object) -> list[str]:
 
     assert isinstance(report, BatchReport)
     return list(_csv_blocks(report.hits, report.columns))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted(
+    ctx: StationContext, tmp_path: Path
+) -> None:
+    path = tmp_path / "formulas.csv"
+    cells = ["=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "plain", "a=b"]
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["serial", "note"])
+        for cell in cells:
+            w.writerow(["BIKE7788990", cell])
+    service = BatchService(ctx.db, ctx.matcher, ctx.settings)
+    batch_id = service.create(path, path.name, officer="store-1")
+    service.run(batch_id)
+    rows = list(csv.DictReader(io.StringIO(service.report_csv(batch_id))))
+    assert [r["note"] for r in rows] == [
+        "'=HYPERLINK(1)",
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "plain",
+        "a=b",
+    ]
+    assert {r["line"] for r in rows} == {"2", "3", "4", "5", "6", "7"}
