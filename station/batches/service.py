@@ -19,7 +19,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, and_, func, or_, select, update
+from sqlalchemy import Connection, Table, Text, and_, func, or_, select, text, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -441,30 +441,22 @@ class BatchService:
         counts = {"match": 0, "possible_match": 0, "no_match": 0, "unreadable": 0}
         compact = func.length(sql_cast(BatchItem.result, Text)) <= 2
         with self.db.session() as s:
-            listed = s.execute(
-                select(
-                    BatchItem.seq,
-                    BatchItem.line,
-                    BatchItem.label,
-                    BatchItem.sheet,
-                    BatchHit.query,
-                    BatchHit.verdict,
-                    BatchHit.identifier,
-                    BatchHit.kind,
-                    BatchHit.status,
-                    BatchHit.crime_ref,
-                    BatchHit.source,
-                    BatchHit.distance,
-                    BatchHit.edits,
-                    BatchHit.score,
-                )
-                .join(
-                    BatchHit,
-                    and_(BatchHit.batch_id == BatchItem.batch_id, BatchHit.seq == BatchItem.seq),
-                )
-                .where(BatchItem.batch_id == batch_id)
-                .order_by(BatchHit.seq, BatchHit.match_no, BatchHit.rank)
-            ).all()
+            # the hits, and the items they belong to, as plain tuples from the driver (no
+            # row objects, no join: two range reads in position order)
+            conn = s.connection()
+            listed = _plain_rows(
+                conn,
+                "SELECT seq, query, verdict, identifier, kind, status, crime_ref, source, "
+                "distance, edits, score FROM batch_hits WHERE batch_id = :b "
+                "ORDER BY seq, match_no, rank",
+                batch_id,
+            )
+            owners = _plain_rows(
+                conn,
+                "SELECT seq, line, label, sheet FROM batch_items "
+                "WHERE batch_id = :b AND hit_rows > 0 ORDER BY seq",
+                batch_id,
+            )
             for verdict, n in s.execute(
                 select(BatchItem.verdict, func.count())
                 .where(BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match")
@@ -516,7 +508,7 @@ class BatchService:
                 # hits stored before items kept their columns: read them from the inputs
                 inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar()
                 columns = {i[0]: i[3] for i in inputs or [] if len(i) > 3 and i[3]}
-        hits = _listed_hits(listed)
+        hits = _listed_hits(listed, owners)
         older: list[tuple[int, list[dict[str, Any]]]] = []
         for seq, line, label, verdict, result in rows:
             result = result or {}
@@ -532,7 +524,7 @@ class BatchService:
             hits = [
                 h
                 for _, _, found in sorted(
-                    [(seq, 1, [h]) for seq, h in zip([r[0] for r in listed], hits, strict=True)]
+                    [(row[0], 1, [h]) for row, h in zip(listed, hits, strict=True)]
                     + [(seq, 0, found) for seq, found in older],
                     key=lambda t: (t[0], t[1]),
                 )
@@ -662,46 +654,59 @@ def _hit_rows(results: list[MatchResult]) -> list[HitRow]:
     ]
 
 
-def _listed_hits(listed: Sequence[Any]) -> list[dict[str, Any]]:
-    """The report's hits from their rows; the spreadsheet columns of every item parsed in one
-    go (one JSON document of all of them), one dict per item shared by its candidates."""
-    sheets: dict[int, str] = {}
-    for row in listed:
-        sheets.setdefault(row[0], row[3] or "{}")
-    parsed = dict(zip(sheets, json.loads("[" + ",".join(sheets.values()) + "]"), strict=True))
-    return [
-        {
-            "line": line,
-            "label": label,
-            "query": query,
-            "verdict": verdict,
-            "entry_identifier": identifier,
-            "kind": kind,
-            "status": status,
-            "crime_ref": crime_ref or "",
-            "source": source or "",
-            "distance": distance,
-            "edits": edits,
-            "score": score,
-            "columns": parsed[seq],
-        }
-        for (
-            seq,
-            line,
-            label,
-            _sheet,
-            query,
-            verdict,
-            identifier,
-            kind,
-            status,
-            crime_ref,
-            source,
-            distance,
-            edits,
-            score,
-        ) in listed
-    ]
+def _plain_rows(conn: Connection, sql: str, batch_id: str) -> list[tuple[Any, ...]]:
+    """A query's rows as the driver's own tuples: tens of thousands of hits are read without
+    building a row object each."""
+    result = conn.execute(text(sql), {"b": batch_id})
+    rows = [tuple(r) for r in result.cursor.fetchall()]
+    result.close()
+    return rows
+
+
+def _listed_hits(
+    listed: Sequence[tuple[Any, ...]], owners: Sequence[tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The report's hits from their rows and their items' (seq, line, label, sheet); the
+    spreadsheet columns of every item parsed in one go (one JSON document of all of them),
+    one dict per item shared by its candidates."""
+    sheets = json.loads("[" + ",".join(row[3] or "{}" for row in owners) + "]")
+    items = {
+        seq: (line, label, sheet)
+        for (seq, line, label, _), sheet in zip(owners, sheets, strict=True)
+    }
+    out: list[dict[str, Any]] = []
+    for (
+        seq,
+        query,
+        verdict,
+        identifier,
+        kind,
+        status,
+        crime_ref,
+        source,
+        distance,
+        edits,
+        score,
+    ) in listed:
+        line, label, sheet = items[seq]
+        out.append(
+            {
+                "line": line,
+                "label": label,
+                "query": query,
+                "verdict": verdict,
+                "entry_identifier": identifier,
+                "kind": kind,
+                "status": status,
+                "crime_ref": crime_ref or "",
+                "source": source or "",
+                "distance": distance,
+                "edits": edits,
+                "score": score,
+                "columns": sheet,
+            }
+        )
+    return out
 
 
 def _result_hits(
