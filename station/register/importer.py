@@ -21,6 +21,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from station.db.bulk import copy_text
 from station.errors import InputError, RegisterImportError
 from station.identifiers import Classified, classify, luhn_ok
 from station.matcher.normalise import normal_value
@@ -809,9 +810,6 @@ def stage_row(row: RegisterRow) -> StageRow:
     )  # fmt: skip
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def entry_copy_text(rows: list[StageRow], entries: EntryCopy) -> bytes:
     """Staged rows as the register's COPY text (:data:`ENTRY_COPY_COLUMNS`), withdrawals left
     out, in key order: the rows of a block then go into the key index as one ascending run
@@ -831,30 +829,6 @@ def _entry_chunk(
     withdrawals = sum(1 for row in rows if row[1] == "withdraw")
     text = entry_copy_text(rows, entries)
     return RowChunk([], text, len(rows), problems, owners, withdrawals=withdrawals)
-
-
-def copy_text(rows: list[StageRow]) -> bytes:
-    """Rows in PostgreSQL's COPY text format (tab-separated, \\N for NULL)."""
-    if not rows:
-        return b""
-    # validated values are printable: no tabs, line breaks or NULs. So NULLs are marked with
-    # NUL, and only a row set with a backslash (or an unexpected control character, seen in
-    # the counts) takes the escaping pass
-    text = "\n".join(["\t".join(["\0" if v is None else str(v) for v in row]) for row in rows])
-    if (
-        "\\" in text
-        or "\r" in text
-        or text.count("\n") != len(rows) - 1
-        or text.count("\t") != sum(len(row) - 1 for row in rows)
-        or text.count("\0") != sum(row.count(None) for row in rows)
-    ):
-        text = "\n".join(
-            "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)
-            for row in rows
-        )
-    else:
-        text = text.replace("\0", "\\N")
-    return (text + "\n").encode("utf-8")
 
 
 # -- row sources: each yields (line number, {field: text}) -----------------------------------
