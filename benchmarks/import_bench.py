@@ -1,6 +1,7 @@
 """Register import end to end — parse, validate, store in the database, index — at scale.
 
     .venv/bin/python benchmarks/import_bench.py [--rows 1000000] [--db URL] [--baseline DIR]
+        [--repeat 1]
 
 Generates a seeded CSV with the DESIGN.md header (IMEIs with valid Luhn and alphanumeric
 serials), imports it through `RegisterMatcher.import_file` (one transaction), re-imports it
@@ -8,7 +9,9 @@ serials), imports it through `RegisterMatcher.import_file` (one transaction), re
 RSS is its own. SQLite in a temp dir, or PostgreSQL when --db names a server: a scratch
 database is created there for each run and dropped after. --baseline DIR runs the same
 import with the `station` package of another checkout (e.g. `git archive main`) beside this
-one, so the table compares them in one run.
+one, so the table compares them in one run; ``--repeat N`` alternates N runs of each and
+the table shows medians (peak RSS: the largest). On PostgreSQL the table adds the CPU time of
+the server sessions the import used, read from /proc when the server runs on this machine.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import json
 import os
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,17 +66,19 @@ def child(csv_path: Path, url: str, index_dir: Path) -> dict[str, Any]:
 
     db = Database(url)
     upgrade(db)
+    server = _ServerCpu(db)
     m = RegisterMatcher(db, MatcherSettings(), index_dir)
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0, s0 = time.perf_counter(), _cpu(), server.cpu()
     first = m.import_file(csv_path, source="bench")
-    imp, imp_cpu = time.perf_counter() - t0, _cpu() - c0
+    imp, imp_cpu, imp_server = time.perf_counter() - t0, _cpu() - c0, server.cpu() - s0
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     m.lookup("NOTPRESENT123")
     build = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0, s0 = time.perf_counter(), _cpu(), server.cpu()
     again = m.import_file(csv_path, source="bench")
     reimp, reimp_cpu = time.perf_counter() - t0, _cpu() - c0
+    reimp_server = server.cpu() - s0
     with db.session() as s:
         touched = s.execute(
             select(func.count()).where(RegisterEntry.version > first["version"])
@@ -80,11 +87,13 @@ def child(csv_path: Path, url: str, index_dir: Path) -> dict[str, Any]:
     return {
         "import": imp,
         "import_cpu": imp_cpu,
+        "import_server_cpu": imp_server,
         "added": first["added"],
         "rss_import": rss_import,
         "build": build,
         "reimport": reimp,
         "reimport_cpu": reimp_cpu,
+        "reimport_server_cpu": reimp_server,
         "re_added": again["added"],
         "re_updated": again["updated"],
         "touched": touched,
@@ -96,6 +105,33 @@ def _cpu() -> float:
     """CPU seconds of this process (the importing one; parse workers are not counted)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+class _ServerCpu:
+    """CPU seconds the PostgreSQL server spent in this process's sessions, read from /proc
+    (a server on this machine; NaN otherwise, and 0 on SQLite, which runs in-process).
+
+    On PostgreSQL the import's sorts, joins and index writes run in the server, so the
+    importing process's own CPU says little; this is the figure a busy machine inflates
+    least."""
+
+    def __init__(self, db: Any) -> None:
+        from sqlalchemy import event
+
+        self.pids: set[int] = set()
+        if db.dialect == "postgresql":
+            event.listen(db.engine, "checkout", lambda dbapi, _rec, _proxy: self.pids.add(
+                dbapi.info.backend_pid))  # fmt: skip
+
+    def cpu(self) -> float:
+        total = 0.0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return float("nan")
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
 
 def run(code: Path, csv_path: Path, db: str, tmp: Path, label: str) -> dict[str, Any]:
@@ -122,6 +158,10 @@ def run(code: Path, csv_path: Path, db: str, tmp: Path, label: str) -> dict[str,
             text=True,
         )
     finally:
+        # each run starts from nothing: its own database, its index built afresh
+        shutil.rmtree(tmp / f"{label}-index", ignore_errors=True)
+        for leftover in tmp.glob(f"{label}.db*"):
+            leftover.unlink()
         if scratch:
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 c.exec_driver_sql(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
@@ -139,8 +179,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--db", default="", help="PostgreSQL server URL (default: SQLite)")
     ap.add_argument("--baseline", type=Path, help="another checkout's root to compare against")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each, alternating")
     args = ap.parse_args()
     here = Path(__file__).resolve().parents[1]
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         csv_path = tmp / "register.csv"
@@ -148,34 +190,55 @@ def main() -> None:
         write_csv(csv_path, args.rows)
         gen = time.perf_counter() - t0
         size_mb = csv_path.stat().st_size / 1e6
-        runs = [("this", here)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
-        results = {label: run(code, csv_path, args.db, tmp, label) for label, code in runs}
-    print(" ".join(["$", "python", *sys.argv]), f"(load average {os.getloadavg()[0]:.1f})")
+        codes = [("this", here)] + (
+            [("baseline", args.baseline.resolve())] if args.baseline else []
+        )
+        results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in codes}
+        for n in range(args.repeat):
+            for label, code in codes if n % 2 == 0 else codes[::-1]:
+                results[label].append(run(code, csv_path, args.db, tmp, label))
+    load_after = os.getloadavg()
+    print(" ".join(["$", "python", *sys.argv]))
     print(
         f"register import, {args.rows:,} rows ({size_mb:.0f} MB CSV, "
-        f"generated in {gen:.1f} s), database {'postgresql' if args.db else 'sqlite'}"
+        f"generated in {gen:.1f} s), database {'postgresql' if args.db else 'sqlite'}; "
+        f"median of {args.repeat}"
+    )
+    print(
+        "load average before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *load_after
+        )
     )
     labels = list(results)
     print(f"  {'':38}" + "".join(f"{lab:>14}" for lab in labels))
 
+    def value(label: str, key: str) -> float:
+        runs = [r[key] for r in results[label]]
+        return max(runs) if key.startswith("rss") else statistics.median(runs)
+
     def line(name: str, fmt: str, key: str) -> None:
-        print(f"  {name:38}" + "".join(f"{format(results[lab][key], fmt):>14}" for lab in labels))
+        print(f"  {name:38}" + "".join(f"{format(value(lab, key), fmt):>14}" for lab in labels))
 
     line("import: parse+validate+store (s)", ".1f", "import")
     print(
         f"  {'import rate (rows/s)':38}"
-        + "".join(f"{args.rows / results[lab]['import']:>14,.0f}" for lab in labels)
+        + "".join(f"{args.rows / value(lab, 'import'):>14,.0f}" for lab in labels)
     )
     line("  CPU of the importing process (s)", ".1f", "import_cpu")
+    line("  CPU of its database sessions (s)", ".1f", "import_server_cpu")
     line("rows added", ",", "added")
-    line("peak RSS after import (MB)", ".0f", "rss_import")
+    line("peak RSS after import (MB), max", ".0f", "rss_import")
     line("first look-up: build+save index (s)", ".1f", "build")
     line("re-import of the same file (s)", ".1f", "reimport")
     line("  CPU of the importing process (s)", ".1f", "reimport_cpu")
+    line("  CPU of its database sessions (s)", ".1f", "reimport_server_cpu")
     line("re-import added", ",", "re_added")
     line("re-import updated", ",", "re_updated")
     line("rows the re-import touched", ",", "touched")
-    line("peak RSS, whole run (MB)", ".0f", "rss")
+    line("peak RSS, whole run (MB), max", ".0f", "rss")
+    for label in labels:
+        runs = ", ".join(f"{r['import']:.1f}" for r in results[label])
+        print(f"  {label}: imports {runs} s")
 
 
 if __name__ == "__main__":

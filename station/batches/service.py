@@ -13,12 +13,13 @@ import io
 import json
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, func, or_, select, update
+from sqlalchemy import Connection, Table, Text, and_, func, or_, select, text, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from station.batches.uploads import extract_images, read_serial_rows
 from station.checks.service import Matcher, overall_verdict
 from station.db.bulk import insert_rows
 from station.db.engine import Database
-from station.db.service_models import Batch, BatchItem
+from station.db.service_models import Batch, BatchHit, BatchItem
 from station.domain import MatchResult
 from station.errors import InputError, NotFound
 from station.gcpause import collector_paused
@@ -36,14 +37,23 @@ from station.settings import StationSettings
 CHUNK = 500
 #: the items table, written in bulk (no ORM object per row)
 _ITEMS = cast(Table, BatchItem.__table__)
-_ITEM_COLUMNS = ("batch_id", "seq", "line", "label", "verdict", "result")
+_ITEM_COLUMNS = ("batch_id", "seq", "line", "label", "verdict", "result", "sheet", "hit_rows")
+_HITS = cast(Table, BatchHit.__table__)
+_HIT_COLUMNS = (
+    "batch_id", "seq", "match_no", "rank", "query", "verdict", "entry_id", "identifier",
+    "kind", "status", "crime_ref", "source", "distance", "edits", "score",
+)  # fmt: skip
 #: rows of a list of serials checked and committed together (a resume restarts a chunk)
 SERIAL_CHUNK = 5000
 #: what a clean no-match stores as its result: nothing beyond its compact row
 NO_RESULT = "{}"
 
-#: one item as written: (seq, line, label, verdict, result as JSON text)
-ItemRow = tuple[int, int, str, str, str]
+#: one candidate of an item as the report lists it: (match_no, rank, query, verdict,
+#: entry_id, identifier, kind, status, crime_ref, source, distance, edits, score)
+HitRow = tuple[int, int, str, str, int, str, str, str, str | None, str | None, int, str, float]
+#: one item as written: (seq, line, label, verdict, result as JSON text, the spreadsheet's
+#: other columns as JSON text or None, its candidates if it hit)
+ItemRow = tuple[int, int, str, str, str, str | None, list[HitRow]]
 
 
 Progress = Callable[[int, int, int], None]
@@ -180,10 +190,7 @@ class BatchService:
                     with collector_paused():
                         rows = self._serial_items(lo, chunk)
                 else:
-                    rows = [
-                        _item_row(self._process(batch_id, kind, lo + i, entry))
-                        for i, entry in enumerate(chunk)
-                    ]
+                    rows = [self._process(kind, lo + i, entry) for i, entry in enumerate(chunk)]
                 hits += sum(1 for r in rows if r[3] != "no_match")
                 # the chunk's rows and the batch's progress commit together: a crash before
                 # the commit leaves neither, and the resume starts this chunk again
@@ -235,14 +242,21 @@ class BatchService:
         only for the rows something was found for, a compact row for each of the rest."""
         found = self._explain([str(entry[2]) for entry in chunk])
         rows: list[ItemRow] = [
-            (lo + i, int(entry[0]), str(entry[1])[:300], "no_match", NO_RESULT)
+            (lo + i, int(entry[0]), str(entry[1])[:300], "no_match", NO_RESULT, None, [])
             for i, entry in enumerate(chunk)
         ]
         for i, result in found.items():
             entry = chunk[i]
             columns = entry[3] if len(entry) > 3 else {}
-            stored = _stored_json(result, columns)
-            rows[i] = (lo + i, int(entry[0]), str(entry[1])[:300], result.verdict, stored)
+            rows[i] = (
+                lo + i,
+                int(entry[0]),
+                str(entry[1])[:300],
+                result.verdict,
+                _stored_json(result),
+                _sheet_json(columns) if result.verdict != "no_match" else None,
+                _hit_rows([result]) if result.verdict != "no_match" else [],
+            )
         return rows
 
     def _explain(self, values: list[str]) -> dict[int, MatchResult]:
@@ -306,30 +320,25 @@ class BatchService:
                 answers[i] = {"line": line, "query": raw, "error": str(exc)}
         many = getattr(self.matcher, "lookup_many", None)
         results = many(values) if many else [self.matcher.lookup(v) for v in values]
-        items: list[BatchItem] = []
+        checked: dict[int, MatchResult] = {}
+        items: list[ItemRow] = []
         hits = 0
         for i, result in zip(good, results, strict=True):
             answers[i] = {"line": lines[i][0], **result.model_dump(mode="json")}
+            checked[i] = result
         for i, ((line, raw), answer) in enumerate(zip(lines, answers, strict=True)):
             assert answer is not None
             error = answer.get("error")
             verdict = "no_match" if error else str(answer["verdict"])
             hits += verdict != "no_match"
             stored: dict[str, Any] = {"error": error} if error else {}
+            found: list[HitRow] = []
             if verdict != "no_match":
                 stored = {"matches": [answer]}
-            items.append(
-                BatchItem(
-                    batch_id=batch_id,
-                    seq=seq + i,
-                    line=line,
-                    label=raw[:300],
-                    verdict=verdict,
-                    result=stored,
-                )
-            )
+                found = _hit_rows([checked[i]])
+            items.append((seq + i, line, raw[:300], verdict, _json(stored), None, found))
         with self.db.writer() as s:
-            _write_items(s, batch_id, [_item_row(it) for it in items])
+            _write_items(s, batch_id, items)
             s.execute(
                 update(Batch)
                 .where(Batch.id == batch_id)
@@ -365,7 +374,7 @@ class BatchService:
             audit.append(s, batch.officer, "collection", "batch", batch_id, detail)
             return batch_doc(batch)
 
-    def _process(self, batch_id: str, kind: str, seq: int, entry: list[Any]) -> BatchItem:
+    def _process(self, kind: str, seq: int, entry: list[Any]) -> ItemRow:
         line, label, payload = int(entry[0]), str(entry[1]), str(entry[2])
         if kind == "serials":
             results = [self.matcher.lookup(payload)]
@@ -373,14 +382,9 @@ class BatchService:
         else:
             results, extra = self._read_image(Path(payload), label)
         verdict = overall_verdict(results) if results else "no_match"
-        return BatchItem(
-            batch_id=batch_id,
-            seq=seq,
-            line=line,
-            label=label[:300],
-            verdict=verdict,
-            result={"matches": [r.model_dump(mode="json") for r in results], **extra},
-        )
+        result = {"matches": [r.model_dump(mode="json") for r in results], **extra}
+        found = _hit_rows(results) if verdict != "no_match" else []
+        return (seq, line, label[:300], verdict, _json(result), None, found)
 
     def _read_image(self, path: Path, label: str) -> tuple[list[MatchResult], dict[str, Any]]:
         try:
@@ -424,19 +428,43 @@ class BatchService:
         """The batch, every hit with its spreadsheet columns, every unreadable item, and the
         clean no-matches as runs of lines: every item checked is accounted for.
 
-        One statement reads only the rows the report lists in full (hits, and no-matches that
-        carry a stored error or reading), as plain tuples; a second counts the compact
-        no-match rows into runs of consecutive items in the database, so a 100,000-row batch
-        never builds an object per row.
+        The hits come from their own rows (``batch_hits``), as plain tuples, with the
+        spreadsheet columns of all hits parsed in one go: no stored result is parsed, but
+        for items that could not be checked and items stored before hits had rows. The
+        compact no-match rows are counted into runs of consecutive items in the database, so
+        a 100,000-row batch never builds an object per row.
         """
         batch = self.get(batch_id)
-        hits: list[dict[str, Any]] = []
         unreadable: list[dict[str, Any]] = []
         # (first seq, last seq, first line, last line, items) of each run of no-matches
         runs: list[tuple[int, int, int, int, int]] = []
         counts = {"match": 0, "possible_match": 0, "no_match": 0, "unreadable": 0}
         compact = func.length(sql_cast(BatchItem.result, Text)) <= 2
         with self.db.session() as s:
+            # the hits, and the items they belong to, as plain tuples from the driver (no
+            # row objects, no join: two range reads in position order)
+            conn = s.connection()
+            listed = _plain_rows(
+                conn,
+                "SELECT seq, query, verdict, identifier, kind, status, crime_ref, source, "
+                "distance, edits, score FROM batch_hits WHERE batch_id = :b "
+                "ORDER BY seq, match_no, rank",
+                batch_id,
+            )
+            owners = _plain_rows(
+                conn,
+                "SELECT seq, line, label, sheet FROM batch_items "
+                "WHERE batch_id = :b AND hit_rows > 0 ORDER BY seq",
+                batch_id,
+            )
+            for verdict, n in s.execute(
+                select(BatchItem.verdict, func.count())
+                .where(BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match")
+                .group_by(BatchItem.verdict)
+            ).all():
+                counts[verdict] = int(n)
+            # results still read: items that could not be checked or were read without a
+            # hit (a no-match that stores more than "{}"), and hits stored before hit rows
             rows = s.execute(
                 select(
                     BatchItem.seq,
@@ -447,8 +475,10 @@ class BatchService:
                 )
                 .where(
                     BatchItem.batch_id == batch_id,
-                    # a clean no-match stores "{}": anything longer may hold an error
-                    or_(BatchItem.verdict != "no_match", ~compact),
+                    or_(
+                        and_(BatchItem.verdict == "no_match", ~compact),
+                        and_(BatchItem.verdict != "no_match", BatchItem.hit_rows.is_(None)),
+                    ),
                 )
                 .order_by(BatchItem.seq)
             ).all()
@@ -478,6 +508,8 @@ class BatchService:
                 # hits stored before items kept their columns: read them from the inputs
                 inputs = s.execute(select(Batch.inputs).where(Batch.id == batch_id)).scalar()
                 columns = {i[0]: i[3] for i in inputs or [] if len(i) > 3 and i[3]}
+        hits = _listed_hits(listed, owners)
+        older: list[tuple[int, list[dict[str, Any]]]] = []
         for seq, line, label, verdict, result in rows:
             result = result or {}
             if verdict == "no_match":
@@ -487,27 +519,17 @@ class BatchService:
                 else:  # a photograph read and checked without a hit keeps its reading
                     runs.append((seq, seq, line, line, 1))
                 continue
-            counts[verdict] = counts.get(verdict, 0) + 1
-            sheet = result.get("columns") or columns.get(line, {})
-            for m in result.get("matches", []):
-                for c in m.get("candidates", []):
-                    hits.append(
-                        {
-                            "line": line,
-                            "label": label,
-                            "query": m["query"],
-                            "verdict": m["verdict"],
-                            "entry_identifier": c["identifier"],
-                            "kind": c["kind"],
-                            "status": c["status"],
-                            "crime_ref": c.get("crime_ref") or "",
-                            "source": c.get("source") or "",
-                            "distance": c["distance"],
-                            "edits": "; ".join(c.get("edits", [])),
-                            "score": c["score"],
-                            "columns": sheet,
-                        }
-                    )
+            older.append((seq, _result_hits(line, label, result, columns)))
+        if older:  # a batch begun before hit rows and resumed after: merged by position
+            hits = [
+                h
+                for _, _, found in sorted(
+                    [(row[0], 1, [h]) for row, h in zip(listed, hits, strict=True)]
+                    + [(seq, 0, found) for seq, found in older],
+                    key=lambda t: (t[0], t[1]),
+                )
+                for h in found
+            ]
         no_match = _merge_runs(runs)
         counts["no_match"] = sum(n for _, _, n in no_match)
         return BatchReport(batch, hits, extra_columns(hits), unreadable, counts, no_match)
@@ -575,8 +597,10 @@ def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 500
     w.writerow([*CSV_FIELDS, *extra])
     for lo in range(0, len(hits), block):
         w.writerows(
-            [_csv_safe(r[k]) for k in CSV_FIELDS]
-            + [_csv_safe(r["columns"].get(c, "")) for c in extra]
+            [
+                "'" + v if type(v) is str and v[:1] in _FORMULA else v
+                for v in [*itemgetter(*CSV_FIELDS)(r), *(r["columns"].get(c, "") for c in extra)]
+            ]  # inline, not a call per cell: this runs for every cell of every hit
             for r in hits[lo : lo + block]
         )
         yield buf.getvalue()
@@ -586,23 +610,129 @@ def _csv_blocks(hits: list[dict[str, Any]], columns: list[str], block: int = 500
         yield buf.getvalue()
 
 
-def _stored_json(result: MatchResult, columns: dict[str, Any]) -> str:
-    """What an item keeps, as JSON text: the explained result and sheet columns of a hit;
-    nothing for a miss.
+def _stored_json(result: MatchResult) -> str:
+    """What an item keeps, as JSON text: the explained result of a hit; nothing for a miss.
 
     The report lists hits only, and a no-match's row still holds its line, label and verdict,
-    so a 100,000-row batch stores full documents only for the few rows that hit. A hit keeps
-    its spreadsheet columns so the report never has to parse every row's input again.
+    so a 100,000-row batch stores full documents only for the rows that hit. The report reads
+    a hit's candidates from their own rows and its spreadsheet columns from ``sheet``.
     """
     if result.verdict == "no_match" and not result.candidates:
         return NO_RESULT
-    return (
-        '{"matches":['
-        + result.model_dump_json()
-        + '],"columns":'
-        + json.dumps(columns or {}, separators=(",", ":"))
-        + "}"
-    )
+    return '{"matches":[' + result.model_dump_json() + "]}"
+
+
+def _sheet_json(columns: dict[str, Any] | None) -> str | None:
+    """A hit's other spreadsheet columns as JSON text (None when the sheet has none)."""
+    return json.dumps(columns, separators=(",", ":")) if columns else None
+
+
+def _json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, separators=(",", ":")) if doc else NO_RESULT
+
+
+def _hit_rows(results: list[MatchResult]) -> list[HitRow]:
+    """Every candidate of an item's matches, as the report lists it."""
+    return [
+        (
+            m,
+            rank,
+            r.query,
+            r.verdict,
+            c.entry_id,
+            c.identifier,
+            c.kind,
+            c.status,
+            c.crime_ref,
+            c.source,
+            c.distance,
+            "; ".join(c.edits),
+            c.score,
+        )
+        for m, r in enumerate(results)
+        for rank, c in enumerate(r.candidates)
+    ]
+
+
+def _plain_rows(conn: Connection, sql: str, batch_id: str) -> list[tuple[Any, ...]]:
+    """A query's rows as the driver's own tuples: tens of thousands of hits are read without
+    building a row object each."""
+    result = conn.execute(text(sql), {"b": batch_id})
+    rows = [tuple(r) for r in result.cursor.fetchall()]
+    result.close()
+    return rows
+
+
+def _listed_hits(
+    listed: Sequence[tuple[Any, ...]], owners: Sequence[tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The report's hits from their rows and their items' (seq, line, label, sheet); the
+    spreadsheet columns of every item parsed in one go (one JSON document of all of them),
+    one dict per item shared by its candidates."""
+    sheets = json.loads("[" + ",".join(row[3] or "{}" for row in owners) + "]")
+    items = {
+        seq: (line, label, sheet)
+        for (seq, line, label, _), sheet in zip(owners, sheets, strict=True)
+    }
+    out: list[dict[str, Any]] = []
+    for (
+        seq,
+        query,
+        verdict,
+        identifier,
+        kind,
+        status,
+        crime_ref,
+        source,
+        distance,
+        edits,
+        score,
+    ) in listed:
+        line, label, sheet = items[seq]
+        out.append(
+            {
+                "line": line,
+                "label": label,
+                "query": query,
+                "verdict": verdict,
+                "entry_identifier": identifier,
+                "kind": kind,
+                "status": status,
+                "crime_ref": crime_ref or "",
+                "source": source or "",
+                "distance": distance,
+                "edits": edits,
+                "score": score,
+                "columns": sheet,
+            }
+        )
+    return out
+
+
+def _result_hits(
+    line: int, label: str, result: dict[str, Any], columns: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The report's hits of an item stored before hits had rows, from its result."""
+    sheet = result.get("columns") or columns.get(line, {})
+    return [
+        {
+            "line": line,
+            "label": label,
+            "query": m["query"],
+            "verdict": m["verdict"],
+            "entry_identifier": c["identifier"],
+            "kind": c["kind"],
+            "status": c["status"],
+            "crime_ref": c.get("crime_ref") or "",
+            "source": c.get("source") or "",
+            "distance": c["distance"],
+            "edits": "; ".join(c.get("edits", [])),
+            "score": c["score"],
+            "columns": sheet,
+        }
+        for m in result.get("matches", [])
+        for c in m.get("candidates", [])
+    ]
 
 
 def _merge_runs(runs: list[tuple[int, int, int, int, int]]) -> list[tuple[int, int, int]]:
@@ -634,21 +764,22 @@ def extra_columns(hits: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _item_row(item: BatchItem) -> ItemRow:
-    result = json.dumps(item.result, separators=(",", ":")) if item.result else NO_RESULT
-    return (item.seq, item.line, item.label, item.verdict, result)
-
-
 def _write_items(s: Session, batch_id: str, rows: list[ItemRow]) -> None:
-    """A chunk's items in one bulk write, in the session's transaction."""
-    insert_rows(s.connection(), _ITEMS.name, _ITEM_COLUMNS, [(batch_id, *row) for row in rows])
+    """A chunk's items and their hits in one bulk write each, in the session's transaction."""
+    conn = s.connection()
+    insert_rows(
+        conn,
+        _ITEMS.name,
+        _ITEM_COLUMNS,
+        [(batch_id, *row[:6], len(row[6])) for row in rows],
+    )
+    insert_rows(
+        conn, _HITS.name, _HIT_COLUMNS, [(batch_id, row[0], *h) for row in rows for h in row[6]]
+    )
 
 
-def _csv_safe(value: Any) -> Any:
-    # a cell starting with = + - @ would run as a formula in a spreadsheet
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+#: a cell starting with one of these would run as a formula in a spreadsheet
+_FORMULA = ("=", "+", "-", "@")
 
 
 def _sha256(path: Path) -> str:

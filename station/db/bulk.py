@@ -18,12 +18,26 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 def copy_text(rows: Sequence[Sequence[Any]]) -> bytes:
     """Rows in PostgreSQL's COPY text format (tab-separated, \\N for NULL, escaped)."""
-    lines = [
-        "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)
-        for row in rows
-    ]
-    lines.append("")
-    return "\n".join(lines).encode("utf-8")
+    if not rows:
+        return b""
+    # most values hold no tab, line break, backslash or NUL: NULLs are marked with NUL and the
+    # rows joined once; only a row set with a backslash or a control character (seen in the
+    # counts: a value can only add to them) takes the escaping pass, value by value
+    text = "\n".join(["\t".join(["\0" if v is None else str(v) for v in row]) for row in rows])
+    if (
+        "\\" in text
+        or "\r" in text
+        or text.count("\n") != len(rows) - 1
+        or text.count("\t") != sum(len(row) - 1 for row in rows)
+        or text.count("\0") != sum(row.count(None) for row in rows)
+    ):
+        text = "\n".join(
+            "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)
+            for row in rows
+        )
+    else:
+        text = text.replace("\0", "\\N")
+    return (text + "\n").encode("utf-8")
 
 
 def insert_rows(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,13 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def key_text(length: int) -> String:
+    """Text of a register key (identifier, kind, source): normalised ASCII, so PostgreSQL
+    compares it byte by byte ("C" collation) rather than by the database's locale, which
+    makes an import's sort and its key index several times cheaper; SQLite does so anyway."""
+    return cast(String, String(length).with_variant(String(length, collation="C"), "postgresql"))
 
 
 def utcnow() -> dt.datetime:
@@ -81,8 +88,9 @@ class RegisterEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    identifier: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    #: looked up by (source, kind, identifier) only: the unique key serves every query
+    identifier: Mapped[str] = mapped_column(key_text(64))
+    kind: Mapped[str] = mapped_column(key_text(20))
     status: Mapped[str] = mapped_column(String(20))
     category: Mapped[str | None] = mapped_column(String(100))
     brand: Mapped[str | None] = mapped_column(String(100))
@@ -95,7 +103,7 @@ class RegisterEntry(Base):
     range_end: Mapped[str | None] = mapped_column(String(64))
     owner_ref: Mapped[str | None] = mapped_column(String(64))
     kit_type: Mapped[str | None] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(100), default="local")
+    source: Mapped[str] = mapped_column(key_text(100), default="local")
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     #: register version (RegisterImport.id) that last changed this entry
     version: Mapped[int] = mapped_column(Integer, default=0)

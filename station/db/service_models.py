@@ -9,7 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from station.db.models import Base, utcnow
@@ -106,10 +117,11 @@ class Batch(Base):
 class BatchItem(Base):
     """The result for one row or one photograph of a batch.
 
-    A row with a register candidate keeps its explained result (and its spreadsheet columns);
-    a clean no-match is a compact row: position, line, the identifier as given, its verdict
-    and an empty result. One row per position (``seq``), enforced: a resumed batch can never
-    store a row twice.
+    A row with a register candidate keeps its explained result, its spreadsheet columns and
+    one :class:`BatchHit` per candidate (what the report lists, so the report never parses
+    the results); a clean no-match is a compact row: position, line, the identifier as
+    given, its verdict and an empty result. One row per position (``seq``), enforced: a
+    resumed batch can never store a row twice.
     """
 
     __tablename__ = "batch_items"
@@ -122,3 +134,36 @@ class BatchItem(Base):
     label: Mapped[str] = mapped_column(String(300))
     verdict: Mapped[str] = mapped_column(String(16))
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the row's other spreadsheet columns as JSON text (hits only)
+    sheet: Mapped[str | None] = mapped_column(Text)
+    #: how many BatchHit rows the item has; None for an item stored before they existed,
+    #: whose report is read from its result
+    hit_rows: Mapped[int | None] = mapped_column(Integer)
+
+
+class BatchHit(Base):
+    """One register candidate of a batch item that hit, as the report lists it.
+
+    Written with its item, in the same bulk write and transaction, so a resumed batch has
+    them exactly once (the key is the item's position, the match and the candidate's rank).
+    """
+
+    __tablename__ = "batch_hits"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: which identifier of the item (a photograph may show several), then the rank
+    match_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query: Mapped[str] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(String(16))
+    entry_id: Mapped[int] = mapped_column(Integer)
+    identifier: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    crime_ref: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    distance: Mapped[int] = mapped_column(Integer)
+    #: the edits assumed, as the report shows them ("; " between them)
+    edits: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)

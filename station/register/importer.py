@@ -14,12 +14,14 @@ import io
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from station.db.bulk import copy_text
 from station.errors import InputError, RegisterImportError
 from station.identifiers import Classified, classify, luhn_ok
 from station.matcher.normalise import normal_value
@@ -198,6 +200,22 @@ _MAX_CARRY = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
+class EntryCopy:
+    """What every row of an import written straight into the register shares (see
+    station/register/store.py): its source, the register version, the time."""
+
+    source: str
+    version: int
+    updated_at: str
+
+
+#: the register's columns, in the order :func:`entry_copy_text` writes them
+ENTRY_COPY_COLUMNS = (
+    *STAGE_FIELDS[2:], "source", "withdrawn", "version", "updated_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class _Block:
     """One piece of the file for a worker: whole records, and where they start."""
 
@@ -210,6 +228,8 @@ class _Block:
     copy_text: bool
     #: SQLite: the folder where workers stage their rows themselves (see stage_file)
     stage_dir: str | None = None
+    #: PostgreSQL, a source's first import: rows as the register's COPY text
+    entries: EntryCopy | None = None
 
 
 @dataclass(slots=True)
@@ -223,6 +243,8 @@ class RowChunk:
     owners: list[tuple[int, OwnerRow]]
     #: a problem that stops reading (not UTF-8, broken quoting): message, line, why
     fatal: tuple[str, int, str] | None = None
+    #: rows whose action is "withdraw" (left out of the register's COPY text)
+    withdrawals: int = 0
 
 
 class _Fatal(Exception):
@@ -279,6 +301,16 @@ class RegisterReader:
     def too_many(self) -> bool:
         return len(self._problems) >= self.max_problems
 
+    @property
+    def has_problems(self) -> bool:
+        return bool(self._problems)
+
+    def restart(self) -> None:
+        """Forget what a reading found, to read the file again from its start."""
+        self.rows = 0
+        self._problems = []
+        self._owners = {}
+
     def note_problem(self, line: int, why: str) -> None:
         if not self.too_many:
             self._problems.append((line, why))
@@ -313,26 +345,33 @@ class RegisterReader:
         if self.format == "xlsx":
             yield from _xlsx_rows(self.path, self.columns, self.progress)
             return
-        for block in self._blocks(copy_text=False, stage_dir=None):
+        for block in self._blocks(copy_text=False, stage_dir=None, entries=None):
             try:
                 yield from _block_rows(block)
             except _Fatal as exc:
                 self._fatal(*exc.args)
 
-    def chunks(self, copy_text: bool = False, stage_dir: Path | None = None) -> Iterator[RowChunk]:
+    def chunks(
+        self,
+        copy_text: bool = False,
+        stage_dir: Path | None = None,
+        entries: EntryCopy | None = None,
+    ) -> Generator[RowChunk]:
         """Validated chunks in file order, parsed across cores when the file is large.
 
         With ``stage_dir``, the rows of a CSV or JSON Lines file are not returned but written
         to SQLite files there by whichever process parsed them (see :func:`stage_file`).
+        With ``entries``, a chunk's rows come as the register's own COPY text
+        (:func:`entry_copy_text`).
         Stops early once ``max_problems`` problems are known; the caller then calls
         :meth:`raise_if_bad`.
         """
         if self.format == "xlsx":
-            results: Iterator[RowChunk] = _xlsx_chunks(self, copy_text)
+            results: Iterator[RowChunk] = _xlsx_chunks(self, copy_text, entries)
         elif self.workers > 1 and self.path.stat().st_size >= PARALLEL_BYTES:
-            results = _in_workers(self._blocks(copy_text, stage_dir), self.workers)
+            results = _in_workers(self._blocks(copy_text, stage_dir, entries), self.workers)
         else:
-            results = map(_parse_block, self._blocks(copy_text, stage_dir))
+            results = map(_parse_block, self._blocks(copy_text, stage_dir, entries))
         for chunk in results:
             if chunk.fatal is not None:
                 self._fatal(*chunk.fatal)
@@ -351,7 +390,9 @@ class RegisterReader:
     def _fatal(self, message: str, line: int, why: str) -> None:
         raise RegisterImportError(f"{self.path.name}: {message}", [(line, why)])
 
-    def _blocks(self, copy_text: bool, stage_dir: Path | None) -> Iterator[_Block]:
+    def _blocks(
+        self, copy_text: bool, stage_dir: Path | None, entries: EntryCopy | None
+    ) -> Iterator[_Block]:
         total = self.path.stat().st_size
         done = 0
         size = max(64 << 10, min(BLOCK_BYTES, total // 16))  # a small file still shows progress
@@ -388,6 +429,7 @@ class RegisterReader:
                         columns,
                         copy_text,
                         None if stage_dir is None else str(stage_dir),
+                        entries,
                     )
                     line += block.count(b"\n")
                     done += len(block)
@@ -487,14 +529,19 @@ def _parse_block(block: _Block) -> RowChunk:
     if block.stage_dir is not None:
         stage_file(Path(block.stage_dir) / f"stage-{os.getpid()}.db", rows)
         return RowChunk([], b"", len(rows), problems, owners)
+    if block.entries is not None:
+        return _entry_chunk(rows, problems, owners, block.entries)
     if block.copy_text:
         return RowChunk([], copy_text(rows), len(rows), problems, owners)
     return RowChunk(rows, b"", len(rows), problems, owners)
 
 
 def stage_columns(pg: bool) -> str:
-    """The staging table's columns (SQL)."""
+    """The staging table's columns (SQL); on PostgreSQL the key columns compare bytes, as the
+    register's do (a join between two collations is refused, and a locale's sort is slow)."""
     types = {"line": "INTEGER", "reported_on": "DATE" if pg else "TEXT"}
+    if pg:
+        types.update(kind='TEXT COLLATE "C"', identifier='TEXT COLLATE "C"')
     return ", ".join(f"{name} {types.get(name, 'TEXT')}" for name in STAGE_FIELDS)
 
 
@@ -721,13 +768,17 @@ def _jsonl_block(block: _Block) -> Iterator[tuple[int, dict[str, str]]]:
         yield line_no, row
 
 
-def _xlsx_chunks(reader: RegisterReader, as_copy: bool) -> Iterator[RowChunk]:
+def _xlsx_chunks(
+    reader: RegisterReader, as_copy: bool, entries: EntryCopy | None
+) -> Iterator[RowChunk]:
     """A workbook is read by openpyxl in this process and validated in chunks as it goes."""
     rows: list[StageRow] = []
     problems: list[tuple[int, str]] = []
     owners: list[tuple[int, OwnerRow]] = []
 
     def chunk() -> RowChunk:
+        if entries is not None:
+            return _entry_chunk(rows, problems, owners, entries)
         if as_copy:
             return RowChunk([], copy_text(rows), len(rows), problems, owners)
         return RowChunk(rows, b"", len(rows), problems, owners)
@@ -759,31 +810,25 @@ def stage_row(row: RegisterRow) -> StageRow:
     )  # fmt: skip
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def entry_copy_text(rows: list[StageRow], entries: EntryCopy) -> bytes:
+    """Staged rows as the register's COPY text (:data:`ENTRY_COPY_COLUMNS`), withdrawals left
+    out, in key order: the rows of a block then go into the key index as one ascending run
+    rather than at random places."""
+    tail = (entries.source, "f", entries.version, entries.updated_at)
+    kept = [row[2:] + tail for row in rows if row[1] != "withdraw"]
+    kept.sort(key=itemgetter(0, 1))
+    return copy_text(kept)
 
 
-def copy_text(rows: list[StageRow]) -> bytes:
-    """Rows in PostgreSQL's COPY text format (tab-separated, \\N for NULL)."""
-    if not rows:
-        return b""
-    # validated values are printable: no tabs, line breaks or NULs. So NULLs are marked with
-    # NUL, and only a row set with a backslash (or an unexpected control character, seen in
-    # the counts) takes the escaping pass
-    text = "\n".join(["\t".join(["\0" if v is None else str(v) for v in row]) for row in rows])
-    if (
-        "\\" in text
-        or "\r" in text
-        or text.count("\n") != len(rows) - 1
-        or text.count("\t") != sum(len(row) - 1 for row in rows)
-        or text.count("\0") != sum(row.count(None) for row in rows)
-    ):
-        text = "\n".join(
-            "\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row)
-            for row in rows
-        )
-    else:
-        text = text.replace("\0", "\\N")
-    return (text + "\n").encode("utf-8")
+def _entry_chunk(
+    rows: list[StageRow],
+    problems: list[tuple[int, str]],
+    owners: list[tuple[int, OwnerRow]],
+    entries: EntryCopy,
+) -> RowChunk:
+    withdrawals = sum(1 for row in rows if row[1] == "withdraw")
+    text = entry_copy_text(rows, entries)
+    return RowChunk([], text, len(rows), problems, owners, withdrawals=withdrawals)
 
 
 # -- row sources: each yields (line number, {field: text}) -----------------------------------

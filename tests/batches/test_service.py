@@ -4,6 +4,7 @@ and a batch killed mid-way resumes to exactly what an uninterrupted run stores."
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from station.batches.service import BatchService, no_match_text
 from station.context import StationContext
 from station.db.models import AuditEntry
-from station.db.service_models import Batch, BatchItem
+from station.db.service_models import Batch, BatchHit, BatchItem
 from station.settings import StationSettings
 
 ROWS = 1000
@@ -136,9 +137,23 @@ def test_hits_are_explained_in_full_and_misses_kept_as_compact_rows(
         single = ctx.matcher.lookup(label)
         assert single.verdict != "no_match", label
         assert verdict == single.verdict
-        assert result["matches"] == [single.model_dump(mode="json")]
-        assert result["columns"] == {"bag": f"PB-{seq:04d}"}
+        assert result == {"matches": [single.model_dump(mode="json")]}
         assert result["matches"][0]["candidates"][0]["edits"] or kinds[line] == "exact"
+    with ctx.db.session() as s:
+        sheets = dict(
+            s.execute(
+                select(BatchItem.seq, BatchItem.sheet).where(
+                    BatchItem.batch_id == batch_id, BatchItem.verdict != "no_match"
+                )
+            ).all()
+        )
+        hit_rows = s.execute(
+            select(BatchHit.seq, BatchHit.identifier).where(BatchHit.batch_id == batch_id)
+        ).all()
+    # a hit keeps its other spreadsheet columns and a row per candidate; a miss neither
+    assert {seq + 2 for seq in sheets} == set(hit_lines)
+    assert all(json.loads(text) == {"bag": f"PB-{seq:04d}"} for seq, text in sheets.items())
+    assert {seq + 2 for seq, _ in hit_rows} == set(hit_lines)
 
     report = service.report(batch_id)
     assert sorted({h["line"] for h in report.hits}) == hit_lines

@@ -92,3 +92,40 @@ def test_batch_items_keep_one_row_per_position_after_the_upgrade(db_url: str) ->
             )
     finally:
         db.dispose()
+
+
+def test_register_keys_compare_bytes_and_the_identifier_index_goes(db_url: str) -> None:
+    """The upgrade keeps every entry; on PostgreSQL the key columns then use the "C"
+    collation (the import's sort and key index depend on it), and no index is left on the
+    identifier alone."""
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    try:
+        upgrade(db, "0005")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO register_entries (identifier, kind, status, source, withdrawn, "
+                    "version, updated_at) VALUES ('AB12CD34', 'serial', 'stolen', 'pnc', "
+                    ":no, 1, CURRENT_TIMESTAMP)"
+                ),
+                {"no": False},
+            )
+        upgrade(db)
+        indexes = {i["name"] for i in inspect(db.engine).get_indexes("register_entries")}
+        assert "ix_register_entries_identifier" not in indexes
+        with db.engine.connect() as conn:
+            assert conn.execute(
+                text("SELECT identifier, kind, source FROM register_entries")
+            ).all() == [("AB12CD34", "serial", "pnc")]
+            if db.dialect == "postgresql":
+                collations = conn.execute(
+                    text(
+                        "SELECT column_name, collation_name FROM information_schema.columns "
+                        "WHERE table_name = 'register_entries' AND collation_name IS NOT NULL"
+                    )
+                ).all()
+                assert dict(collations) == {"identifier": "C", "kind": "C", "source": "C"}
+    finally:
+        db.dispose()

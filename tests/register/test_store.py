@@ -200,3 +200,151 @@ def test_a_sources_first_import_beside_another_and_every_repeat_named(
         (702, f"{idents[50]} appears again (first on line 52)"),
         (1102, f"{idents[50]} appears again (first on line 52)"),
     ]
+
+
+def _entries(db: Database, source: str) -> dict[tuple[str, str], tuple[object, ...]]:
+    """Every entry of a source, keyed by (kind, identifier): all that an import writes but the
+    id, the source, the version and the time."""
+    skip = {"id", "identifier", "kind", "source", "version", "updated_at"}
+    columns = [c for c in RegisterEntry.__table__.columns if c.name not in skip]
+    with db.session() as s:
+        rows = s.execute(
+            select(RegisterEntry.kind, RegisterEntry.identifier, *columns).where(
+                RegisterEntry.source == source
+            )
+        ).all()
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
+
+@pytest.mark.postgres
+def test_a_first_import_on_postgresql_goes_straight_in_and_stores_what_the_staged_one_does(
+    pg_url: str, tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from station.db.migrate import upgrade
+
+    db = Database(pg_url)
+    upgrade(db)
+    idents = _serials(2500, seed=7)
+    header = HEADER + ",owner_applied_number,kit_type,owner_ref,owner_name"
+    lines = [
+        f"{s},serial,{('stolen', 'lost')[i % 2]},bike,Acme,M{i % 7},CR/{i}/26,Met,"
+        f"{'2026-01-0' + str(1 + i % 9) if i % 3 else ''},{'update' if i % 11 == 0 else ''},"
+        f"{'OAN' + str(i) if i % 5 == 0 else ''},,,"
+        for i, s in enumerate(idents)
+    ]
+    lines[7] = f'{idents[7]},serial,stolen,"back\\slash, tab\tand ""quotes""",,,,,,,,,O1,Ann Lee'
+    lines.append("356938035643809,imei,stolen,phone,,,,,,,,,O1,Ann Lee")
+    f = tmp_path / "reg.csv"
+    f.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    staged: list[str] = []
+    real_staged = store._import_staged
+
+    def spy(*args: object) -> dict[str, object]:
+        staged.append("staged")
+        return real_staged(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_import_staged", spy)
+    m = RegisterMatcher(db, MatcherSettings(), None)
+    straight = m.import_file(f, source="a")
+    assert staged == []  # the rows went straight into the register
+    monkeypatch.setattr(store, "_import_straight", lambda *args: None)
+    other = m.import_file(f, source="b")
+    assert staged == ["staged"]
+    assert (straight["added"], straight["rows"], straight["owners"]) == (2501, 2501, 1)
+    assert {k: other[k] for k in ("added", "updated", "withdrawn", "rows", "owners")} == {
+        k: straight[k] for k in ("added", "updated", "withdrawn", "rows", "owners")
+    }
+    a, b = _entries(db, "a"), _entries(db, "b")
+    assert len(a) == 2501 and a == b
+    assert a["serial", idents[7]][1] == 'back\\slash, tab and "quotes"'
+    with db.session() as s:
+        versions = s.execute(
+            select(RegisterEntry.source, func.min(RegisterEntry.version), func.count())
+            .group_by(RegisterEntry.source)
+            .order_by(RegisterEntry.source)
+        ).all()
+    assert [tuple(v) for v in versions] == [
+        ("a", straight["version"], 2501),
+        ("b", other["version"], 2501),
+    ]
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_first_import_that_repeats_an_identifier_is_refused_by_line_after_trying_straight(
+    pg_url: str, tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from station.db.migrate import upgrade
+
+    db = Database(pg_url)
+    upgrade(db)
+    tried: list[object] = []
+    real = store._import_straight
+
+    def spy(*args: object) -> object:
+        tried.append(real(*args))  # type: ignore[arg-type]
+        return tried[-1]
+
+    monkeypatch.setattr(store, "_import_straight", spy)
+    idents = _serials(2000, seed=8)
+    lines = [f"{s},serial,stolen,,,,,,," for s in idents]
+    lines[1900] = lines[3]  # only the key index sees this one
+    m = RegisterMatcher(db, MatcherSettings(), None)
+    with pytest.raises(RegisterImportError) as err:
+        m.import_file(_register(tmp_path / "bad.csv", lines), source="pnc")
+    assert tried == [None]  # tried straight, then staged to name the problem
+    assert err.value.problems == [(1902, f"{idents[3]} appears again (first on line 5)")]
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(RegisterEntry)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(RegisterImport)).scalar_one() == 0
+    db.dispose()
+
+
+def test_readers_are_never_blocked_by_an_import(
+    db: Database, tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stations go on checking items while a register is imported: a reader that would wait
+    for a lock longer than a second fails, mid-file and inside the import's write
+    transaction, for a first import and for one that changes entries."""
+    reader_db = Database(db.url)
+    seen: list[tuple[int, int]] = []
+
+    def read() -> None:
+        with reader_db.engine.connect() as conn:
+            if reader_db.dialect == "postgresql":
+                conn.exec_driver_sql("SET lock_timeout = '1s'")
+            else:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 1000")
+            entries = conn.execute(select(func.count()).select_from(RegisterEntry)).scalar_one()
+            version = conn.execute(select(func.count()).select_from(RegisterImport)).scalar_one()
+            seen.append((entries, version))
+
+    real_chunks = importer.RegisterReader.chunks
+
+    def chunks(self: importer.RegisterReader, *args: object, **kwargs: object) -> object:
+        for n, chunk in enumerate(real_chunks(self, *args, **kwargs)):  # type: ignore[arg-type]
+            yield chunk
+            if n == 0:  # the first chunk is written: the import is under way
+                read()
+
+    real_apply = store._apply
+
+    def apply(*args: object) -> dict[str, int]:
+        counts = real_apply(*args)  # type: ignore[arg-type]
+        read()  # the diff is written, not committed
+        return counts
+
+    monkeypatch.setattr(importer.RegisterReader, "chunks", chunks)
+    monkeypatch.setattr(store, "_apply", apply)
+    idents = _serials(6000, seed=9)
+    m = RegisterMatcher(db, MatcherSettings(), None)
+    lines = [f"{s},serial,stolen,,,,,,," for s in idents]
+    m.import_file(_register(tmp_path / "a.csv", lines), source="pnc")
+    assert seen and set(seen) == {(0, 0)}  # nothing of the import is visible before its commit
+    seen.clear()
+    lines[5] = f"{idents[5]},serial,recovered,,,,,,,"
+    lines.append("NEWSERIAL0002,serial,lost,,,,,,,")
+    out = m.import_file(_register(tmp_path / "b.csv", lines), source="pnc")
+    assert (out["added"], out["updated"]) == (1, 1)
+    assert len(seen) == 2 and set(seen) == {(6000, 1)}
+    reader_db.dispose()
