@@ -668,10 +668,13 @@ def fuzzy_many(qbuf, qoff, qk, value, voff, fold, pack, dirs, post, bits, dead, 
     longest = 0
     for i in range(nq):
         longest = max(longest, qoff[i + 1] - qoff[i])
-    chunk = 256
-    for c in prange((nq + chunk - 1) // chunk):
+    # prange hands each thread a contiguous half of the chunks; a chunk takes every
+    # chunks-th query, so cheap and costly queries (exact IMEI readings after fuzzy serials)
+    # spread evenly over the threads whatever their order
+    chunks = (nq + 255) // 256
+    for c in prange(chunks):
         scratch = _scratch(longest, max_edits)
-        for i in range(c * chunk, min(nq, (c + 1) * chunk)):
+        for i in range(c, nq, chunks):
             counts[i] = _fuzzy_one(
                 qbuf,
                 qoff[i],
