@@ -544,7 +544,7 @@ def _fuzzy_one(  # type: ignore[no-untyped-def]
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _scan(  # type: ignore[no-untyped-def]
     post, lo, hi, h, total, probe_k, seg_lo, seg_hi, q, q0, n, qc, peq, sig_q, q_slow, value,
     voff, fold, dead, max_edits, prev, cur, out_s, out_d, count,
