@@ -27,6 +27,10 @@ _ENERGY_FLOOR = 1500.0
 #: coherence above this is "edges all run one way" (bars); below _MATRIX_COHERENCE, every way
 _BAR_COHERENCE = 0.8
 _MATRIX_COHERENCE = 0.4
+#: coherence a bars region joined from several patches keeps over all of them (a line of
+#: text joined letter group by letter group falls to about 0.65; a symbol split by glare
+#: stays near its patches' own)
+_JOINED_COHERENCE = 0.7
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class _Piece:
 
     pts: np.ndarray
     sums: tuple[float, float, float]  # Jxx, Jyy, Jxy
+    #: patches joined into this one
+    parts: int = 1
 
     @property
     def theta(self) -> float:
@@ -159,6 +165,7 @@ def _join_collinear(pieces: list[_Piece], k: int) -> list[_Piece]:
                             a.sums[1] + b.sums[1],
                             a.sums[2] + b.sums[2],
                         ),
+                        a.parts + b.parts,
                     )
                     del pieces[j]
                     joined = True
@@ -186,9 +193,10 @@ def _region(piece: _Piece, kind: str, k: int, scale: float, pixels: int) -> Regi
     if kind == "matrix":
         if min(length, height) < 0.5 * max(length, height) or len(pts) < 0.4 * length * height:
             return None  # a matrix code is a filled square-ish patch, not a text line
-    elif length < 3 * k / 2 or height < 4 or coh < _BAR_COHERENCE:
-        # too short, or patches joined in line whose edges do not all run one way together
-        # (the strokes of a line of text): bars are parallel over the whole symbol
+    elif length < 3 * k / 2 or height < 4 or (piece.parts > 1 and coh < _JOINED_COHERENCE):
+        # too short, or patches joined in line whose edges do not run one way together (the
+        # strokes of a line of text); one patch alone keeps the pixels' own test (a small
+        # crop's bars with their ends and digits sum to a low coherence, yet are bars)
         return None
     return Region(
         cx=float(cx) / scale,
